@@ -1,0 +1,125 @@
+"""What a report *is*, independent of how it runs.
+
+A report module under ``assets/reports/`` exports one ``SPEC: ReportSpec``:
+its output columns (internal key, exact file header, kind), the extraction
+queries it needs (portable SQL with ``:name`` parameters, always filtered by
+institution and period so the warehouse does the pruning) and a pure Polars
+builder. The orchestration layer turns every spec in ``assets.registry`` into a
+partitioned asset and an ad-hoc job; nothing else needs wiring.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+ColumnKind = Literal["text", "int", "float", "bool", "date", "datetime"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column.
+
+    ``key`` is the frame column / JSON key, ``header`` the exact header written
+    to xlsx (and to csv unless ``csv_header`` overrides it). ``date`` columns
+    hold ``pl.Date`` and ``datetime`` columns hold naive *local* ``pl.Datetime``
+    so writers can emit real Excel dates formatted DD/MM/YYYY [HH:mm].
+    """
+
+    key: str
+    header: str
+    kind: ColumnKind = "text"
+    csv_header: str | None = None
+    width: float | None = None
+
+
+@dataclass(frozen=True)
+class Institution:
+    id: int
+    name: str
+    subdomain: str
+    timezone: str = "America/Sao_Paulo"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    """Parameters of one report computation.
+
+    ``start``/``end`` are timezone-aware instants, ``start`` inclusive and
+    ``end`` exclusive (a month is [first day 00:00, next first day 00:00) local).
+    ``filters`` holds report-specific filters (e.g. ``school_ids``), ``options``
+    configuration the builder needs (URL templates, notice hours), ``as_of`` the
+    instant the report is evaluated at (booking status depends on it).
+    """
+
+    institution: Institution
+    start: datetime | None
+    end: datetime | None
+    as_of: datetime
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def query_params(self) -> dict[str, Any]:
+        """SQL parameters every extraction query may use: UTC-naive bounds."""
+        utc = ZoneInfo("UTC")
+        params: dict[str, Any] = {"institution_id": self.institution.id}
+        if self.start is not None and self.end is not None:
+            params["start_utc"] = self.start.astimezone(utc).replace(tzinfo=None)
+            params["end_utc"] = self.end.astimezone(utc).replace(tzinfo=None)
+        return params
+
+
+Builder = Callable[[Mapping[str, pl.DataFrame], ReportRequest], pl.DataFrame]
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report type. ``name`` is the asset name, ``slug`` the URL/file name part."""
+
+    name: str
+    slug: str
+    title: str
+    description: str
+    columns: tuple[Column, ...]
+    queries: Mapping[str, str]
+    build: Builder
+    monthly: bool = True
+    filter_names: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ("xlsx", "csv", "json")
+    default_format: str = "xlsx"
+    sheet_name: str = "Relatório"
+
+    @property
+    def headers(self) -> list[str]:
+        return [c.header for c in self.columns]
+
+    @property
+    def csv_headers(self) -> list[str]:
+        return [c.csv_header or c.header for c in self.columns]
+
+    def empty_frame(self) -> pl.DataFrame:
+        """A zero-row frame with the right dtypes, for empty months."""
+        return pl.DataFrame(schema={c.key: KIND_DTYPES[c.kind] for c in self.columns})
+
+
+KIND_DTYPES: dict[str, pl.DataType] = {
+    "text": pl.String(),
+    "int": pl.Int64(),
+    "float": pl.Float64(),
+    "bool": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
+
+
+def to_local(expr: pl.Expr, tz: str) -> pl.Expr:
+    """UTC-naive warehouse timestamp -> naive local wall-clock time in ``tz``."""
+    return expr.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)

@@ -1,0 +1,85 @@
+"""One settings object for every process (API, Dagster code location, CLI).
+
+Everything is read from the environment with the ``LXP_`` prefix so the same
+image runs the embedded demo and production by configuration alone.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LXP_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="Root for all local state.")
+    warehouse_url: str = Field(
+        default="",
+        description="duckdb:///path/file.duckdb or postgresql://user:pw@host/db; "
+        "empty = $LXP_HOME/warehouse.duckdb.",
+    )
+    storage: str = Field(default="", description="Report storage: a directory or s3://bucket/prefix; empty = $LXP_HOME/reports.")
+    s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores (moto, MinIO).")
+    dagster_url: str = Field(default="http://127.0.0.1:3000", description="Dagster webserver the API launches runs through.")
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the API, used in download links.")
+    jwt_algorithms: str = Field(default="HS256", description="Comma-separated allow-list: HS256 and/or RS256.")
+    jwt_secret: str = Field(default="dev-secret-change-me-in-production-0123456789", description="HS256 secret.")
+    jwt_public_key: str = Field(default="", description="RS256 public key (PEM).")
+    jwt_private_key: str = Field(default="", description="RS256 private key (PEM), only for `lxp-reports token`.")
+    student_url_template: str = Field(
+        default="https://{subdomain}.toolzz.com.br/course/{course_id}",
+        description="Student view URL of a course in the catalog report.",
+    )
+    admin_url_template: str = Field(
+        default="https://{subdomain}.toolzz.com.br/admin/courses/{course_id}/edit",
+        description="Admin edit URL of a course in the catalog report.",
+    )
+    question_url_template: str = Field(
+        default="https://portal.stift.com.br/#/questions/{question_id}/",
+        description="Link of a question in the questions report.",
+    )
+    min_cancel_notice_hours: float = Field(default=24.0, description="Minimum notice for a student cancellation without losing credits.")
+    schedule_hour: int = Field(default=3, description="Local hour (institution timezone) of the monthly schedule on day 1.")
+    max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
+    max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
+    backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
+    cache_ttl_seconds: int = Field(default=24 * 3600, description="Cache TTL of a finished report.")
+    open_month_cache_ttl_seconds: int = Field(default=15 * 60, description="Cache TTL for the still-open current month.")
+    rate_limit: str = Field(default="60/minute", description="Per-institution limit on report endpoints.")
+    rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port.")
+    link_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Download links expire after this.")
+    link_secret: str = Field(default="dev-link-secret-change-me", description="HMAC key of local download links.")
+    outbox_url: str = Field(default="", description="SQLAlchemy URL of the notification outbox; empty = sqlite under $LXP_HOME.")
+    notify_url: str = Field(default="", description="Platform notification webhook; empty disables the channel.")
+    notify_secret: str = Field(default="dev-notify-secret", description="HMAC-SHA256 key for X-Signature.")
+    notify_timeout_seconds: float = Field(default=5.0, description="Webhook timeout.")
+    smtp_url: str = Field(default="", description="smtp://host:port or smtp+starttls://user:pw@host:port; empty disables email.")
+    smtp_from: str = Field(default="relatorios@lxp.local", description="Sender address of report emails.")
+    outbox_max_attempts: int = Field(default=8, description="Delivery attempts before a notification is dead.")
+    outbox_backoff_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")
+
+    @property
+    def warehouse(self) -> str:
+        return self.warehouse_url or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"
+
+    @property
+    def dagster_home(self) -> Path:
+        return Path(os.environ.get("DAGSTER_HOME") or (self.home / "dagster")).resolve()
+
+    @property
+    def storage_location(self) -> str:
+        return self.storage or str((self.home / "reports").resolve())
+
+    @property
+    def outbox(self) -> str:
+        return self.outbox_url or f"sqlite:///{(self.home / 'outbox.sqlite').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Cached so every module sees one object; tests call ``get_settings.cache_clear()``."""
+    return Settings()
