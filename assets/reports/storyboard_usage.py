@@ -1,0 +1,244 @@
+"""Storyboard usage report (seed 000): who interacted with which storyboard in a month.
+
+One row per (user, storyboard) with at least one story view or like/dislike in
+the period. Everything the builder needs arrives in the extracted frames; the
+rules are spelled out in ``DESCRIPTION`` (shown to operators in the Dagster UI)
+so the docs and the code cannot drift apart.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, to_local
+
+DESCRIPTION = """\
+**Storyboard usage** (seed 000, `GET /institution/reports/storyboard-usage?month=&year=`).
+
+**One row** = one user × one storyboard of the institution with at least one story
+view or one like/dislike inside the period.
+
+**Period**: `[request.start, request.end)`; for the monthly asset this is
+`[1st 00:00, next 1st 00:00)` in the *institution's* timezone (so 02:30 UTC on the
+1st is still the previous month in America/Sao_Paulo, and DST months in e.g.
+America/New_York start/end at local midnight). Warehouse timestamps are naive UTC;
+the timestamps in the file are naive local wall-clock times of that timezone.
+
+**Columns**
+- *Like* / *Dislike*: number of reactions of that kind in the period.
+- *Views (Enrolled)*: `viewed/total` = distinct stories of the storyboard the user
+  viewed in the period / number of stories the storyboard has now (stories table).
+  Re-views count once; views of a story that is not (or no longer) one of the
+  storyboard's stories do not count as progress, but they are still interactions.
+- *Completed*: `Sim` when `viewed == total` and `total > 0`, else `Não` (a storyboard
+  with no stories can never be completed: it shows `0/0`, `Não`).
+- *Updated*: last interaction (view or reaction) in the period; *Data de início*: first.
+- *Data de Término*: last view in the period when *Completed* = `Sim`, else empty.
+- User name/e-mail/CPF/CNPJ come from the users table; a missing CPF/CNPJ is an
+  empty cell.
+
+**Scope**: only the institution's storyboards and users. Users deleted or blocked
+(even mid-period) and deleted storyboards are still listed: the interactions
+happened in the period.
+
+**Order**: storyboard title, then user name (both accent- and case-insensitive, so
+`Ética` sorts with `E`; ties by the raw text), then user id, then storyboard id.
+"""
+
+COLUMNS: tuple[Column, ...] = (
+    Column("storyboard", "Storyboard", width=36),
+    Column("user_name", "Nome Completo (Usuário)", width=32),
+    Column("email", "E-mail", width=32),
+    Column("cpf", "CPF", width=16),
+    Column("cnpj", "CNPJ", width=20),
+    Column("likes", "Like", "int"),
+    Column("dislikes", "Dislike", "int"),
+    Column("completed", "Completed", width=11),
+    Column("views_enrolled", "Views (Enrolled)", width=16),
+    Column("updated", "Updated", "datetime"),
+    Column("started", "Data de início", "datetime"),
+    Column("finished", "Data de Término", "datetime"),
+)
+
+# Dimension tables: the institution's rows. Users are restricted (semi-join) to the
+# ones with an interaction in the period, which keeps the extraction proportional to
+# activity, not to the user base. Event tables: institution AND period, so the
+# (institution_id, time) ordering/indexes prune.
+QUERIES: dict[str, str] = {
+    "storyboards": """
+        SELECT id, institution_id, title
+        FROM storyboards
+        WHERE institution_id = :institution_id
+    """,
+    "stories": """
+        SELECT id, institution_id, storyboard_id
+        FROM stories
+        WHERE institution_id = :institution_id
+    """,
+    "users": """
+        SELECT id, institution_id, name, email, cpf, cnpj
+        FROM users
+        WHERE institution_id = :institution_id
+          AND id IN (
+              SELECT user_id FROM story_views
+              WHERE institution_id = :institution_id
+                AND viewed_at >= :start_utc AND viewed_at < :end_utc
+              UNION
+              SELECT user_id FROM storyboard_reactions
+              WHERE institution_id = :institution_id
+                AND reacted_at >= :start_utc AND reacted_at < :end_utc
+          )
+    """,
+    "story_views": """
+        SELECT institution_id, user_id, storyboard_id, story_id, viewed_at
+        FROM story_views
+        WHERE institution_id = :institution_id
+          AND viewed_at >= :start_utc AND viewed_at < :end_utc
+    """,
+    "storyboard_reactions": """
+        SELECT institution_id, user_id, storyboard_id, kind, reacted_at
+        FROM storyboard_reactions
+        WHERE institution_id = :institution_id
+          AND reacted_at >= :start_utc AND reacted_at < :end_utc
+    """,
+}
+
+# Expected input dtypes: frames are cast to these first, so an empty result from
+# PostgreSQL (all-Null columns) or an integer-width difference between engines
+# cannot change the output.
+_TS = pl.Datetime("us")
+INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "storyboards": {"id": pl.Int64(), "institution_id": pl.Int64(), "title": pl.String()},
+    "stories": {"id": pl.Int64(), "institution_id": pl.Int64(), "storyboard_id": pl.Int64()},
+    "users": {
+        "id": pl.Int64(),
+        "institution_id": pl.Int64(),
+        "name": pl.String(),
+        "email": pl.String(),
+        "cpf": pl.String(),
+        "cnpj": pl.String(),
+    },
+    "story_views": {
+        "institution_id": pl.Int64(),
+        "user_id": pl.Int64(),
+        "storyboard_id": pl.Int64(),
+        "story_id": pl.Int64(),
+        "viewed_at": _TS,
+    },
+    "storyboard_reactions": {
+        "institution_id": pl.Int64(),
+        "user_id": pl.Int64(),
+        "storyboard_id": pl.Int64(),
+        "kind": pl.String(),
+        "reacted_at": _TS,
+    },
+}
+
+
+def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -> pl.DataFrame:
+    """The named frame, typed, restricted to the institution (defence in depth)."""
+    schema = INPUT_SCHEMAS[name]
+    if name not in frames:
+        raise KeyError(f"storyboard_usage: missing input frame {name!r}")
+    frame = frames[name]
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ValueError(f"storyboard_usage: frame {name!r} lacks columns {missing}")
+    frame = frame.select(pl.col(c).cast(t) for c, t in schema.items())
+    return frame.filter(pl.col("institution_id") == institution_id)
+
+
+def _in_period(col: str, request: ReportRequest) -> pl.Expr:
+    params = request.query_params()
+    return (pl.col(col) >= params["start_utc"]) & (pl.col(col) < params["end_utc"])
+
+
+def collation_key(text: pl.Expr) -> pl.Expr:
+    """Accent- and case-insensitive sort key ('Ética' -> 'etica'), so pt-BR titles and
+    names sort the way a reader expects instead of accented letters after 'z'."""
+    return text.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
+
+
+def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
+    """Frames from ``QUERIES`` -> the report frame (columns = ``COLUMNS`` keys, in order)."""
+    if request.start is None or request.end is None:
+        raise ValueError("storyboard_usage needs a period (request.start and request.end)")
+    inst = request.institution.id
+    tz = request.institution.timezone
+
+    storyboards = _input(frames, "storyboards", inst).unique("id")
+    stories = _input(frames, "stories", inst)
+    users = _input(frames, "users", inst).unique("id")
+    views = _input(frames, "story_views", inst).filter(_in_period("viewed_at", request))
+    reactions = (
+        _input(frames, "storyboard_reactions", inst)
+        .filter(_in_period("reacted_at", request))
+        .with_columns(pl.col("kind").str.to_lowercase().str.strip_chars())
+        .filter(pl.col("kind").is_in(["like", "dislike"]))
+    )
+
+    keys = ["user_id", "storyboard_id"]
+    totals = stories.group_by("storyboard_id").agg(pl.col("id").n_unique().alias("total"))
+    # Progress only counts stories that belong to the storyboard the view is filed under.
+    progress_views = views.join(
+        stories.select(pl.col("id").alias("story_id"), "storyboard_id"),
+        on=["story_id", "storyboard_id"],
+        how="semi",
+    )
+    progress = progress_views.group_by(keys).agg(pl.col("story_id").n_unique().alias("viewed"))
+    view_stats = views.group_by(keys).agg(
+        pl.col("viewed_at").min().alias("first_view"),
+        pl.col("viewed_at").max().alias("last_view"),
+    )
+    reaction_stats = reactions.group_by(keys).agg(
+        (pl.col("kind") == "like").sum().cast(pl.Int64).alias("likes"),
+        (pl.col("kind") == "dislike").sum().cast(pl.Int64).alias("dislikes"),
+        pl.col("reacted_at").min().alias("first_reaction"),
+        pl.col("reacted_at").max().alias("last_reaction"),
+    )
+
+    pairs = (
+        view_stats.join(reaction_stats, on=keys, how="full", coalesce=True)
+        .join(progress, on=keys, how="left")
+        .join(totals, on="storyboard_id", how="left")
+        .join(storyboards.select(pl.col("id").alias("storyboard_id"), "title"), on="storyboard_id", how="inner")
+        .join(users.select(pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj"), on="user_id", how="inner")
+        .with_columns(
+            pl.col("viewed").fill_null(0),
+            pl.col("total").fill_null(0),
+            pl.col("likes").fill_null(0),
+            pl.col("dislikes").fill_null(0),
+        )
+    )
+    completed = (pl.col("total") > 0) & (pl.col("viewed") == pl.col("total"))
+    order = [collation_key(pl.col("title")), "title", collation_key(pl.col("name")), "name", "user_id", "storyboard_id"]
+    result = pairs.sort(order).select(
+        pl.col("title").alias("storyboard"),
+        pl.col("name").alias("user_name"),
+        "email",
+        "cpf",
+        "cnpj",
+        "likes",
+        "dislikes",
+        pl.when(completed).then(pl.lit("Sim")).otherwise(pl.lit("Não")).alias("completed"),
+        pl.format("{}/{}", "viewed", "total").alias("views_enrolled"),
+        to_local(pl.max_horizontal("last_view", "last_reaction"), tz).alias("updated"),
+        to_local(pl.min_horizontal("first_view", "first_reaction"), tz).alias("started"),
+        to_local(pl.when(completed).then(pl.col("last_view")), tz).alias("finished"),
+    )
+    return result.select(pl.col(c.key).cast(KIND_DTYPES[c.kind]) for c in COLUMNS)
+
+
+SPEC = ReportSpec(
+    name="storyboard_usage",
+    slug="storyboard-usage",
+    title="Uso de Storyboards",
+    description=DESCRIPTION,
+    columns=COLUMNS,
+    queries=QUERIES,
+    build=build,
+    monthly=True,
+    filter_names=(),
+    default_format="xlsx",
+)
