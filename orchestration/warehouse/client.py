@@ -8,8 +8,8 @@ the API read in parallel.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import polars as pl
@@ -32,12 +32,18 @@ def duckdb_path(url: str) -> str:
 class Warehouse:
     """A thin, engine-agnostic query runner returning Polars frames."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, duckdb_connect: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
+        """``duckdb_connect`` lets the Dagster resource hand in dagster-duckdb's connection factory."""
         self.url = url
         self.engine = "duckdb" if url.startswith("duckdb:") else "postgres"
+        self._duckdb_connect = duckdb_connect
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        if self.engine == "duckdb" and self._duckdb_connect is not None:
+            with self._duckdb_connect() as con:
+                yield con
+            return
         if self.engine == "duckdb":
             import duckdb
 

@@ -1,0 +1,56 @@
+# Two entry points: `make run` (the demo stack) and `make test` (the whole suite).
+# Both bootstrap everything from a fresh clone: venv, pinned packages, data, services.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export LXP_HOME ?= $(CURDIR)/var
+export DAGSTER_HOME ?= $(LXP_HOME)/dagster
+SCALE ?= demo
+PORT ?= 8000
+DAGSTER_PORT ?= 3000
+APT_PACKAGES := postgresql redis-server libreoffice-calc-nogui
+
+.PHONY: run test venv system-deps warehouse bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Services the tests start themselves (PostgreSQL, redis-server) and LibreOffice
+# for the "opens without repair" check. Installed only when missing.
+system-deps:
+	@missing=""; \
+	[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v soffice >/dev/null || missing="$$missing libreoffice-calc-nogui"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(LXP_HOME)/warehouse.duckdb: | venv
+	$(VENV)/bin/lxp-reports generate --scale $(SCALE)
+
+warehouse: $(LXP_HOME)/warehouse.duckdb
+
+run: venv warehouse
+	@echo "Demo token (institution 1, admin user 1):"
+	@echo "  TOKEN=$$($(VENV)/bin/lxp-reports token --institution 1 --user 1 --subdomain demo)"
+	@echo "  curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://127.0.0.1:$(PORT)/institution/reports/storyboard-usage?month=$$(date -d 'last month' +%-m)&year=$$(date -d 'last month' +%Y)'"
+	$(VENV)/bin/lxp-reports up --port $(PORT) --dagster-port $(DAGSTER_PORT)
+
+test: venv system-deps
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+bench: venv
+	$(PY) benchmarks/xlsx_writer.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,213 @@
+"""``lxp-reports``: generate the demo warehouse, run the stack, mint demo tokens,
+inspect the notification outbox."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestration.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.warehouse.generate import generate_warehouse
+
+    settings = get_settings()
+    out = args.out or str((settings.home / "warehouse.duckdb").resolve())
+    if not out.startswith("postgresql://"):
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    counts = generate_warehouse(args.scale, args.seed, out)
+    took = time.perf_counter() - started
+    for table, n in sorted(counts.items()):
+        print(f"{table:28s} {n:>12,}")
+    print(f"generated scale={args.scale} seed={args.seed} into {out} in {took:.1f}s")
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    import jwt
+
+    settings = get_settings()
+    claims: dict[str, object] = {
+        "institutionId": args.institution,
+        "userId": args.user,
+        "subdomain": args.subdomain,
+        "privilegio_id": args.privilege,
+    }
+    if args.expires_in:
+        claims["exp"] = int(time.time()) + args.expires_in
+    algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+    if "RS256" in algorithms and settings.jwt_private_key and (args.algorithm == "RS256" or "HS256" not in algorithms):
+        print(jwt.encode(claims, settings.jwt_private_key, algorithm="RS256"))
+    else:
+        print(jwt.encode(claims, settings.jwt_secret, algorithm="HS256"))
+    return 0
+
+
+def _child_env(dagster_port: int, api_port: int) -> dict[str, str]:
+    settings = get_settings()
+    env = dict(os.environ)
+    env["LXP_HOME"] = str(settings.home.resolve())
+    env["DAGSTER_HOME"] = str(settings.dagster_home)
+    env.setdefault("LXP_DAGSTER_URL", f"http://127.0.0.1:{dagster_port}")
+    env.setdefault("LXP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
+    return env
+
+
+def _bin(name: str) -> str:
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def _processes(args: argparse.Namespace, with_dagster: bool, with_api: bool) -> list[tuple[str, list[str]]]:
+    workspace = ROOT / "workspace.yaml"
+    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "orchestration.definitions"]
+    procs: list[tuple[str, list[str]]] = []
+    if with_dagster:
+        procs.append(("dagster-webserver", [_bin("dagster-webserver"), *target, "-h", args.host, "-p", str(args.dagster_port)]))
+        procs.append(("dagster-daemon", [_bin("dagster-daemon"), "run", *target]))
+    if with_api and _api_available():
+        procs.append(("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", args.host, "--port", str(args.port)]))
+    return procs
+
+
+def _api_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("api.app") is not None
+
+
+def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
+    """Start children in their own process groups; stop them all on SIGTERM/Ctrl-C
+    or as soon as one dies (a half-running stack is worse than none)."""
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for name, cmd in procs:
+        children.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
+    code = 0
+    try:
+        while not stopping:
+            for name, child in children:
+                if child.poll() is not None:
+                    print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
+                    code = child.returncode or 1
+                    stopping = True
+            time.sleep(0.3)
+    finally:
+        for _, child in children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.time() + 20
+        for _, child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+    return code
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from orchestration.instance_config import ensure_instance
+
+    settings = get_settings()
+    env = _child_env(args.dagster_port, args.port)
+    ensure_instance(settings)
+    warehouse = settings.warehouse
+    if warehouse.startswith("duckdb:") and not Path(warehouse.removeprefix("duckdb:///")).exists():
+        print(f"no warehouse at {warehouse}; run `lxp-reports generate --scale demo` first", file=sys.stderr)
+        return 2
+    procs = _processes(args, with_dagster=True, with_api=True)
+    host = args.host
+    print(f"Dagster UI:  http://{host}:{args.dagster_port}")
+    if any(n == "api" for n, _ in procs):
+        print(f"API docs:    http://{host}:{args.port}/docs")
+    sys.stdout.flush()
+    return _supervise(procs, env)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    env = _child_env(args.dagster_port, args.port)
+    if not _api_available():
+        print("the API package is not installed", file=sys.stderr)
+        return 2
+    return _supervise(_processes(args, with_dagster=False, with_api=True), env)
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    from orchestration.outbox import Outbox
+
+    settings = get_settings()
+    outbox = Outbox(settings.outbox)
+    outbox.create_schema()
+    if args.action == "retry":
+        if args.id is None:
+            print("usage: lxp-reports outbox retry ID", file=sys.stderr)
+            return 2
+        outbox.retry(args.id)
+        print(f"notification {args.id} queued for delivery again")
+        return 0
+    rows = outbox.list(status=args.status, limit=args.limit)
+    print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
+    for n in rows:
+        print(f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lxp-reports", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="build the deterministic synthetic warehouse")
+    gen.add_argument("--scale", choices=["tiny", "small", "demo", "large"], default="demo")
+    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--out", default="", help="DuckDB file or postgresql:// URL (default $LXP_HOME/warehouse.duckdb)")
+    gen.set_defaults(func=_cmd_generate)
+
+    for name, helptext, fn in (("up", "run Dagster webserver + daemon + API", _cmd_up), ("serve", "run the API alone", _cmd_serve)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--port", type=int, default=8000)
+        p.add_argument("--dagster-port", type=int, default=3000)
+        p.add_argument("--host", default="127.0.0.1")
+        p.set_defaults(func=fn)
+
+    tok = sub.add_parser("token", help="print a signed JWT for demos and tests")
+    tok.add_argument("--institution", type=int, required=True)
+    tok.add_argument("--user", type=int, required=True)
+    tok.add_argument("--privilege", type=int, default=2, help="privilegio_id (4 = student)")
+    tok.add_argument("--subdomain", default="demo")
+    tok.add_argument("--expires-in", type=int, default=24 * 3600, help="seconds; 0 = no exp claim")
+    tok.add_argument("--algorithm", choices=["HS256", "RS256"], default="HS256")
+    tok.set_defaults(func=_cmd_token)
+
+    out = sub.add_parser("outbox", help="list notifications, or `outbox retry ID`")
+    out.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
+    out.add_argument("id", nargs="?", type=int)
+    out.add_argument("--status", choices=["pending", "sending", "sent", "dead"])
+    out.add_argument("--limit", type=int, default=50)
+    out.set_defaults(func=_cmd_outbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The Dagster instance configuration (``$DAGSTER_HOME/dagster.yaml``).
+
+Embedded profile: SQLite storage under ``$LXP_HOME/dagster``, the queued run
+coordinator with a global limit and a per-institution limit (so one huge
+institution cannot starve the rest), and a pool limit on report steps.
+The production profile (PostgreSQL storage, S3 compute logs, K8s launcher) is
+rendered by ``postgres_profile`` and documented in ``deploy/``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestration.settings import Settings
+
+_LIMITS = """\
+concurrency:
+  runs:
+    max_concurrent_runs: {max_runs}
+    tag_concurrency_limits:
+      - key: "dagster/partition/institution"
+        value:
+          applyLimitPerUniqueValue: true
+        limit: {per_institution}
+      - key: "lxp/institution"
+        value:
+          applyLimitPerUniqueValue: true
+        limit: {per_institution}
+  pools:
+    default_limit: {max_runs}
+telemetry:
+  enabled: false
+"""
+
+
+def local_profile(settings: Settings) -> str:
+    return _LIMITS.format(max_runs=settings.max_concurrent_runs, per_institution=settings.max_runs_per_institution)
+
+
+def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
+    """Production instance: run/event/schedule storage in PostgreSQL."""
+    return (
+        "storage:\n"
+        "  postgres:\n"
+        "    postgres_url:\n"
+        f"      env: {postgres_url_env}\n"
+        "run_coordinator:\n"
+        "  module: dagster.core.run_coordinator\n"
+        "  class: QueuedRunCoordinator\n"
+        + local_profile(settings)
+    )
+
+
+def ensure_instance(settings: Settings, profile: str = "local") -> Path:
+    """Write dagster.yaml once; an operator's own edits are never overwritten."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "dagster.yaml"
+    if not path.exists():
+        text = postgres_profile(settings) if profile == "postgres" else local_profile(settings)
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,92 @@
+"""Dagster resources: the warehouse, report storage and report options.
+
+Each is configured from the one ``Settings`` object by default, so the UI,
+daemon and API agree; tests swap them for in-memory or tmp-dir variants.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+import dagster as dg
+from dagster_duckdb import DuckDBResource
+
+from orchestration.settings import Settings, get_settings
+from orchestration.warehouse.client import Warehouse, duckdb_path
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """Read-only warehouse access; DuckDB through dagster-duckdb, opened READ_ONLY
+    so parallel runs and the API never fight over DuckDB's single-writer lock."""
+
+    url: str
+
+    def client(self) -> Warehouse:
+        if self.url.startswith("duckdb:"):
+            duck = DuckDBResource(database=duckdb_path(self.url), connection_config={"access_mode": "READ_ONLY"})
+
+            def connect() -> AbstractContextManager[Any]:
+                return duck.get_connection()
+
+            return Warehouse(self.url, duckdb_connect=connect)
+        return Warehouse(self.url)
+
+
+class ReportStorageResource(dg.ConfigurableResource):
+    """Where report files go: a local directory or ``s3://bucket/prefix``."""
+
+    location: str
+    endpoint_url: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+    link_secret: str = ""
+
+    def get(self) -> Any:
+        from orchestration.storage import LocalReportStorage, S3ReportStorage
+
+        if self.location.startswith("s3://"):
+            bucket, _, prefix = self.location.removeprefix("s3://").partition("/")
+            return S3ReportStorage(bucket=bucket, prefix=prefix, endpoint_url=self.endpoint_url or None)
+        from pathlib import Path
+
+        return LocalReportStorage(root=Path(self.location), base_url=self.public_base_url, link_secret=self.link_secret)
+
+
+class ReportOptionsResource(dg.ConfigurableResource):
+    """Builder options that are configuration, not request parameters."""
+
+    student_url_template: str
+    admin_url_template: str
+    question_url_template: str
+    min_cancel_notice_hours: float
+
+    def as_options(self) -> dict[str, Any]:
+        return {
+            "student_url_template": self.student_url_template,
+            "admin_url_template": self.admin_url_template,
+            "question_url_template": self.question_url_template,
+            "min_cancel_notice_hours": self.min_cancel_notice_hours,
+        }
+
+
+def report_options(settings: Settings) -> dict[str, Any]:
+    """The same options for code outside Dagster (the API's sync reports)."""
+    return resources_from_settings(settings)["options"].as_options()
+
+
+def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
+    s = settings or get_settings()
+    return {
+        "warehouse": WarehouseResource(url=s.warehouse),
+        "storage": ReportStorageResource(
+            location=s.storage_location,
+            endpoint_url=s.s3_endpoint_url,
+            public_base_url=s.public_base_url,
+            link_secret=s.link_secret,
+        ),
+        "options": ReportOptionsResource(
+            student_url_template=s.student_url_template,
+            admin_url_template=s.admin_url_template,
+            question_url_template=s.question_url_template,
+            min_cancel_notice_hours=s.min_cancel_notice_hours,
+        ),
+    }

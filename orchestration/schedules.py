@@ -1,0 +1,82 @@
+"""The monthly pre-computation: last month, every institution, every monthly report.
+
+Implemented as a cron-like *sensor* rather than a ``ScheduleDefinition``:
+Dagster 1.13's scheduler only submits individual runs, one per partition, each
+costing ~5 CPU-s of run overhead, while a sensor may return
+``RunRequest.for_asset_graph_subset`` which becomes a backfill that honours the
+assets' ``BackfillPolicy.multi_run`` (50 partitions per run). It is timezone
+aware: an institution is due once its *local* clock has reached day 1 at
+``LXP_SCHEDULE_HOUR``; the cursor remembers, per institution, the last month
+requested, so a daemon that was down on day 1 catches up instead of skipping.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.events import AssetKeyPartitionKey
+
+from assets.spec import Institution, ReportSpec
+from orchestration.institutions import list_institutions
+from orchestration.partitions import previous_month
+from orchestration.resources import WarehouseResource
+
+
+def due_months(now: datetime, institutions: Iterable[Institution], hour: int, done: dict[str, str]) -> dict[date, list[int]]:
+    """Which institutions need which (previous) month now. ``done``: id -> "YYYY-MM"."""
+    due: dict[date, list[int]] = defaultdict(list)
+    for inst in institutions:
+        local = now.astimezone(ZoneInfo(inst.timezone))
+        month = previous_month(local.date())
+        if local.day == 1 and local.hour < hour:
+            month = previous_month(month)  # not yet time for the month that just closed
+        if done.get(str(inst.id), "") < f"{month:%Y-%m}":
+            due[month].append(inst.id)
+    return dict(due)
+
+
+def monthly_subset(specs: Sequence[ReportSpec], month: date, institution_ids: Sequence[int], asset_graph) -> AssetGraphSubset:
+    keys = {
+        AssetKeyPartitionKey(dg.AssetKey([s.name]), dg.MultiPartitionKey({"institution": str(i), "month": f"{month:%Y-%m-%d}"}))
+        for s in specs
+        if s.monthly
+        for i in institution_ids
+    }
+    return AssetGraphSubset.from_asset_partition_set(keys, asset_graph)
+
+
+def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDefinition:
+    monthly = [s for s in specs if s.monthly]
+
+    @dg.sensor(
+        name="monthly_reports",
+        description="Day 1 at LXP_SCHEDULE_HOUR, institution-local: backfill last month of every monthly report for every institution.",
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        asset_selection=dg.AssetSelection.assets(*[dg.AssetKey([s.name]) for s in monthly]),
+    )
+    def monthly_reports(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult | dg.SkipReason:
+        done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        institutions = list_institutions(warehouse.client())
+        due = due_months(datetime.now(timezone.utc), institutions, hour, done)
+        if not due:
+            return dg.SkipReason("no institution has a newly closed month")
+        known = set(context.instance.get_dynamic_partitions("institution"))
+        requests = []
+        for month, ids in sorted(due.items()):
+            ready = [i for i in ids if str(i) in known]  # the institution sensor adds new ones first
+            if not ready:
+                continue
+            subset = monthly_subset(monthly, month, ready, context.repository_def.asset_graph)
+            requests.append(dg.RunRequest.for_asset_graph_subset(subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}"}))
+            for i in ready:
+                done[str(i)] = f"{month:%Y-%m}"
+        if not requests:
+            return dg.SkipReason("due institutions are not registered as partitions yet")
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps(done, sort_keys=True))
+
+    return monthly_reports
