@@ -69,7 +69,7 @@ class Warehouse:
             for name, sql in queries.items():
                 used = {k: v for k, v in params.items() if re.search(rf":{k}\b", sql)}
                 if self.engine == "duckdb":
-                    out[name] = con.execute(translate(sql, "duckdb"), used).pl()
+                    out[name] = con.sql(translate(sql, "duckdb"), params=used).pl()  # duckdb 2: no .pl() on execute()
                 else:
                     with con.cursor() as cur:
                         cur.execute(translate(sql, "postgres"), used)
