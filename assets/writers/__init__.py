@@ -1,0 +1,46 @@
+"""Report file writers: xlsx (streaming, multi-sheet), csv and json.
+
+Every writer takes the report frame (columns named by ``Column.key``) and the
+spec's columns, writes atomically and returns a ``WriteResult`` with the size
+and SHA-256 of exactly what landed on disk.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from assets.spec import Column
+from assets.writers.csvfile import write_csv
+from assets.writers.jsonfile import write_json
+from assets.writers.result import WriteResult
+from assets.writers.xlsx import MAX_ROWS_PER_SHEET, write_xlsx
+
+Format = Literal["xlsx", "csv", "json"]
+FORMATS: tuple[Format, ...] = ("xlsx", "csv", "json")
+
+
+def write_report(
+    frame: pl.DataFrame,
+    columns: Sequence[Column],
+    path: str | Path,
+    fmt: Format,
+    *,
+    sheet_name: str = "Relatório",
+) -> WriteResult:
+    """Dispatch on ``fmt``; ``sheet_name`` only matters for xlsx."""
+    if fmt == "xlsx":
+        return write_xlsx(frame, columns, path, sheet_name=sheet_name)
+    if fmt == "csv":
+        return write_csv(frame, columns, path)
+    if fmt == "json":
+        return write_json(frame, columns, path)
+    raise ValueError(f"unknown report format {fmt!r}; expected one of {FORMATS}")
+
+
+__all__ = [
+    "FORMATS", "MAX_ROWS_PER_SHEET", "Format", "WriteResult",
+    "write_csv", "write_json", "write_report", "write_xlsx",
+]

@@ -1,0 +1,46 @@
+"""JSON report files: one array of objects keyed by ``column.key``, streamed.
+
+Polars serializes each chunk as NDJSON (one object per line, keys in column
+order, strings escaped, so a raw newline only ever separates records); the
+chunks are joined with commas inside ``[ ... ]``. Memory is the frame plus one
+chunk. Dates are ISO-8601 ``YYYY-MM-DD``, datetimes naive local
+``YYYY-MM-DDTHH:MM:SS``; non-finite floats and nulls are ``null``.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from assets.spec import Column
+from assets.writers.result import WriteResult, atomic_output, check_columns, normalized
+
+CHUNK_ROWS = 65_536
+
+
+def _json_value(frame: pl.DataFrame, column: Column) -> pl.Expr:
+    value = normalized(frame, column)
+    if column.kind == "date":
+        value = value.dt.strftime("%Y-%m-%d")
+    elif column.kind == "datetime":
+        value = value.dt.strftime("%Y-%m-%dT%H:%M:%S")
+    elif column.kind == "float":
+        value = pl.when(value.is_finite()).then(value)
+    return value.alias(column.key)
+
+
+def write_json(frame: pl.DataFrame, columns: Sequence[Column], path: str | Path) -> WriteResult:
+    """Write ``frame`` as a JSON array of objects (keys in column order)."""
+    check_columns(frame, columns)
+    exprs = [_json_value(frame, c) for c in columns]
+    with atomic_output(path) as out:
+        out.write(b"[")
+        for start in range(0, frame.height, CHUNK_ROWS):
+            buf = io.BytesIO()
+            frame.slice(start, CHUNK_ROWS).select(exprs).write_ndjson(buf)
+            records = buf.getvalue().rstrip(b"\n").replace(b"\n", b",\n")
+            out.write((b"\n" if start == 0 else b",\n") + records)
+        out.write(b"\n]\n" if frame.height else b"]\n")
+    return WriteResult(Path(path), frame.height, out.bytes, out.sha256.hexdigest(), 1)
