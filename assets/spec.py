@@ -78,6 +78,10 @@ class ReportRequest:
 
 
 Builder = Callable[[Mapping[str, pl.DataFrame], ReportRequest], pl.DataFrame]
+# Nested reports (groups usage): the JSON document, and an xlsx writer for it
+# taking (summary, path, title-or-None).
+Summary = Callable[[Mapping[str, pl.DataFrame], ReportRequest], dict[str, Any]]
+SummaryXlsxWriter = Callable[[Mapping[str, Any], Any, str | None], None]
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,11 @@ class ReportSpec:
     formats: tuple[str, ...] = ("xlsx", "csv", "json")
     default_format: str = "xlsx"
     sheet_name: str = "Relatório"
+    # Optional, for nested reports only: when set, JSON output is
+    # ``summary(frames, request)`` and xlsx output is ``summary_xlsx(summary,
+    # path, title)``; ``build`` still gives the flat table used for csv.
+    summary: Summary | None = None
+    summary_xlsx: SummaryXlsxWriter | None = None
 
     @property
     def headers(self) -> list[str]:
