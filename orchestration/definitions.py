@@ -8,7 +8,7 @@ from assets.registry import REPORTS
 from orchestration.factory import adhoc_job, report_asset, report_asset_job
 from orchestration.resources import resources_from_settings
 from orchestration.schedules import build_monthly_sensor
-from orchestration.sensors import institution_sync
+from orchestration.sensors import institution_sync, report_delivery
 from orchestration.settings import Settings, get_settings
 
 
@@ -18,7 +18,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[report_asset(spec, s.backfill_batch_size) for spec in specs],
         jobs=[report_asset_job(spec) for spec in specs] + [adhoc_job(spec) for spec in specs],
-        sensors=[institution_sync, build_monthly_sensor(specs, s.schedule_hour)],
+        sensors=[institution_sync, report_delivery, build_monthly_sensor(specs, s.schedule_hour)],
         resources=resources_from_settings(s),
     )
 

@@ -89,4 +89,20 @@ def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
             question_url_template=s.question_url_template,
             min_cancel_notice_hours=s.min_cancel_notice_hours,
         ),
+        "outbox": OutboxResource(url=s.outbox, max_attempts=s.outbox_max_attempts, backoff_seconds=s.outbox_backoff_seconds),
     }
+
+
+class OutboxResource(dg.ConfigurableResource):
+    """The notification outbox database (SQLite under $LXP_HOME, or PostgreSQL)."""
+
+    url: str
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0
+
+    def get(self) -> Any:
+        from orchestration.outbox import Outbox
+
+        outbox = Outbox(self.url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        outbox.create_schema()
+        return outbox

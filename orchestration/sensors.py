@@ -1,10 +1,12 @@
-"""Sensors: keep the institution partitions in sync with the warehouse."""
+"""Sensors: keep the institution partitions in sync with the warehouse, and
+deliver report notifications from the outbox."""
+from datetime import datetime, timezone
 
 import dagster as dg
 
 from orchestration.institutions import list_institutions
 from orchestration.partitions import institution_partitions
-from orchestration.resources import WarehouseResource
+from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
 
 
 @dg.sensor(
@@ -20,3 +22,62 @@ def institution_sync(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     if not new:
         return dg.SkipReason(f"{len(known)} institutions already registered")
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])
+
+
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
+
+
+def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, limit: int = 500) -> tuple[int, float]:
+    """Turn runs that finished since ``since`` into deliverable outbox rows.
+
+    Reads runs by update time instead of using ``run_status_sensor`` (whose cursor
+    advances even when the tick fails and which sees only a few runs per tick).
+    ``complete_job`` only touches ``waiting`` rows, so re-reading a run is harmless;
+    the cursor therefore overlaps by a second rather than risking a gap.
+    """
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=FINISHED, updated_after=datetime.fromtimestamp(max(0.0, since - 1.0), timezone.utc)),
+        limit=limit,
+        order_by="update_timestamp",
+        ascending=True,
+    )
+    released, newest = 0, since
+    for record in records:
+        run = record.dagster_run
+        newest = max(newest, record.update_timestamp.timestamp())
+        if "lxp/report" not in run.tags:
+            continue
+        ok = run.status == dg.DagsterRunStatus.SUCCESS and "lxp/storage_key" in run.tags
+        released += outbox.complete_job(
+            run.run_id,
+            "succeeded" if ok else "failed",
+            storage_key=run.tags.get("lxp/storage_key") if ok else None,
+            filename=run.tags.get("lxp/filename") if ok else None,
+        )
+    return released, newest
+
+
+@dg.sensor(
+    name="report_delivery",
+    description="Releases notifications of finished report runs and delivers due outbox rows (webhook + email) with retries.",
+    minimum_interval_seconds=10,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def report_delivery(context: dg.SensorEvaluationContext, outbox: OutboxResource, storage: ReportStorageResource) -> dg.SkipReason:
+    from orchestration.notify.deliver import deliver_due
+    from orchestration.settings import get_settings
+
+    box = outbox.get()
+    try:
+        since = float(context.cursor) if context.cursor else 0.0
+        released, newest = release_finished_runs(context.instance, box, since)
+        context.update_cursor(str(newest))
+        stats = deliver_due(box, storage.get(), get_settings(), datetime.now(timezone.utc))
+    finally:
+        box.dispose()
+    summary = f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, dead {stats.dead}"
+    if stats.disabled:
+        summary += " (no channel configured: LXP_NOTIFY_URL / LXP_SMTP_URL)"
+    for err in stats.errors[:5]:
+        context.log.warning(err)
+    return dg.SkipReason(summary)
