@@ -1,0 +1,198 @@
+"""xlsx files checked with an independent reader (openpyxl, zipfile)."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+import pytest
+
+from assets.spec import Column
+from assets.writers import MAX_ROWS_PER_SHEET, write_xlsx
+from assets.writers import xlsx as xlsx_module
+from tests.writers.conftest import ROWS, numbered
+
+
+def _sheet_rows(ws) -> list[tuple]:
+    return [tuple(c.value for c in row) for row in ws.iter_rows()]
+
+
+def test_header_is_exact_bold_frozen_and_filtered(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path)
+    ws = openpyxl.load_workbook(path).active
+    assert ws.title == "Relatório"
+    assert [c.value for c in ws[1]] == [c.header for c in columns]
+    assert all(c.font.b for c in ws[1])
+    assert not any(c.font.b for c in ws[2])
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:G{len(ROWS) + 1}"
+    assert ws.column_dimensions["G"].width == pytest.approx(21)  # Column.width wins
+    assert ws.column_dimensions["A"].width >= len("Nome Completo (Usuário)")
+
+
+def test_values_types_and_formats_round_trip(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path)
+    ws = openpyxl.load_workbook(path).active
+    first = ws[2]
+    assert [c.value for c in first[:5]] == ["João Gonçalves Araújo", '=HYPERLINK("http://x","y")', 3, 1.5, True]
+    born, seen = first[5], first[6]
+    assert born.is_date and born.number_format == "DD/MM/YYYY"
+    assert born.value == datetime(2024, 2, 29)
+    assert seen.is_date and seen.number_format == "DD/MM/YYYY HH:mm"
+    assert seen.value == datetime(2024, 3, 1, 8, 5, 59)
+    assert ws["B5"].value == "@SUM(A1)" and ws["D5"].value == 1e20
+    assert ws["F4"].value == datetime(1999, 12, 31)
+    assert ws["G6"].value == datetime(1970, 1, 1, 12, 30)
+
+
+def test_nulls_are_empty_cells_not_text(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path)
+    ws = openpyxl.load_workbook(path).active
+    assert [c.value for c in ws[3]] == ["Márcia Conceição", "+55 11 9999-0000", None, None, False, None, None]
+    assert ws["A4"].value is None
+    xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert 'r="C3"' not in xml and 'r="F3"' not in xml  # omitted, not written blank
+    assert "None" not in xml and "null" not in xml
+
+
+def test_formula_like_text_is_never_a_formula(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path)
+    ws = openpyxl.load_workbook(path).active
+    for row, expected in zip(range(2, 6), ['=HYPERLINK("http://x","y")', "+55 11 9999-0000", "-10", "@SUM(A1)"]):
+        cell = ws.cell(row, 2)
+        assert cell.value == expected and cell.data_type == "s"
+    xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in xml and "<f " not in xml
+
+
+def test_xml_special_characters_whitespace_and_controls(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path)
+    ws = openpyxl.load_workbook(path).active
+    assert ws["A5"].value == "  Íris <Sá> & Cia  "
+    assert ws["A6"].value == "tab\tand\nnewlinectrl"  # \x01 is not representable in XML
+    assert ws["B6"].value == ""
+
+
+def test_timezone_aware_datetimes_are_written_as_wall_clock(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"at": [datetime(2024, 1, 1, 9, 30)]}).with_columns(
+        pl.col("at").dt.replace_time_zone("America/Sao_Paulo")
+    )
+    path = tmp_path / "tz.xlsx"
+    write_xlsx(frame, [Column("at", "Quando", "datetime")], path)
+    assert openpyxl.load_workbook(path).active["A2"].value == datetime(2024, 1, 1, 9, 30)
+
+
+@pytest.mark.parametrize(("rows", "sheets"), [(12, 3), (10, 2), (5, 1), (1, 1)])
+def test_sheet_split_repeats_header_and_keeps_order(tmp_path: Path, columns, rows: int, sheets: int) -> None:
+    frame = numbered(rows)
+    path = tmp_path / "split.xlsx"
+    result = write_xlsx(frame, columns, path, max_rows_per_sheet=5)
+    assert result.sheets == sheets and result.rows == rows
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Relatório"] + [f"Relatório ({i})" for i in range(2, sheets + 1)]
+    seen: list[tuple] = []
+    for ws in wb.worksheets:
+        body = _sheet_rows(ws)
+        assert body[0] == tuple(c.header for c in columns)
+        assert all(c.font.b for c in ws[1]) and ws.freeze_panes == "A2"
+        assert 1 <= len(body) - 1 <= 5
+        assert ws.auto_filter.ref == f"A1:G{len(body)}"
+        seen.extend(body[1:])
+    assert [r[0] for r in seen] == [f"Usuário {i}" for i in range(rows)]
+    assert [r[1] for r in seen] == [f"={i}" for i in range(rows)]
+    assert [r[2] for r in seen] == list(range(rows))
+
+
+def test_default_sheet_limit_is_excel_rows_minus_header() -> None:
+    assert MAX_ROWS_PER_SHEET == 1_048_575
+    default = inspect.signature(write_xlsx).parameters["max_rows_per_sheet"].default
+    assert default == MAX_ROWS_PER_SHEET
+
+
+def test_empty_frame_writes_just_the_header(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "empty.xlsx"
+    result = write_xlsx(frame.clear(), columns, path)
+    assert result.rows == 0 and result.sheets == 1
+    ws = openpyxl.load_workbook(path).active
+    assert _sheet_rows(ws) == [tuple(c.header for c in columns)]
+    assert ws.auto_filter.ref == "A1:G1"
+
+
+def test_write_result_describes_the_file(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    result = write_xlsx(frame, columns, str(path))
+    data = path.read_bytes()
+    assert result.path == path and result.rows == len(ROWS) and result.sheets == 1
+    assert result.bytes == len(data)
+    assert result.sha256 == hashlib.sha256(data).hexdigest()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_chunking_does_not_change_content(tmp_path: Path, columns) -> None:
+    """Many tiny deflate chunks (CRC combine, sync-flush joins) give the same XML."""
+    frame = numbered(50)
+    one, many = tmp_path / "one.xlsx", tmp_path / "many.xlsx"
+    write_xlsx(frame, columns, one, chunk_rows=1_000)
+    write_xlsx(frame, columns, many, chunk_rows=3, workers=2)
+    for path in (one, many):
+        assert zipfile.ZipFile(path).testzip() is None
+    name = "xl/worksheets/sheet1.xml"
+    assert zipfile.ZipFile(one).read(name) == zipfile.ZipFile(many).read(name)
+
+
+def test_zip64_members_still_open(tmp_path: Path, frame, columns, monkeypatch) -> None:
+    """A sheet that may exceed 4 GiB gets ZIP64 records; readers must cope."""
+    monkeypatch.setattr(xlsx_module, "_ZIP64_GUARD", -1)
+    path = tmp_path / "z64.xlsx"
+    write_xlsx(frame, columns, path)
+    archive = zipfile.ZipFile(path)
+    assert archive.testzip() is None
+    ws = openpyxl.load_workbook(path).active
+    assert ws["A2"].value == "João Gonçalves Araújo"
+
+
+def test_workbook_parts_are_well_formed(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "r.xlsx"
+    write_xlsx(frame, columns, path, max_rows_per_sheet=2)
+    archive = zipfile.ZipFile(path)
+    workbook = archive.read("xl/workbook.xml").decode()
+    assert workbook.count("_xlnm._FilterDatabase") == 3
+    assert "'Relatório (2)'!$A$1:$G$3" in workbook
+    styles = archive.read("xl/styles.xml").decode()
+    assert 'formatCode="DD/MM/YYYY"' in styles and 'formatCode="DD/MM/YYYY HH:mm"' in styles
+    sheet = archive.read("xl/worksheets/sheet3.xml").decode()
+    assert re.search(r'<dimension ref="A1:G2"/>', sheet)
+
+
+def test_long_and_invalid_sheet_names_are_made_valid(tmp_path: Path, frame, columns) -> None:
+    path = tmp_path / "n.xlsx"
+    write_xlsx(frame, columns, path, sheet_name="Relatório de uso: [storyboards]/2026 muito longo", max_rows_per_sheet=2)
+    names = openpyxl.load_workbook(path).sheetnames
+    assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names)
+    assert names[1].endswith(" (2)") and len(set(names)) == 3
+
+
+def test_bad_arguments_fail_clearly(tmp_path: Path, frame, columns) -> None:
+    with pytest.raises(ValueError, match="lacks columns"):
+        write_xlsx(frame.drop("likes"), columns, tmp_path / "x.xlsx")
+    with pytest.raises(ValueError, match="max_rows_per_sheet"):
+        write_xlsx(frame, columns, tmp_path / "x.xlsx", max_rows_per_sheet=MAX_ROWS_PER_SHEET + 1)
+    assert not list(tmp_path.iterdir())
+
+
+def test_date_columns_survive_as_real_dates(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"d": [date(1900, 3, 1), date(2100, 12, 31)]})
+    path = tmp_path / "d.xlsx"
+    write_xlsx(frame, [Column("d", "Dia", "date")], path)
+    ws = openpyxl.load_workbook(path).active
+    assert [ws["A2"].value, ws["A3"].value] == [datetime(1900, 3, 1), datetime(2100, 12, 31)]
