@@ -1,0 +1,109 @@
+"""The FastAPI application: a thin shim between the platform and Dagster.
+
+``create_app(settings)`` wires routers, auth, Encore errors, the rate limiter
+and the backends; ``app`` is the module-level instance uvicorn serves
+(``uvicorn api.app:app``).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from api import errors
+from api.dagster_client import DagsterError, DagsterUnavailable
+from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.routers import async_reports, downloads, health, jobs, library, sync_reports
+from api.services import Services
+from orchestration.settings import Settings, get_settings
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """
+Institution-scoped usage reports for the LXP.
+
+* **Auth**: `Authorization: Bearer <JWT>` (HS256/RS256 per configuration) with the claims
+  `institutionId`, `userId` (or `userID`), `subdomain` and, for the library, `privilegio_id`.
+* **Errors**: every non-2xx body is `{"code", "message", "details": null}` with Encore codes:
+  `invalid_argument` (400; also 406 for an unsupported `Accept`), `failed_precondition` (400),
+  `unauthenticated` (401), `permission_denied` (403), `not_found` (404), `resource_exhausted` (429,
+  with `Retry-After`), `internal` (500, with `X-Request-Id`), `unavailable` (503).
+* **Rate limit**: 60 requests/minute per institution on the report endpoints.
+* **Async reports** return `{"results": {"id"}}` (poll `/institution/reports/jobs/{id}`) or
+  `{"results": {"cached": true}}`; the download link is delivered to the requester.
+"""
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI without FastAPI's 422 (clients never see it; they get 400 invalid_argument)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            if responses.pop("422", None) is not None and "400" not in responses:
+                responses["400"] = {
+                    "description": "Invalid parameter (`invalid_argument`).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+                }
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
+    settings = settings or (services.settings if services else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        app.state.services.close()
+
+    app = FastAPI(
+        title="LXP Reports API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.services = services or Services.from_settings(settings)
+
+    errors.install(app)
+
+    @app.exception_handler(DagsterUnavailable)
+    async def dagster_unavailable(request: Request, exc: DagsterUnavailable) -> JSONResponse:
+        log.warning("dagster unavailable: %s", exc)
+        return errors.error_response("unavailable", "The report scheduler (Dagster) is unavailable; nothing was queued. Try again later")
+
+    @app.exception_handler(DagsterError)
+    async def dagster_error(request: Request, exc: DagsterError) -> JSONResponse:
+        rid = errors.request_id(request)
+        log.error("dagster error request_id=%s: %s", rid, exc)
+        return errors.error_response("internal", f"The report scheduler refused the request (request id {rid})")
+
+    for module in (health, async_reports, jobs, sync_reports, library, downloads):
+        app.include_router(module.router)
+
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+    app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
+    app.add_middleware(errors.RequestIdMiddleware)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # ``api.app:app`` is built on first access, so importing this module (tests,
+    # tooling) does not open databases or read the environment.
+    if name == "app":
+        globals()["app"] = built = create_app()
+        return built
+    raise AttributeError(name)

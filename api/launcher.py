@@ -1,0 +1,341 @@
+"""Turning an asynchronous report request into a cache hit, a joined run or a new run.
+
+The API never computes an asynchronous report: it looks for a fresh file
+(cache), then for an identical run still in flight (dedup), and only then asks
+Dagster for a run. A request that is exactly one month with no filters
+materializes that asset partition, so API, schedule and UI runs share one
+cache; anything else runs the report's ad-hoc job.
+
+Dedup across threads, processes and replicas goes through the ``inflight``
+table of :mod:`orchestration.requests_store`: the first request inserts the row
+for its cache key and launches; the others wait for the run id and join it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from api.dagster_client import DagsterClient, RunInfo
+from api.dependencies import Principal
+from api.errors import ApiError
+from assets.spec import Institution
+from orchestration.cache_key import cache_key as compute_cache_key
+from orchestration.requests_store import RequestsStore
+
+log = logging.getLogger("api.launcher")
+
+PARTITIONS_START = date(2024, 1, 1)
+
+TAG_REPORT = "lxp/report"
+TAG_INSTITUTION = "lxp/institution"
+TAG_REQUESTER = "lxp/requester"
+TAG_CACHE_KEY = "lxp/cache_key"
+TAG_STORAGE_KEY = "lxp/storage_key"
+TAG_FILENAME = "lxp/filename"
+TAG_ROWS = "lxp/rows"
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything needed to look up, dedupe and launch one report request."""
+
+    spec_name: str
+    slug: str
+    institution: Institution
+    start: datetime
+    end: datetime  # exclusive
+    filters: Mapping[str, Any] = field(default_factory=dict)
+    fmt: str = "xlsx"
+    cache_params: Mapping[str, Any] = field(default_factory=dict)
+    period: str = ""
+
+    @property
+    def cache_key(self) -> str:
+        return compute_cache_key(self.slug, self.institution.id, self.cache_params)
+
+    @property
+    def partition_key(self) -> str | None:
+        """``"<institution>|<YYYY-MM-01>"`` when the request is exactly one existing month partition."""
+        if self.filters:
+            return None
+        tz = self.institution.tz
+        start, end = self.start.astimezone(tz), self.end.astimezone(tz)
+        if (start.day, start.hour, start.minute, start.second, start.microsecond) != (1, 0, 0, 0, 0):
+            return None
+        if end.replace(tzinfo=None) != _next_month(start.replace(tzinfo=None)):
+            return None
+        month = start.date()
+        if month < PARTITIONS_START or month > datetime.now(UTC).date().replace(day=1):
+            return None  # the monthly partitions run from 2024-01 to the current month
+        return f"{self.institution.id}|{month.isoformat()}"
+
+    def open_period(self, now: datetime) -> bool:
+        """True when the period has not ended yet (its file may still change)."""
+        return self.end > now
+
+
+def _next_month(value: datetime) -> datetime:
+    return value.replace(year=value.year + 1, month=1) if value.month == 12 else value.replace(month=value.month + 1)
+
+
+def month_period(institution: Institution, year: int, month: int) -> tuple[datetime, datetime]:
+    start = datetime(year, month, 1, tzinfo=institution.tz)
+    return start, _next_month(start.replace(tzinfo=None)).replace(tzinfo=institution.tz)
+
+
+def date_range_period(institution: Institution, first: date, last: date) -> tuple[datetime, datetime]:
+    """Inclusive local dates -> [first 00:00, day after last 00:00) in the institution's timezone."""
+    start = datetime(first.year, first.month, first.day, tzinfo=institution.tz)
+    after = last + timedelta(days=1)
+    return start, datetime(after.year, after.month, after.day, tzinfo=institution.tz)
+
+
+@dataclass(frozen=True)
+class CachedFile:
+    storage_key: str
+    filename: str
+    rows: int | None
+    produced_at: datetime
+    run_id: str
+
+
+class ReportLauncher:
+    """Cache lookup, in-flight dedup and run launch for asynchronous reports."""
+
+    def __init__(
+        self,
+        settings: Any,
+        dagster: DagsterClient,
+        store: RequestsStore,
+        outbox: Any,
+        storage: Any,
+        *,
+        wait_for_launch_seconds: float = 30.0,
+        stale_claim_seconds: float = 120.0,
+    ) -> None:
+        self.settings = settings
+        self.dagster = dagster
+        self.store = store
+        self.outbox = outbox
+        self.storage = storage
+        self.wait_for_launch_seconds = wait_for_launch_seconds
+        self.stale_claim = timedelta(seconds=stale_claim_seconds)
+
+    # -- public ----------------------------------------------------------------
+
+    def request(self, principal: Principal, plan: RunPlan) -> dict[str, Any]:
+        """``{"id": run_id}`` (new or joined run) or ``{"cached": True}``."""
+        key = plan.cache_key
+        deadline = time.monotonic() + self.wait_for_launch_seconds
+        delay = 0.02
+        while True:
+            cached = self._fresh_file(plan, key)
+            if cached is not None:
+                self._serve_cached(principal, plan, key, cached)
+                return {"cached": True}
+            owner, existing = self.store.claim(key)
+            if owner is not None:
+                return {"id": self._launch(principal, plan, key, owner)}
+            assert existing is not None
+            if existing.run_id is None:
+                # Another request is launching right now: wait for its run id.
+                if self.store.release_stale_claim(key, existing.owner, self.stale_claim):
+                    continue
+                if time.monotonic() > deadline:
+                    raise ApiError("unavailable", "An identical report is being queued; try again in a few seconds")
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+                continue
+            run = self.dagster.get_run(existing.run_id)
+            if run is not None and run.active:
+                self._join(principal, plan, key, run)
+                return {"id": run.run_id}
+            # The run finished (or vanished): the slot is stale. Drop it and
+            # look again: a success is now a cache hit, anything else relaunches.
+            self.store.release(key, run_id=existing.run_id)
+
+    # -- cache -----------------------------------------------------------------
+
+    def ttl(self, plan: RunPlan, now: datetime) -> timedelta:
+        seconds = self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
+        return timedelta(seconds=seconds)
+
+    def _fresh_file(self, plan: RunPlan, key: str) -> CachedFile | None:
+        now = datetime.now(UTC)
+        found = self.find_cached(plan, key)
+        if found is None or now - found.produced_at > self.ttl(plan, now):
+            return None
+        try:
+            if not self.storage.exists(found.storage_key):
+                return None
+        except (OSError, ValueError):
+            log.warning("cache: storage check failed for %s", found.storage_key, exc_info=True)
+            return None
+        return found
+
+    def find_cached(self, plan: RunPlan, key: str) -> CachedFile | None:
+        """Newest finished file for this request, whatever its age."""
+        partition = plan.partition_key
+        if partition is not None:
+            event = self.dagster.latest_materialization(plan.spec_name, partition)
+            if event is not None and event.metadata.get("storage_key") and event.metadata.get("filename"):
+                rows = event.metadata.get("rows")
+                return CachedFile(
+                    storage_key=str(event.metadata["storage_key"]),
+                    filename=str(event.metadata["filename"]),
+                    rows=None if rows is None else int(rows),
+                    produced_at=event.timestamp,
+                    run_id=event.run_id,
+                )
+        runs = self.dagster.find_runs(tags={TAG_CACHE_KEY: key}, statuses=["SUCCESS"], limit=1)
+        for run in runs:
+            if run.tags.get(TAG_STORAGE_KEY) and run.tags.get(TAG_FILENAME):
+                rows = run.tags.get(TAG_ROWS)
+                return CachedFile(
+                    storage_key=run.tags[TAG_STORAGE_KEY],
+                    filename=run.tags[TAG_FILENAME],
+                    rows=int(rows) if rows and rows.isdigit() else None,
+                    produced_at=run.ended_at or run.created_at or datetime.now(UTC),
+                    run_id=run.run_id,
+                )
+        return None
+
+    def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: CachedFile) -> None:
+        job_id = f"cache:{key}:{uuid.uuid4().hex}"
+        self.store.record(
+            job_id=job_id,
+            user_id=principal.user_id,
+            institution_id=principal.institution_id,
+            subdomain=principal.subdomain,
+            report=plan.slug,
+            cache_key=key,
+            params=plan.cache_params,
+            kind="cache",
+            storage_key=cached.storage_key,
+            filename=cached.filename,
+            rows=cached.rows,
+            timezone=plan.institution.timezone,
+            period=plan.period,
+        )
+        self.outbox.enqueue(
+            job_id=job_id,
+            recipient_user_id=principal.user_id,
+            institution_id=principal.institution_id,
+            subdomain=principal.subdomain,
+            report=plan.slug,
+            status_of_job="succeeded",
+            cached=True,
+            storage_key=cached.storage_key,
+            filename=cached.filename,
+            period=plan.period,
+            timezone=plan.institution.timezone,
+        )
+
+    # -- launch / join -----------------------------------------------------------
+
+    def run_config(self, plan: RunPlan) -> dict[str, Any]:
+        return {
+            "ops": {
+                "build_report": {
+                    "config": {
+                        "institution_id": plan.institution.id,
+                        "start": plan.start.isoformat(),
+                        "end": plan.end.isoformat(),
+                        "filters_json": json.dumps(dict(plan.filters), sort_keys=True, ensure_ascii=False),
+                        "fmt": plan.fmt,
+                    }
+                }
+            }
+        }
+
+    def _launch(self, principal: Principal, plan: RunPlan, key: str, owner: str) -> str:
+        tags = {
+            TAG_REPORT: plan.slug,
+            TAG_INSTITUTION: str(plan.institution.id),
+            TAG_REQUESTER: str(principal.user_id),
+            TAG_CACHE_KEY: key,
+        }
+        partition = plan.partition_key
+        try:
+            if partition is not None:
+                institution, month = partition.split("|")
+                self.dagster.ensure_institution_partition(plan.institution.id)
+                tags.update(
+                    {
+                        "dagster/partition": partition,
+                        "dagster/partition/institution": institution,
+                        "dagster/partition/month": month,
+                    }
+                )
+                run_id = self.dagster.launch_run(f"{plan.spec_name}_job", {}, tags)
+            else:
+                run_id = self.dagster.launch_run(f"{plan.spec_name}_adhoc", self.run_config(plan), tags)
+        except BaseException:
+            self.store.release(key, owner=owner)
+            raise
+        self.store.record(
+            job_id=run_id,
+            user_id=principal.user_id,
+            institution_id=principal.institution_id,
+            subdomain=principal.subdomain,
+            report=plan.slug,
+            cache_key=key,
+            params=plan.cache_params,
+            launched=True,
+            timezone=plan.institution.timezone,
+            period=plan.period,
+        )
+        if not self.store.set_run(key, owner, run_id):
+            log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
+        log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
+        return run_id
+
+    def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
+        self.store.record(
+            job_id=run.run_id,
+            user_id=principal.user_id,
+            institution_id=principal.institution_id,
+            subdomain=principal.subdomain,
+            report=plan.slug,
+            cache_key=key,
+            params=plan.cache_params,
+            timezone=plan.institution.timezone,
+            period=plan.period,
+        )
+        # The run may have ended between our status check and the insert, and
+        # the sensor may already have read its recipients without us. Enqueue
+        # ourselves then: the outbox keeps one row per (job, recipient), so a
+        # sensor that did see us cannot make it two.
+        latest = self.dagster.get_run(run.run_id)
+        if latest is None or latest.active:
+            return
+        if latest.status == "SUCCESS" and latest.tags.get(TAG_STORAGE_KEY) and latest.tags.get(TAG_FILENAME):
+            self.outbox.enqueue(
+                job_id=run.run_id,
+                recipient_user_id=principal.user_id,
+                institution_id=principal.institution_id,
+                subdomain=principal.subdomain,
+                report=plan.slug,
+                status_of_job="succeeded",
+                storage_key=latest.tags[TAG_STORAGE_KEY],
+                filename=latest.tags[TAG_FILENAME],
+                period=plan.period,
+                timezone=plan.institution.timezone,
+            )
+        elif latest.status in ("FAILURE", "CANCELED"):
+            self.outbox.enqueue(
+                job_id=run.run_id,
+                recipient_user_id=principal.user_id,
+                institution_id=principal.institution_id,
+                subdomain=principal.subdomain,
+                report=plan.slug,
+                status_of_job="failed",
+                period=plan.period,
+                timezone=plan.institution.timezone,
+            )

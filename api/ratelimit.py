@@ -1,0 +1,106 @@
+"""Per-institution rate limit on the report endpoints (60/minute by default).
+
+It sits in front of routing, as the customer's API gateway does, so *every*
+request to a report path counts — valid or not, authenticated or not, even a
+malformed body. Counting key:
+
+* a request with a verifiable token counts against ``inst:<institutionId>``;
+* a request without one (missing, garbled, expired, forged token) has no
+  institution we can trust, so it counts against ``anon:<client ip>``. Keying
+  it on the token's unverified ``institutionId`` would let anybody exhaust a
+  victim institution's budget with forged tokens.
+
+Job status polling (``/institution/reports/jobs...``), the library listing,
+downloads and health are outside the report budget.
+
+Storage: in memory (one process) by default; ``redis://host:port`` shares the
+counters between API replicas. A moving window is used, so a client cannot
+burst 2x the limit across a window edge. If Redis is unreachable the limiter
+fails open (logged): losing rate limiting briefly beats refusing every report.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from limits import parse
+from limits.storage import storage_from_string
+from limits.aio.strategies import MovingWindowRateLimiter
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.dependencies import decode_token, principal_from_claims
+from api.errors import ApiError, error_response
+from orchestration.settings import Settings
+
+log = logging.getLogger("api.ratelimit")
+
+LIMITED_PREFIXES = ("/reports/", "/institution/reports/")
+EXEMPT_PREFIXES = ("/institution/reports/jobs",)
+
+
+def is_limited(path: str) -> bool:
+    return path.startswith(LIMITED_PREFIXES) and not path.startswith(EXEMPT_PREFIXES)
+
+
+def async_storage_uri(uri: str) -> str:
+    return uri if uri.startswith("async+") else f"async+{uri}"
+
+
+class RateLimiter:
+    """``limits`` moving window over memory or Redis."""
+
+    def __init__(self, limit: str, storage_uri: str) -> None:
+        self.item = parse(limit)
+        options = {"implementation": "redispy"} if "redis" in storage_uri.split("://", 1)[0] else {}
+        self.storage = storage_from_string(async_storage_uri(storage_uri), **options)
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, key: str) -> tuple[bool, int]:
+        """Count one request; returns (allowed, retry_after_seconds)."""
+        if await self.limiter.hit(self.item, "reports", key):
+            return True, 0
+        stats = await self.limiter.get_window_stats(self.item, "reports", key)
+        return False, max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def reset(self) -> None:
+        await self.storage.reset()
+
+
+def rate_limit_key(headers: dict[bytes, bytes], client: tuple[str, int] | None, settings: Settings) -> str:
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        try:
+            principal = principal_from_claims(decode_token(token.strip(), settings))
+            return f"inst:{principal.institution_id}"
+        except ApiError:
+            pass
+    return f"anon:{client[0] if client else 'unknown'}"
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, settings: Settings) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_limited(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        key = rate_limit_key(dict(scope.get("headers") or []), scope.get("client"), self.settings)
+        try:
+            allowed, retry_after = await self.limiter.hit(key)
+        except Exception as exc:
+            log.warning("rate limit storage unavailable, failing open: %s: %s", type(exc).__name__, exc)
+            allowed, retry_after = True, 0
+        if allowed:
+            await self.app(scope, receive, send)
+            return
+        response = error_response(
+            "resource_exhausted",
+            f"Rate limit exceeded: {self.settings.rate_limit} per institution on report endpoints. Retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        await response(scope, receive, send)

@@ -1,0 +1,1 @@
+"""One router per domain: health, async reports, jobs, sync reports, library, downloads."""

@@ -1,0 +1,138 @@
+"""Seeds 000 and 001: asynchronous xlsx reports launched as Dagster runs."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.dependencies import CurrentPrincipal
+from api.errors import ApiError, responses
+from api.launcher import RunPlan, date_range_period, month_period
+from api.models import AsyncReportResponse
+from api.services import ServicesDep, warehouse_error
+from assets.registry import by_slug
+
+router = APIRouter(prefix="/institution/reports", tags=["async reports"])
+
+_ERRORS = responses("invalid_argument", "unauthenticated", "not_found", "resource_exhausted", "internal", "unavailable")
+
+
+def _results(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {"results": outcome}
+
+
+@router.get(
+    "/storyboard-usage",
+    response_model=AsyncReportResponse,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+    summary="Storyboard Usage report (async, xlsx)",
+    description=(
+        "Queues the Storyboard Usage report of the token's institution for one month. Returns the job id at once, "
+        "or `cached: true` when a recent file exists (the download link is then resent to the requester). "
+        "The file link is delivered only to the requesting user."
+    ),
+)
+def storyboard_usage(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    month: Annotated[int, Query(ge=1, le=12, description="Reporting month (1–12).")],
+    year: Annotated[int, Query(ge=1900, le=2100, description="Reporting year (1900–2100).")],
+) -> dict[str, Any]:
+    spec = by_slug("storyboard-usage")
+    institution = services.institution(principal)
+    start, end = month_period(institution, year, month)
+    plan = RunPlan(
+        spec_name=spec.name,
+        slug=spec.slug,
+        institution=institution,
+        start=start,
+        end=end,
+        fmt="xlsx",
+        cache_params={"month": f"{year:04d}-{month:02d}"},
+        period=f"{year:04d}-{month:02d}",
+    )
+    return _results(services.launcher.request(principal, plan))
+
+
+def parse_school_ids(raw: str | None) -> list[int]:
+    """``"10,20"`` -> ``[10, 20]`` (sorted, unique); 400 for anything but positive integers."""
+    if raw is None or raw.strip() == "":
+        return []
+    ids: set[int] = set()
+    for part in raw.split(","):
+        text = part.strip()
+        if not text.isdigit() or int(text) <= 0 or len(text) > 18:
+            raise ApiError("invalid_argument", "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
+        ids.add(int(text))
+    return sorted(ids)
+
+
+def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) -> None:
+    """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
+    if not school_ids:
+        return
+    placeholders = ", ".join(f":s{i}" for i in range(len(school_ids)))
+    params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
+    params["institution_id"] = institution_id
+    try:
+        found = services.warehouse.query(
+            f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
+        )
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    unknown = sorted(set(school_ids) - {int(v) for v in found["id"].to_list()})
+    if unknown:
+        raise ApiError(
+            "invalid_argument",
+            f"Invalid school_ids. Not schools of this institution: {', '.join(map(str, unknown))}",
+        )
+
+
+@router.get(
+    "/catalog",
+    response_model=AsyncReportResponse,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+    summary="Course Catalog report (async, xlsx)",
+    description=(
+        "Queues the Course Catalog report of the token's institution for an inclusive date range "
+        "(evaluated in the institution's timezone), optionally filtered to courses linked to `school_ids`. "
+        "A whole calendar month without a school filter is served from the monthly partition cache."
+    ),
+)
+def catalog(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
+    end_date: Annotated[date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")],
+    school_ids: Annotated[
+        str | None,
+        Query(
+            description="Optional comma-separated school ids (positive integers), e.g. `10,20`.",
+            pattern=r"^[0-9, ]*$",
+            json_schema_extra={"accepted": "Must be comma-separated positive integers (e.g. 10,20)"},
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    if start_date > end_date:
+        raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
+    ids = parse_school_ids(school_ids)
+    spec = by_slug("catalog")
+    institution = services.institution(principal)
+    check_school_ids(services, institution.id, ids)
+    start, end = date_range_period(institution, start_date, end_date)
+    filters: dict[str, Any] = {"school_ids": ids} if ids else {}
+    plan = RunPlan(
+        spec_name=spec.name,
+        slug=spec.slug,
+        institution=institution,
+        start=start,
+        end=end,
+        filters=filters,
+        fmt="xlsx",
+        cache_params={"start_date": start_date.isoformat(), "end_date": end_date.isoformat(), "school_ids": ids or None},
+        period=f"{start_date.isoformat()}_{end_date.isoformat()}",
+    )
+    return _results(services.launcher.request(principal, plan))

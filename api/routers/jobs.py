@@ -1,0 +1,125 @@
+"""Job status, history and cancel — scoped to the requester.
+
+A job is visible only to users recorded as its requesters (same institution);
+for everybody else it does not exist (404), so ids cannot be probed across
+tenants. Polling here is not rate limited with the report budget.
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Response
+
+from api.dagster_client import RunInfo
+from api.dependencies import CurrentPrincipal
+from api.errors import ApiError, responses
+from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
+from api.models import Job, JobPage
+from api.services import Services, ServicesDep
+from orchestration.requests_store import RequestRow
+
+router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
+
+
+def _link(services: Services, storage_key: str, filename: str) -> tuple[str, datetime]:
+    expires_in = services.storage.link_expires_in(services.settings.link_ttl_seconds)
+    now = datetime.now(UTC)
+    url = services.storage.download_url(storage_key, filename, expires_in, now=now)
+    return url, now + timedelta(seconds=expires_in)
+
+
+def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_link: bool) -> Job:
+    data: dict[str, Any] = {
+        "id": row.job_id,
+        "report": row.report,
+        "cached": row.kind == "cache",
+        "params": row.params,
+        "requested_at": row.requested_at,
+    }
+    storage_key, filename, rows = row.storage_key, row.filename, row.rows
+    if row.kind == "cache":
+        data.update(status="succeeded", started_at=row.requested_at, finished_at=row.requested_at)
+    elif run is None:
+        # Deleted from Dagster (or never became visible): nothing to report on.
+        data.update(status="failed")
+    else:
+        data.update(status=run.job_status, started_at=run.started_at, finished_at=run.ended_at)
+        storage_key = run.tags.get(TAG_STORAGE_KEY)
+        filename = run.tags.get(TAG_FILENAME)
+        raw_rows = run.tags.get(TAG_ROWS)
+        rows = int(raw_rows) if raw_rows and raw_rows.isdigit() else None
+    if data["status"] == "succeeded":
+        data.update(rows=rows, filename=filename)
+        if with_link and storage_key and filename:
+            data["url"], data["url_expires_at"] = _link(services, storage_key, filename)
+    return Job(**data)
+
+
+@router.get(
+    "/{job_id}",
+    response_model=Job,
+    responses=responses("unauthenticated", "invalid_argument", "not_found", "unavailable"),
+    summary="Status of one of my report jobs",
+    description="Status (queued, running, succeeded, failed, canceled), timestamps, rows and — when succeeded — a fresh download link and its expiry. Only the job's requesters see it; anybody else gets 404.",
+)
+def get_job(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
+) -> Job:
+    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
+    if row is None:
+        raise ApiError("not_found", f"Job {job_id} not found")
+    run = None if row.kind == "cache" else services.dagster.get_run(job_id)
+    return job_view(services, row, run, with_link=True)
+
+
+@router.get(
+    "",
+    response_model=JobPage,
+    responses=responses("unauthenticated", "invalid_argument", "unavailable"),
+    summary="My report jobs, newest first",
+    description="The requester's job history in this institution, newest first, paged. Items carry no download link; fetch one job for that.",
+)
+def list_jobs(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    page: Annotated[int, Query(ge=1, le=100000, description="Page number (≥ 1). Default 1.")] = 1,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100). Default 20.")] = 20,
+) -> JobPage:
+    rows, total = services.store.history(principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit)
+    run_ids = [r.job_id for r in rows if r.kind != "cache"]
+    runs = {r.run_id: r for r in services.dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
+    items = [job_view(services, r, runs.get(r.job_id), with_link=False) for r in rows]
+    return JobPage(items=items, total=total, page=page, limit=limit)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    responses=responses("unauthenticated", "invalid_argument", "failed_precondition", "permission_denied", "not_found", "unavailable"),
+    summary="Cancel one of my queued or running jobs",
+    description=(
+        "Terminates the Dagster run. Only the user who launched the job may cancel it (users who joined an "
+        "identical request get 403, since the run serves them all); a finished job cannot be cancelled (400 failed_precondition)."
+    ),
+)
+def cancel_job(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
+) -> Response:
+    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
+    if row is None:
+        raise ApiError("not_found", f"Job {job_id} not found")
+    if row.kind == "cache":
+        raise ApiError("failed_precondition", f"Job {job_id} was served from cache and has already finished")
+    if not row.launched:
+        raise ApiError("permission_denied", "Only the user who launched this job can cancel it")
+    run = services.dagster.get_run(job_id)
+    if run is None or not run.active:
+        raise ApiError("failed_precondition", f"Job {job_id} has already finished")
+    services.dagster.terminate_run(job_id)
+    return Response(status_code=204)

@@ -1,0 +1,205 @@
+"""Seed 003: the institution library listing (live, not a report run).
+
+Search is a case- and accent-insensitive partial title match done in SQL that
+runs unchanged on DuckDB and PostgreSQL: ``translate(lower(title), ...)``
+folds the accented letters of Portuguese (and neighbours) on the column side,
+and the same folding is applied to the search term in Python. No extension
+(``unaccent``/``strip_accents``) is needed on either engine.
+"""
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.dependencies import AdminPrincipal
+from api.errors import responses
+from api.services import ServicesDep, warehouse_error
+
+router = APIRouter(prefix="/institution/library", tags=["library"])
+
+SUPPORTED_TYPES = ("text", "video_online", "html5")
+
+# Upper- and lower-case accented letters -> plain lower-case letters. Upper
+# case is listed because PostgreSQL's lower() leaves non-ASCII letters alone
+# under the C collation.
+_ACCENTED = "ÀÁÂÃÄÅàáâãäåÈÉÊËèéêëÌÍÎÏìíîïÒÓÔÕÖòóôõöÙÚÛÜùúûüÇçÑñÝýÿ"
+_PLAIN = "aaaaaaaaaaaaeeeeeeeeiiiiiiiioooooooooouuuuuuuuccnnyyy"
+assert len(_ACCENTED) == len(_PLAIN)
+
+
+class ContentType(StrEnum):
+    text = "text"
+    video_online = "video_online"
+    html5 = "html5"
+
+
+class LibraryItem(BaseModel):
+    id: int
+    institutionId: int
+    userId: int
+    title: str
+    description: str | None
+    type: str = Field(description="text, video_online or html5.")
+    monolithType: int
+    status: int = Field(description="0: Draft. 1: Published.")
+    body: str | None
+    fileUrl: str | None
+    videoUrl: str | None
+    duration: int
+    thumbnailUrl: str | None
+    catalogCoverRectangularUrl: str | None
+    cycleIds: list[int]
+    cycleStageIds: list[int]
+    disciplineIds: list[int]
+    schoolIds: list[int]
+    difficulty: str | None
+    tags: str | None
+    source: str | None
+    authors: str | None
+    disablePlayerControls: bool
+    showInStudentCatalog: bool
+    showInVisitorCatalog: bool
+    blockCatalogLoggedOut: bool
+    showCourseDetails: bool
+    showInRelatedVideos: bool
+    videoOrientation: str | None
+    createdAt: str = Field(description="ISO 8601 UTC with milliseconds, e.g. 2026-06-15T12:00:00.000Z.")
+    updatedAt: str
+
+
+class LibraryPage(BaseModel):
+    items: list[LibraryItem]
+    total: int = Field(description="Total matching items across all pages.")
+    page: int
+    limit: int
+
+
+def fold(text: str) -> str:
+    """Lower-case, accent-free form of a search term (mirrors the SQL side)."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def like_pattern(term: str) -> str:
+    escaped = fold(term).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def iso_ms(value: datetime | None) -> str | None:
+    """Naive UTC warehouse timestamp -> ``2026-06-15T12:00:00.000Z``."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+_LINK_FIELDS = {"cycle": "cycleIds", "cycle_stage": "cycleStageIds", "discipline": "disciplineIds", "school": "schoolIds"}
+
+
+@router.get(
+    "/contents",
+    response_model=LibraryPage,
+    responses=responses("invalid_argument", "unauthenticated", "permission_denied", "unavailable"),
+    summary="List library contents",
+    description=(
+        "Standalone library contents of the token's institution (types text, video_online, html5), newest first. "
+        "Requires an admin token: students (privilegio_id 4) get 403."
+    ),
+)
+def list_contents(
+    principal: AdminPrincipal,
+    services: ServicesDep,
+    type: Annotated[
+        ContentType | None,
+        Query(description="Filter by type.", json_schema_extra={"accepted": "Must be one of: text, video_online, html5"}),
+    ] = None,
+    status: Annotated[int | None, Query(ge=0, le=1, description="0: Draft. 1: Published.")] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=200, description="Partial title match, case- and accent-insensitive.",
+              json_schema_extra={"accepted": "Must be a string of at most 200 characters"}),
+    ] = None,
+    cycleId: Annotated[int | None, Query(ge=1, le=9_223_372_036_854_775_807, description="Linked cycle id (positive integer).")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number. Default 1.")] = 1,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page. Default 20, maximum 100.")] = 20,
+) -> dict[str, Any]:
+    where = ["c.institution_id = :institution_id", "c.deleted_at IS NULL", "c.type IN ('text', 'video_online', 'html5')"]
+    params: dict[str, Any] = {"institution_id": principal.institution_id, "limit": limit, "offset": (page - 1) * limit}
+    if type is not None:
+        where.append("c.type = :type")
+        params["type"] = type.value
+    if status is not None:
+        where.append("c.status = :status")
+        params["status"] = status
+    if search is not None and search.strip():
+        where.append("translate(lower(c.title), :accented, :plain) LIKE :pattern ESCAPE '\\'")
+        params.update(accented=_ACCENTED, plain=_PLAIN, pattern=like_pattern(search.strip()))
+    if cycleId is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM library_content_links l WHERE l.institution_id = c.institution_id "
+            "AND l.content_id = c.id AND l.link_type = 'cycle' AND l.ref_id = :cycle_id)"
+        )
+        params["cycle_id"] = cycleId
+    condition = " AND ".join(where)
+    queries = {
+        "total": f"SELECT COUNT(*) AS n FROM library_contents c WHERE {condition}",
+        "page": f"SELECT c.* FROM library_contents c WHERE {condition} ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset",
+        "links": (
+            "SELECT l.content_id, l.link_type, l.ref_id FROM library_content_links l WHERE l.institution_id = :institution_id "
+            f"AND l.content_id IN (SELECT c.id FROM library_contents c WHERE {condition} "
+            "ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset) ORDER BY l.content_id, l.ref_id"
+        ),
+    }
+    try:
+        frames = services.warehouse.query_many(queries, params)
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    links: dict[int, dict[str, list[int]]] = {}
+    for link in frames["links"].iter_rows(named=True):
+        field = _LINK_FIELDS.get(link["link_type"])
+        if field:
+            links.setdefault(int(link["content_id"]), {}).setdefault(field, []).append(int(link["ref_id"]))
+    items = []
+    for r in frames["page"].iter_rows(named=True):
+        linked = links.get(int(r["id"]), {})
+        items.append(
+            {
+                "id": int(r["id"]),
+                "institutionId": int(r["institution_id"]),
+                "userId": int(r["user_id"]),
+                "title": r["title"],
+                "description": r["description"],
+                "type": r["type"],
+                "monolithType": int(r["monolith_type"]),
+                "status": int(r["status"]),
+                "body": r["body"],
+                "fileUrl": r["file_url"],
+                "videoUrl": r["video_url"],
+                "duration": int(r["duration"] or 0),
+                "thumbnailUrl": r["thumbnail_url"],
+                "catalogCoverRectangularUrl": r["catalog_cover_rectangular_url"],
+                "cycleIds": linked.get("cycleIds", []),
+                "cycleStageIds": linked.get("cycleStageIds", []),
+                "disciplineIds": linked.get("disciplineIds", []),
+                "schoolIds": linked.get("schoolIds", []),
+                "difficulty": r["difficulty"],
+                "tags": r["tags"],
+                "source": r["source"],
+                "authors": r["authors"],
+                "disablePlayerControls": bool(r["disable_player_controls"]),
+                "showInStudentCatalog": bool(r["show_in_student_catalog"]),
+                "showInVisitorCatalog": bool(r["show_in_visitor_catalog"]),
+                "blockCatalogLoggedOut": bool(r["block_catalog_logged_out"]),
+                "showCourseDetails": bool(r["show_course_details"]),
+                "showInRelatedVideos": bool(r["show_in_related_videos"]),
+                "videoOrientation": r["video_orientation"],
+                "createdAt": iso_ms(r["created_at"]),
+                "updatedAt": iso_ms(r["updated_at"]),
+            }
+        )
+    total = int(frames["total"]["n"][0])
+    return {"items": items, "total": total, "page": page, "limit": limit}

@@ -1,0 +1,331 @@
+"""Seed 002: synchronous reports (questions, bookings, workload, groups usage).
+
+They are computed in the request (FastAPI runs these sync routes in its worker
+thread pool) with the very builders the Dagster assets use, so a file and a
+sync answer never disagree. A request that is exactly one cached month with no
+filter is answered from the month partition's file when its format matches.
+
+Time range: ``start_date`` and ``end_date`` are milliseconds since the epoch,
+both inclusive; the builders get ``[start, end + 1 ms)``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Response
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from api.dagster_client import DagsterError, DagsterUnavailable
+from api.dependencies import CurrentPrincipal, Principal
+from api.errors import ApiError, responses
+from api.negotiation import MEDIA_TYPES, negotiate
+from api.routers.async_reports import check_school_ids
+from api.services import Services, ServicesDep, warehouse_error
+from assets.registry import by_slug
+from assets.spec import Institution, ReportSpec
+from orchestration.produce import build_request, compute_frame
+
+log = logging.getLogger("api.sync")
+router = APIRouter(prefix="/reports", tags=["sync reports"])
+
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_IDS = 1000
+
+_ERRORS = responses(
+    "invalid_argument", "unauthenticated", "not_found", "not_acceptable", "resource_exhausted", "internal", "unavailable"
+)
+
+EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_MS, description="Milliseconds since the UNIX epoch (inclusive).")]
+IdList = Annotated[list[StrictInt | str] | None, Field(max_length=MAX_IDS)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class QuestionsBody(_Body):
+    start_date: EpochMs
+    end_date: EpochMs
+    group_ids: IdList = Field(default=None, description="Group ids; all groups of the institution when absent.")
+
+
+class BookingsBody(_Body):
+    start_date: EpochMs = Field(description="Milliseconds since the epoch; bookings are selected by their scheduled date.")
+    end_date: EpochMs = Field(description="Milliseconds since the epoch (inclusive).")
+    school_ids: IdList = Field(default=None, description="School ids; all schools of the institution when absent.")
+
+
+class WorkloadBody(_Body):
+    school_ids: IdList = Field(default=None, description="School ids; all schools of the institution when absent.")
+
+
+class GroupsUsageBody(_Body):
+    start_date: EpochMs
+    end_date: EpochMs
+    group_ids: Annotated[list[StrictInt | str], Field(min_length=1, max_length=MAX_IDS, description="Groups to report on.")]
+    name: Annotated[str | None, Field(max_length=200, description="Name of the report (xlsx title).")] = None
+    show_disciplines: StrictBool = False
+    show_teachers: StrictBool = False
+
+
+def _period(start_ms: int, end_ms: int) -> tuple[datetime, datetime]:
+    if start_ms > end_ms:
+        raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
+    start = datetime.fromtimestamp(start_ms / 1000, UTC)
+    end = datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(milliseconds=1)
+    return start, end
+
+
+def _group_ids(services: Services, institution_id: int, raw: Sequence[Any] | None) -> list[str]:
+    if not raw:
+        return []
+    ids = sorted({str(v).strip() for v in raw})
+    if any(not v or len(v) > 64 for v in ids):
+        raise ApiError("invalid_argument", "Invalid group_ids. Must be a list of group id strings")
+    placeholders = ", ".join(f":g{i}" for i in range(len(ids)))
+    params: dict[str, Any] = {f"g{i}": v for i, v in enumerate(ids)}
+    params["institution_id"] = institution_id
+    try:
+        found = services.warehouse.query(f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params)
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    unknown = sorted(set(ids) - {str(v) for v in found["id"].to_list()})
+    if unknown:
+        raise ApiError("invalid_argument", f"Invalid group_ids. Not groups of this institution: {', '.join(unknown)}")
+    return ids
+
+
+def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | None) -> list[int]:
+    if not raw:
+        return []
+    ids: set[int] = set()
+    for value in raw:
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isdigit() or int(text) <= 0 or len(text) > 18:
+            raise ApiError("invalid_argument", "Invalid school_ids. Must be a list of positive integer ids")
+        ids.add(int(text))
+    result = sorted(ids)
+    check_school_ids(services, institution_id, result)
+    return result
+
+
+def _options(services: Services) -> dict[str, Any]:
+    # Same keys as orchestration.resources.report_options (kept here to spare
+    # the API process a Dagster import).
+    s = services.settings
+    return {
+        "student_url_template": s.student_url_template,
+        "admin_url_template": s.admin_url_template,
+        "question_url_template": s.question_url_template,
+        "min_cancel_notice_hours": s.min_cancel_notice_hours,
+    }
+
+
+def _filename(spec: ReportSpec, institution: Institution, start: datetime | None, end: datetime | None, fmt: str) -> str:
+    if start is None or end is None:
+        period = f"{datetime.now(UTC).astimezone(institution.tz):%Y-%m-%d}"
+    else:
+        first = start.astimezone(institution.tz).date()
+        last = (end - timedelta(microseconds=1)).astimezone(institution.tz).date()
+        period = f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+    return f"{spec.slug}_{institution.id}_{period}.{fmt}"
+
+
+def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
+    media = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("csv", "json") else "")
+    headers = {"Cache-Control": "no-store"}
+    if fmt != "json" and filename:
+        from orchestration.storage import content_disposition
+
+        headers["Content-Disposition"] = content_disposition(filename)
+    return Response(content=content, media_type=media, headers=headers)
+
+
+def _cached_month_file(
+    services: Services, spec: ReportSpec, institution: Institution, start: datetime, end: datetime, fmt: str
+) -> bytes | None:
+    """Bytes of the month partition's file when the range is exactly that month and it is fresh."""
+    local_start = start.astimezone(institution.tz)
+    if (local_start.day, local_start.hour, local_start.minute, local_start.second, local_start.microsecond) != (1, 0, 0, 0, 0):
+        return None
+    from api.launcher import RunPlan, month_period
+
+    month_start, month_end = month_period(institution, local_start.year, local_start.month)
+    if month_start != start or month_end != end:
+        return None
+    plan = RunPlan(spec_name=spec.name, slug=spec.slug, institution=institution, start=start, end=end, fmt=fmt)
+    partition = plan.partition_key
+    if partition is None:
+        return None
+    try:
+        event = services.dagster.latest_materialization(spec.name, partition)
+    except (DagsterUnavailable, DagsterError) as exc:
+        log.warning("sync %s: cache lookup skipped (%s)", spec.slug, exc)
+        return None
+    if event is None or event.metadata.get("format") != fmt or not event.metadata.get("storage_key"):
+        return None
+    now = datetime.now(UTC)
+    if now - event.timestamp > services.launcher.ttl(plan, now):
+        return None
+    try:
+        with services.storage.open(str(event.metadata["storage_key"])) as fh:
+            return fh.read()
+    except (OSError, ValueError):
+        log.warning("sync %s: cached file %s unreadable", spec.slug, event.metadata["storage_key"], exc_info=True)
+        return None
+
+
+def _run(
+    services: Services,
+    principal: Principal,
+    slug: str,
+    accept: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    filters: dict[str, Any],
+    *,
+    title: str | None = None,
+    validate_ids: Any = None,
+) -> Response:
+    spec = by_slug(slug)
+    fmt = negotiate(accept, spec.formats)
+    institution = services.institution(principal)
+    if validate_ids is not None:
+        validate_ids(institution)
+    filename = _filename(spec, institution, start, end, fmt)
+    if start is not None and end is not None and not filters:
+        cached = _cached_month_file(services, spec, institution, start, end, fmt)
+        if cached is not None:
+            return _file_response(cached, fmt, filename)
+    request = build_request(institution, start, end, _options(services), filters=filters)
+    try:
+        frames = services.warehouse.query_many(spec.queries, request.query_params())
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    if spec.summary is not None and fmt in ("json", "xlsx"):
+        summary = spec.summary(frames, request)
+        if fmt == "json":
+            body = json.dumps(summary, ensure_ascii=False, default=str).encode("utf-8")
+            return _file_response(body, fmt, filename)
+        assert spec.summary_xlsx is not None
+        with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
+            path = Path(tmp) / filename
+            spec.summary_xlsx(summary, path, title)
+            return _file_response(path.read_bytes(), fmt, filename)
+    frame = spec.build(frames, request)
+    from assets.writers import write_report
+
+    with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
+        path = Path(tmp) / filename
+        write_report(frame, spec.columns, path, fmt, sheet_name=spec.sheet_name)  # type: ignore[arg-type]
+        return _file_response(path.read_bytes(), fmt, filename)
+
+
+_ACCEPT_DOC = "application/json (default) or text/csv (Portuguese column names)."
+_FILE_RESPONSES = {
+    200: {
+        "description": "The report: a JSON array of rows (default) or CSV.",
+        "content": {"application/json": {}, "text/csv": {}},
+    }
+}
+
+
+@router.post(
+    "/questions",
+    responses={**_FILE_RESPONSES, **_ERRORS},
+    summary="Questions report (sync, json/csv)",
+    description="Questions created in the period in the token's institution (optionally only `group_ids`). " + _ACCEPT_DOC,
+)
+def questions(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: Annotated[QuestionsBody, Body()],
+    accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
+) -> Response:
+    start, end = _period(body.start_date, body.end_date)
+    filters: dict[str, Any] = {}
+
+    def ids(institution: Institution) -> None:
+        if body.group_ids:
+            filters["group_ids"] = _group_ids(services, institution.id, body.group_ids)
+
+    return _run(services, principal, "questions", accept, start, end, filters, validate_ids=ids)
+
+
+@router.post(
+    "/bookings",
+    responses={**_FILE_RESPONSES, **_ERRORS},
+    summary="Bookings report (sync, json/csv)",
+    description="Bookings scheduled in the period (optionally only `school_ids`), with the derived status. " + _ACCEPT_DOC,
+)
+def bookings(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: Annotated[BookingsBody, Body()],
+    accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
+) -> Response:
+    start, end = _period(body.start_date, body.end_date)
+    filters: dict[str, Any] = {}
+
+    def ids(institution: Institution) -> None:
+        if body.school_ids:
+            filters["school_ids"] = _school_ids(services, institution.id, body.school_ids)
+
+    return _run(services, principal, "bookings", accept, start, end, filters, validate_ids=ids)
+
+
+@router.post(
+    "/bookings-workload",
+    responses={**_FILE_RESPONSES, **_ERRORS},
+    summary="Bookings workload report (sync, json/csv)",
+    description="Weekly minutes of each teacher's current booking schedule per discipline. " + _ACCEPT_DOC,
+)
+def bookings_workload(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: Annotated[WorkloadBody | None, Body()] = None,
+    accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
+) -> Response:
+    filters: dict[str, Any] = {}
+
+    def ids(institution: Institution) -> None:
+        if body is not None and body.school_ids:
+            filters["school_ids"] = _school_ids(services, institution.id, body.school_ids)
+
+    return _run(services, principal, "bookings-workload", accept, None, None, filters, validate_ids=ids)
+
+
+@router.post(
+    "/groups-usage",
+    responses={
+        200: {
+            "description": "The summary object (json), the students list (csv) or a workbook with a summary sheet and one sheet per list (xlsx).",
+            "content": {"application/json": {}, "text/csv": {}, MEDIA_TYPES["xlsx"]: {}},
+        },
+        **_ERRORS,
+    },
+    summary="Groups usage report (sync, json/csv/xlsx)",
+    description="Usage summary of `group_ids` in the period. Accept: application/json (default), text/csv or "
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.",
+)
+def groups_usage(
+    principal: CurrentPrincipal,
+    services: ServicesDep,
+    body: Annotated[GroupsUsageBody, Body()],
+    accept: Annotated[str | None, Header(description="application/json (default), text/csv or the xlsx media type.")] = None,
+) -> Response:
+    start, end = _period(body.start_date, body.end_date)
+    filters: dict[str, Any] = {"show_disciplines": body.show_disciplines, "show_teachers": body.show_teachers}
+    if body.name:
+        filters["name"] = body.name
+
+    def ids(institution: Institution) -> None:
+        filters["group_ids"] = _group_ids(services, institution.id, body.group_ids)
+
+    return _run(services, principal, "groups-usage", accept, start, end, filters, title=body.name, validate_ids=ids)

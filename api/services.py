@@ -1,0 +1,88 @@
+"""The backends one API process talks to, built once per app from settings.
+
+Routes get them through :func:`get_services`; tests build the same object with
+a fake Dagster transport and pass it to ``create_app``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.dagster_client import DagsterClient
+from api.dependencies import Principal
+from api.errors import ApiError
+from api.launcher import ReportLauncher
+from assets.spec import Institution
+from orchestration.institutions import UnknownInstitution, load_institution
+from orchestration.outbox import Outbox
+from orchestration.requests_store import RequestsStore
+from orchestration.settings import Settings
+from orchestration.storage import ReportStorage, storage_from_settings
+from orchestration.warehouse.client import Warehouse
+
+log = logging.getLogger("api")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    dagster: DagsterClient
+    store: RequestsStore
+    outbox: Outbox
+    storage: ReportStorage
+    warehouse: Warehouse
+    launcher: ReportLauncher
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
+        dagster = dagster or DagsterClient(settings.dagster_url)
+        store = RequestsStore.from_settings(settings)
+        outbox = Outbox.from_settings(settings)
+        store.create_schema()
+        outbox.create_schema()
+        storage = storage_from_settings(settings)
+        warehouse = Warehouse(settings.warehouse)
+        launcher = ReportLauncher(settings, dagster, store, outbox, storage)
+        return cls(settings, dagster, store, outbox, storage, warehouse, launcher)
+
+    def close(self) -> None:
+        self.dagster.close()
+        self.store.dispose()
+        self.outbox.dispose()
+
+    def institution(self, principal: Principal) -> Institution:
+        """The caller's institution from the warehouse (404 when unknown, 503 when unreachable)."""
+        try:
+            return load_institution(self.warehouse, principal.institution_id)
+        except UnknownInstitution:
+            raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
+        except Exception as exc:
+            raise warehouse_error(exc) from exc
+
+
+def warehouse_error(exc: Exception) -> ApiError:
+    log.error("warehouse error: %s: %s", type(exc).__name__, exc)
+    return ApiError("unavailable", "The warehouse is unavailable; try again later")
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def storage_ping(storage: Any) -> None:
+    """Cheap reachability check of the report storage."""
+    root = getattr(storage, "root", None)
+    if root is not None:
+        import os
+
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK):
+            raise PermissionError(f"{root} is not writable")
+        return
+    storage.client.head_bucket(Bucket=storage.bucket)
