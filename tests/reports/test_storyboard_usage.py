@@ -247,3 +247,36 @@ def test_dst_neighbouring_months_get_the_edge_events() -> None:
                      ts("2026-10-31 23:59:59"), ts("2026-10-31 23:59:59"), None)]  # fmt: skip
     assert dec == [("Tour", "Mary Ann", "mary@nova.edu", None, None, 0, 1, "Não", "0/2",
                     ts("2026-12-01 00:00"), ts("2026-12-01 00:00"), None)]  # fmt: skip
+
+
+def test_order_title_then_name_then_user_id_then_storyboard_id() -> None:
+    """Accent/case-insensitive keys first, raw text breaks ties, then ids (equal titles/names)."""
+    data = frames(
+        TABLES,
+        storyboards=[(20, 1, "Mesmo"), (21, 1, "Mesmo"), (22, 1, "Ética"), (23, 1, "etica"), (24, 1, "Etica")],
+        users=[
+            (9, 1, "Ana", "ana9@x", None, None),
+            (8, 1, "Ana", "ana8@x", None, None),
+            (7, 1, "ana", "ana7@x", None, None),
+            (6, 1, "Álvaro", "alvaro6@x", None, None),
+        ],
+        # one like on storyboard 20, two on 21, so the rows of one user tell the storyboards apart
+        storyboard_reactions=[(1, u, 21, "like", "2026-06-10 12:00") for u in (9, 8, 7) for _ in range(2)]
+        + [(1, u, 20, "like", "2026-06-10 12:00") for u in (9, 8, 7)]
+        + [(1, 6, b, "dislike", "2026-06-10 12:00") for b in (22, 23, 24, 21)],
+    )
+    out = SPEC.build(data, month_request(ALFA, 2026, 6))
+    assert out.select("storyboard", "email").rows() == [
+        ("Etica", "alvaro6@x"),
+        ("etica", "alvaro6@x"),
+        ("Ética", "alvaro6@x"),
+        ("Mesmo", "alvaro6@x"),
+        ("Mesmo", "ana8@x"),
+        ("Mesmo", "ana8@x"),
+        ("Mesmo", "ana9@x"),
+        ("Mesmo", "ana9@x"),
+        ("Mesmo", "ana7@x"),
+        ("Mesmo", "ana7@x"),
+    ]
+    # storyboard id is the last key: each Ana's storyboard 20 (1 like) comes before 21 (2 likes)
+    assert out.filter(pl.col("storyboard") == "Mesmo")["likes"].to_list() == [0, 1, 2, 1, 2, 1, 2]
