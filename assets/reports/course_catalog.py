@@ -160,12 +160,14 @@ def _school_filter(filters: Mapping[str, Any]) -> list[int] | None:
         return None
     if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, set, frozenset)):
         raise ValueError(f"course_catalog: filters['school_ids'] must be a list of integers, got {raw!r}")
-    ids = [int(v) for v in raw]
-    return ids or None
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
+        raise ValueError(f"course_catalog: filters['school_ids'] must hold integers, got {raw!r}")
+    return list(raw) or None
 
 
-def school_sort_key(name: pl.Expr) -> pl.Expr:
-    """Accent- and case-insensitive key: 'Álgebra' -> 'algebra' (NFKD minus combining marks)."""
+def collation_key(name: pl.Expr) -> pl.Expr:
+    """Accent- and case-insensitive key: 'Álgebra' -> 'algebra' (NFKD minus combining marks),
+    so school names sort the way a pt-BR reader expects instead of accented letters after 'z'."""
     return name.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
 
 
@@ -175,7 +177,7 @@ def _school_names(links: pl.DataFrame, schools: pl.DataFrame) -> pl.DataFrame:
         links.select("course_id", "school_id")
         .unique()
         .join(schools.select(pl.col("id").alias("school_id"), "name"), on="school_id", how="inner")
-        .with_columns(school_sort_key(pl.col("name")).alias("key"))
+        .with_columns(collation_key(pl.col("name")).alias("key"))
         .sort(["course_id", "key", "name", "school_id"])
     )
     return named.group_by("course_id", maintain_order=True).agg(pl.col("name").str.join(", ").alias("schools"))

@@ -154,9 +154,10 @@ def test_school_filter(school_ids: list[int] | None, expected: list[tuple]) -> N
     assert out.schema == SPEC.empty_frame().schema
 
 
-def test_school_filter_must_be_a_list() -> None:
+@pytest.mark.parametrize("bad", ["10,20", 10, [10, "20"], [True]])
+def test_school_filter_must_be_a_list_of_ints(bad: object) -> None:
     with pytest.raises(ValueError, match="school_ids"):
-        SPEC.build(alfa_frames(), january({"school_ids": "10,20"}))
+        SPEC.build(alfa_frames(), january({"school_ids": bad}))
 
 
 def test_school_names_sort_accent_and_case_insensitively() -> None:
