@@ -1,0 +1,105 @@
+"""Fixtures for the delivery tests: real S3 (moto), SMTP (aiosmtpd), an HTTP receiver, PostgreSQL."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from orchestration.outbox import Outbox, engine_url
+from orchestration.settings import Settings
+from orchestration.storage import LocalReportStorage
+from tests.services.http_receiver import http_receiver  # noqa: F401 - fixture
+from tests.services.postgres import postgres_url  # noqa: F401 - fixture
+from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - fixtures
+from tests.services.smtp import _smtp_controller, smtp_server  # noqa: F401 - fixtures
+
+T0 = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty outbox database: a SQLite file, or a private schema on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outbox.sqlite'}"
+        return
+    base = request.getfixturevalue("postgres_url")
+    schema = f"outbox_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(engine_url(base))
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = make_url(engine_url(base)).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def make_outbox(url: str, *, max_attempts: int = 4, backoff_seconds: float = 10.0) -> Outbox:
+    outbox = Outbox(url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+    outbox.create_schema()
+    return outbox
+
+
+@pytest.fixture
+def outbox(outbox_url: str) -> Iterator[Outbox]:
+    box = make_outbox(outbox_url)
+    yield box
+    box.dispose()
+
+
+@pytest.fixture
+def sqlite_outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = make_outbox(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    yield box
+    box.dispose()
+
+
+@pytest.fixture
+def local_storage(tmp_path: Path) -> LocalReportStorage:
+    return LocalReportStorage(tmp_path / "reports", base_url="http://api.test", link_secret="link-secret-for-tests")
+
+
+def settings_for(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = dict(
+        home=tmp_path,
+        notify_url="",
+        notify_secret="notify-secret-for-tests",
+        notify_timeout_seconds=2.0,
+        smtp_url="",
+        smtp_from="relatorios@lxp.test",
+        link_secret="link-secret-for-tests",
+        link_ttl_seconds=7 * 24 * 3600,
+        public_base_url="http://api.test",
+        outbox_max_attempts=4,
+        outbox_backoff_seconds=10.0,
+    )
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def enqueue_row(outbox: Outbox, job_id: str = "run-1", user: int = 42, **overrides: Any) -> bool:
+    """Enqueue a typical succeeded storyboard-usage notification (fields overridable)."""
+    values: dict[str, Any] = dict(
+        job_id=job_id,
+        recipient_user_id=user,
+        institution_id=1,
+        subdomain="acme",
+        report="storyboard-usage",
+        status_of_job="succeeded",
+        storage_key="storyboard-usage/institution=1/2026-06/storyboard-usage_1_2026-06.xlsx",
+        filename="storyboard-usage_1_2026-06.xlsx",
+        period="2026-06",
+        email="ana@acme.test",
+        timezone="America/Sao_Paulo",
+        now=T0,
+    )
+    values.update(overrides)
+    return outbox.enqueue(**values)
