@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
+import polars as pl
 import pytest
 
 from assets.reports import course_catalog, storyboard_usage
@@ -112,8 +113,11 @@ def generate(path: Path, seed: int = 7) -> None:
     con = duckdb.connect(str(path))
     try:
         con.execute((warehouse_sql / "schema.sql").read_text())
-        for table, data in rows.items():
-            con.executemany(f"INSERT INTO {table} VALUES ({', '.join(['?'] * len(data[0]))})", data)
+        for table, data in rows.items():  # bulk insert through Arrow: executemany is row by row
+            frame = pl.DataFrame(data, orient="row", infer_schema_length=None)
+            con.register("batch", frame.to_arrow())
+            con.execute(f"INSERT INTO {table} SELECT * FROM batch")
+            con.unregister("batch")
     finally:
         con.close()
 
