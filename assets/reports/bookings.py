@@ -4,7 +4,7 @@ One row per booking *scheduled for* a time in the period (``[start, end)``;
 the API turns inclusive ms-epoch bounds into ``end_ms + 1 ms``), optionally
 limited to ``school_ids``. Timestamps are ``DD/MM/YYYY HH:mm`` in the
 institution's timezone, ``""`` when absent; ``duration`` is the meeting length
-in whole minutes (rounded to the nearest minute) or ``""`` without both start
+in whole minutes (nearest minute, half up) or ``""`` without both start
 and end; ratings are numbers or ``""``.
 
 ``status`` is derived from facts as of ``request.as_of`` (a fact stamped after
@@ -196,9 +196,7 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         scheduled_for=local_text(pl.col("scheduled_for"), tz),
         start_time=local_text(pl.col("started"), tz),
         end_time=local_text(pl.col("ended"), tz),
-        duration=pl.when(pl.col("started").is_not_null())
-        .then(minutes.round(0).clip(lower_bound=0).cast(pl.Int64()))
-        .otherwise(None),
+        duration=minutes.round(0, mode="half_away_from_zero").clip(lower_bound=0).cast(pl.Int64()),
         student_external_id=text(pl.col("s_ext")),
         student_name=text(pl.col("s_name")),
         student_email=text(pl.col("s_email")),
