@@ -26,7 +26,7 @@ from orchestration.partitions import (
     parse_partition_key,
     report_partitions,
 )
-from orchestration.produce import ProducedReport, build_request, compute_frame, write_and_store
+from orchestration.produce import ProducedReport, build_request, compute, write_and_store
 from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
 POOL = "reports"
@@ -97,10 +97,10 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 institution = load_institution(client, part.institution_id)
                 start, end = month_bounds(part.month, institution.timezone) if part.month else (None, None)
                 request = build_request(institution, start, end, opts, as_of=as_of)
-                frame = compute_frame(spec, request, client)
+                computed = compute(spec, request, client)
                 period = part.period_label if part.month else f"snapshot-{as_of:%Y-%m-%d}"
                 skey, fname = _storage_names(spec, part.institution_id, period, spec.default_format)
-                produced = write_and_store(spec, frame, request, spec.default_format, store, skey, fname)
+                produced = write_and_store(spec, computed, request, spec.default_format, store, skey, fname)
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
                 failed[pk] = f"{type(exc).__name__}: {exc}"
@@ -131,7 +131,7 @@ def _tag_run(context: dg.OpExecutionContext, produced: ProducedReport) -> None:
     """Single-request runs expose their file through run tags too, so the API and
     the delivery sensor find it from the run alone."""
     context.instance.add_run_tags(
-        context.run_id,
+        context.run.run_id,
         {
             "lxp/storage_key": produced.storage_key,
             "lxp/filename": produced.filename,
@@ -146,7 +146,6 @@ def report_asset_job(spec: ReportSpec) -> "UnresolvedAssetJobDefinition":
     return dg.define_asset_job(
         name=f"{spec.name}_job",
         selection=dg.AssetSelection.assets(dg.AssetKey([spec.name])),
-        partitions_def=report_partitions if spec.monthly else institution_partitions,
         tags={"lxp/report": spec.slug},
         description=f"Materialize one partition of {spec.title}.",
     )
@@ -185,13 +184,13 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         start = datetime.fromisoformat(config.start) if config.start else None
         end = datetime.fromisoformat(config.end) if config.end else None
         request = build_request(institution, start, end, options.as_options(), filters=filters)
-        frame = compute_frame(spec, request, client)
+        computed = compute(spec, request, client)
         period = _adhoc_period(start, end, institution.timezone, request.as_of)
         ck = context.run.tags.get("lxp/cache_key") or make_cache_key(
             spec.slug, institution.id, {"start": config.start, "end": config.end, "filters": filters, "fmt": fmt}
         )
         skey, fname = _storage_names(spec, institution.id, period, fmt, cache_key=ck)
-        produced = write_and_store(spec, frame, request, fmt, store, skey, fname)
+        produced = write_and_store(spec, computed, request, fmt, store, skey, fname)
         _tag_run(context, produced)
         return dg.Output(
             produced.metadata(),

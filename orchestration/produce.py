@@ -2,7 +2,9 @@
 the ad-hoc jobs and (for the compute half) the API's synchronous reports."""
 from __future__ import annotations
 
+import json
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,14 +61,45 @@ def build_request(
     )
 
 
-def compute_frame(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> pl.DataFrame:
+@dataclass(frozen=True)
+class Computed:
+    """The extracted inputs (nested reports render from them) and the flat table."""
+
+    frames: Mapping[str, pl.DataFrame]
+    frame: pl.DataFrame
+
+
+def compute(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> Computed:
     """Extract (institution + period pushed down) then build in Polars."""
     frames = warehouse.query_many(spec.queries, request.query_params())
     frame = spec.build(frames, request)
     expected = [c.key for c in spec.columns]
     if frame.columns != expected:
         raise ValueError(f"{spec.name} builder returned columns {frame.columns}, spec says {expected}")
-    return frame
+    return Computed(frames=frames, frame=frame)
+
+
+def compute_frame(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> pl.DataFrame:
+    return compute(spec, request, warehouse).frame
+
+
+def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> None:
+    """Write one report file; nested reports (``spec.summary``) render their
+    document for json/xlsx and the flat table for csv."""
+    from assets.writers import write_report
+
+    if fmt not in spec.formats:
+        raise ValueError(f"{spec.name} offers {spec.formats}, not {fmt!r}")
+    if spec.summary is not None and fmt in ("json", "xlsx"):
+        summary = spec.summary(computed.frames, request)
+        if fmt == "json":
+            path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+        elif spec.summary_xlsx is not None:
+            spec.summary_xlsx(summary, path, request.filters.get("name"))
+        else:
+            raise ValueError(f"{spec.name} has no xlsx renderer")
+        return
+    write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name)
 
 
 def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
@@ -81,7 +114,7 @@ def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
 
 def write_and_store(
     spec: ReportSpec,
-    frame: pl.DataFrame,
+    computed: Computed,
     request: ReportRequest,
     fmt: str,
     storage: Any,
@@ -89,21 +122,16 @@ def write_and_store(
     filename: str,
 ) -> ProducedReport:
     """Write the file in a temp dir, then hand it to storage (atomic on its side)."""
-    from assets.writers import write_report
-
     with tempfile.TemporaryDirectory(prefix="lxp-report-") as tmp:
         path = Path(tmp) / filename
-        custom = getattr(spec, "write", None)
-        if custom is not None:
-            result = custom(frame, request, path, fmt)
-        else:
-            result = write_report(frame, spec.columns, path, fmt, sheet_name=spec.sheet_name)
+        render_file(spec, computed, request, fmt, path)
         stored = storage.put_file(path, storage_key, CONTENT_TYPES[fmt])
+    frame = computed.frame
     return ProducedReport(
         storage_key=stored.key,
         filename=filename,
         fmt=fmt,
-        rows=result.rows,
+        rows=frame.height,
         bytes=stored.bytes,
         sha256=stored.sha256,
         preview_md=preview_markdown(frame),

@@ -70,15 +70,14 @@ def test_batched_run_materializes_each_partition_with_its_own_file(instance, res
     """A multi-partition range in ONE run (as BackfillPolicy.multi_run batches it)."""
     spec = REPORTS["course_catalog"]
     asset = report_asset(spec)
-    job = dg.define_asset_job("batch", selection=[asset.key], partitions_def=asset.partitions_def).resolve(
-        asset_graph=dg.Definitions(assets=[asset]).get_repository_def().asset_graph
-    )
+    defs = dg.Definitions(assets=[asset], jobs=[dg.define_asset_job("batch", selection=[asset.key])], resources=resources)
+    job = defs.resolve_job_def("batch")
     month = f"{LAST_MONTH:%Y-%m-%d}"
     tags = {
         "dagster/asset_partition_range_start": f"1|{month}",
         "dagster/asset_partition_range_end": f"3|{month}",
     }
-    result = job.execute_in_process(instance=instance, resources=resources, tags=tags)
+    result = job.execute_in_process(instance=instance, tags=tags)
     assert result.success
     keys = set()
     for inst_id in (1, 2, 3):
