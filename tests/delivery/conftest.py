@@ -17,7 +17,7 @@ from orchestration.storage import LocalReportStorage
 from tests.services.http_receiver import http_receiver  # noqa: F401 - fixture
 from tests.services.postgres import postgres_url  # noqa: F401 - fixture
 from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - fixtures
-from tests.services.smtp import _smtp_controller, smtp_server  # noqa: F401 - fixtures
+from tests.services.smtp import _smtp_controller, smtp_server, smtp_tls_server  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from orchestration.outbox import Notification, Outbox
 from tests.delivery.conftest import T0, enqueue_row
 from tests.services.http_receiver import HttpReceiver
 from tests.services.s3 import free_port
-from tests.services.smtp import SmtpRecorder
+from tests.services.smtp import SmtpRecorder, TlsSmtp
 
 SECRET = "notify-secret-for-tests"
 LINK = Link(url="https://api.test/downloads/k?exp=1&fn=f.xlsx&sig=abc", expires_at=datetime(2026, 7, 8, 6, 0, tzinfo=UTC))
@@ -159,3 +159,18 @@ def test_email_channel_skips_rows_without_address(sqlite_outbox: Outbox, smtp_se
     with pytest.raises(ValueError):
         compose(n, LINK, "relatorios@lxp.test", "x")
 
+
+
+def test_email_over_starttls_with_login(sqlite_outbox: Outbox, smtp_tls_server: TlsSmtp) -> None:
+    n = claimed(sqlite_outbox)
+    smtp_tls_server.recorder.clear()
+    EmailChannel(smtp_tls_server.url, "relatorios@lxp.test", ssl_context=smtp_tls_server.client_context).send(n, LINK)
+    (mail,) = smtp_tls_server.recorder.messages
+    assert mail.rcpt_tos == ["ana@acme.test"] and LINK.url in mail.message.get_body(("plain",)).get_content()
+    # Wrong password and an untrusted certificate are retryable (configuration), nothing is sent.
+    bad_password = smtp_tls_server.url.replace("p%40ss", "nope")
+    with pytest.raises(RetryableError, match="535|Authentication"):
+        EmailChannel(bad_password, "relatorios@lxp.test", ssl_context=smtp_tls_server.client_context).send(n, LINK)
+    with pytest.raises(RetryableError, match="CERTIFICATE_VERIFY_FAILED"):
+        EmailChannel(smtp_tls_server.url, "relatorios@lxp.test").send(n, LINK)
+    assert len(smtp_tls_server.recorder.messages) == 1
