@@ -160,6 +160,23 @@ def _describe_field(request: Request, loc_kind: str, name: str) -> str | None:
     return None
 
 
+def _describe_body_field(request: Request, name: str) -> str | None:
+    """Accepted range of an integer field of the route's body model, e.g. the ms-epoch dates."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    for param in getattr(dependant, "body_params", None) or []:
+        annotation = param.field_info.annotation
+        for model in getattr(annotation, "__args__", None) or (annotation,):
+            fields = getattr(model, "model_fields", None)
+            if fields and name in fields:
+                cons = _constraints(list(fields[name].metadata))
+                if "ge" in cons and "le" in cons:
+                    desc = fields[name].description or ""
+                    unit = " (milliseconds since epoch)" if "millisecond" in desc.lower() else ""
+                    return f"Must be an integer{unit} between {cons['ge']} and {cons['le']}"
+    return None
+
+
 def _validation_message(request: Request, exc: RequestValidationError) -> str:
     errors = exc.errors()
     if not errors:
@@ -183,7 +200,7 @@ def _validation_message(request: Request, exc: RequestValidationError) -> str:
         ctx = err.get("ctx") or {}
         cons = {k: v for k, v in ctx.items() if k in ("ge", "gt", "le", "lt")}
         if etype.startswith("int") or etype in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
-            return f"Invalid {name}. {_range_text('integer', cons)}"
+            return f"Invalid {name}. {_describe_body_field(request, name) or _range_text('integer', cons)}"
         if etype.startswith("bool"):
             return f"Invalid {name}. Must be a boolean"
         if etype.startswith("list"):
