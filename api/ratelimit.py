@@ -24,9 +24,10 @@ import logging
 import math
 import time
 
+import anyio.to_thread
 from limits import parse
 from limits.storage import storage_from_string
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.dependencies import decode_token, principal_from_claims
@@ -43,28 +44,35 @@ def is_limited(path: str) -> bool:
     return path.startswith(LIMITED_PREFIXES) and not path.startswith(EXEMPT_PREFIXES)
 
 
-def async_storage_uri(uri: str) -> str:
-    return uri if uri.startswith("async+") else f"async+{uri}"
-
-
 class RateLimiter:
-    """``limits`` moving window over memory or Redis."""
+    """``limits`` moving window over memory or Redis.
+
+    The synchronous storage is used (in a worker thread for Redis) rather than
+    ``limits.aio``: an async Redis pool is bound to one event loop, and a
+    limiter that silently fails open when the loop changes is worse than a
+    thread hop.
+    """
 
     def __init__(self, limit: str, storage_uri: str) -> None:
         self.item = parse(limit)
-        options = {"implementation": "redispy"} if "redis" in storage_uri.split("://", 1)[0] else {}
-        self.storage = storage_from_string(async_storage_uri(storage_uri), **options)
+        self.storage = storage_from_string(storage_uri, socket_timeout=1.0) if "redis" in storage_uri.split("://")[0] else storage_from_string(storage_uri)
         self.limiter = MovingWindowRateLimiter(self.storage)
+        self.in_memory = storage_uri.startswith("memory://")
 
-    async def hit(self, key: str) -> tuple[bool, int]:
+    def hit_sync(self, key: str) -> tuple[bool, int]:
         """Count one request; returns (allowed, retry_after_seconds)."""
-        if await self.limiter.hit(self.item, "reports", key):
+        if self.limiter.hit(self.item, "reports", key):
             return True, 0
-        stats = await self.limiter.get_window_stats(self.item, "reports", key)
+        stats = self.limiter.get_window_stats(self.item, "reports", key)
         return False, max(1, math.ceil(stats.reset_time - time.time()))
 
-    async def reset(self) -> None:
-        await self.storage.reset()
+    async def hit(self, key: str) -> tuple[bool, int]:
+        if self.in_memory:
+            return self.hit_sync(key)
+        return await anyio.to_thread.run_sync(self.hit_sync, key)
+
+    def reset(self) -> None:
+        self.storage.reset()
 
 
 def rate_limit_key(headers: dict[bytes, bytes], client: tuple[str, int] | None, settings: Settings) -> str:
