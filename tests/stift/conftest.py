@@ -12,6 +12,7 @@ import pytest
 from orchestration.warehouse.generate_stift import generate_stift
 from orchestration.warehouse.scales import SCALES
 from orchestration.warehouse.tables import conform, schema_sql
+from tests.services.postgres import create_database, postgres_url  # noqa: F401  (session fixture)
 
 NOW = datetime(2026, 11, 23, 15, 30)
 SEED = 7
@@ -81,3 +82,22 @@ def stift_warehouse(tmp_path_factory: pytest.TempPathFactory, core, stift_frames
     finally:
         con.close()
     return f"duckdb:///{path}"
+
+
+@pytest.fixture(scope="session")
+def stift_pg_warehouse(postgres_url: str, core, stift_frames) -> str:  # noqa: F811
+    """The same data in a private database of a real PostgreSQL server."""
+    import psycopg2
+    from psycopg2.extras import execute_values
+
+    url = create_database(postgres_url)
+    con = psycopg2.connect(url)
+    try:
+        with con, con.cursor() as cur:
+            cur.execute(schema_sql())
+            for name, frame in {**core, **stift_frames}.items():
+                cols = ", ".join(frame.columns)
+                execute_values(cur, f"INSERT INTO {name} ({cols}) VALUES %s", frame.rows(), page_size=1000)
+    finally:
+        con.close()
+    return url
