@@ -38,6 +38,7 @@ CHUNK_ROWS = 8_192
 
 _EXCEL_EPOCH_OFFSET_DAYS = 25_569  # 1970-01-01 as an Excel (1900 system) serial
 _US_PER_DAY = 86_400_000_000
+_MAX_COLUMNS = 16_384
 _ZIP64_GUARD = 0xFFFFFFFF - (1 << 20)
 
 _STYLE = {"date": 1, "datetime": 2}
@@ -86,11 +87,11 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def xml_escape(text: str) -> str:
+def xml_escape(text: str, *, attribute: bool = False) -> str:
     """Python-side twin of the vectorized escaping, for headers and names."""
     for find, repl in zip(_XML_FIND, _XML_REPLACE, strict=True):
         text = text.replace(find, repl)
-    return text
+    return text.replace('"', "&quot;") if attribute else text
 
 
 def sheet_names(base: str, count: int) -> list[str]:
@@ -221,7 +222,7 @@ def _workbook_parts(names: list[str], sheet_rows: list[int], columns: Sequence[C
     n = len(names)
     last_col = column_letter(len(columns) - 1)
     sheets = "".join(
-        f'<sheet name="{xml_escape(name)}" sheetId="{i}" r:id="rId{i}"/>' for i, name in enumerate(names, 1)
+        f'<sheet name="{xml_escape(name, attribute=True)}" sheetId="{i}" r:id="rId{i}"/>' for i, name in enumerate(names, 1)
     )
     defined = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
@@ -284,6 +285,8 @@ def write_xlsx(
     the deflate threads (default: CPU count).
     """
     check_columns(frame, columns)
+    if len(columns) > _MAX_COLUMNS:
+        raise ValueError(f"xlsx sheets hold at most {_MAX_COLUMNS} columns, got {len(columns)}")
     if not 1 <= max_rows_per_sheet <= MAX_ROWS_PER_SHEET:
         raise ValueError(f"max_rows_per_sheet must be in 1..{MAX_ROWS_PER_SHEET}")
     if chunk_rows < 1:

@@ -196,3 +196,13 @@ def test_date_columns_survive_as_real_dates(tmp_path: Path) -> None:
     write_xlsx(frame, [Column("d", "Dia", "date")], path)
     ws = openpyxl.load_workbook(path).active
     assert [ws["A2"].value, ws["A3"].value] == [datetime(1900, 3, 1), datetime(2100, 12, 31)]
+
+
+def test_quotes_and_ampersands_in_sheet_names_and_headers(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"a": ["x"]})
+    path = tmp_path / "q.xlsx"
+    write_xlsx(frame, [Column("a", 'Nome "apelido" & <tag>')], path, sheet_name='Uso "R&D" d\'água')
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ['Uso "R&D" d\'água']
+    assert wb.active["A1"].value == 'Nome "apelido" & <tag>'
+    assert "'Uso \"R&amp;D\" d''água'!$A$1:$A$2" in zipfile.ZipFile(path).read("xl/workbook.xml").decode().replace("&quot;", '"')
