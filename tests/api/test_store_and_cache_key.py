@@ -1,0 +1,79 @@
+"""cache_key canonicalization and the requests store (recipients, history, in-flight claims across processes)."""
+from __future__ import annotations
+
+import multiprocessing
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from orchestration.cache_key import cache_key, canonical_params
+from orchestration.requests_store import RequestsStore
+
+
+def test_cache_key_is_canonical() -> None:
+    a = cache_key("catalog", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [20, 10, 10]})
+    b = cache_key("catalog", 1, {"school_ids": ["10", "20"], "end_date": date(2026, 6, 2), "start_date": "2026-01-01"})
+    assert a == b and len(a) == 64
+    assert a != cache_key("catalog", 2, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10, 20]})
+    assert a != cache_key("catalog", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10]})
+    assert a != cache_key("storyboard-usage", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10, 20]})
+    # A null filter is the same as no filter.
+    assert cache_key("catalog", 1, {"m": "x", "school_ids": None}) == cache_key("catalog", 1, {"m": "x"})
+    assert canonical_params({"b": 1, "a": [3, 1]}) == '{"a":[1,3],"b":1}'
+
+
+def _record(store: RequestsStore, job: str, user: int, when: datetime, institution: int = 1) -> None:
+    store.record(job_id=job, user_id=user, institution_id=institution, subdomain="alfa", report="catalog",
+                 cache_key="k" * 64, params={"x": 1}, requested_at=when)
+
+
+def test_recipients_and_history(tmp_path: Path) -> None:
+    store = RequestsStore(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    store.create_schema()
+    t0 = datetime(2026, 6, 1, tzinfo=UTC)
+    _record(store, "run-1", 10, t0)
+    _record(store, "run-1", 12, t0 + timedelta(seconds=1))
+    store.record(job_id="run-1", user_id=10, institution_id=1, subdomain="alfa", report="catalog", cache_key="k" * 64, params={})
+    _record(store, "run-2", 10, t0 + timedelta(seconds=2))
+    _record(store, "run-3", 10, t0 + timedelta(seconds=3), institution=2)
+    assert [r.user_id for r in store.recipients("run-1")] == [10, 12]
+    rows, total = store.history(10, 1)
+    assert total == 2 and [r.job_id for r in rows] == ["run-2", "run-1"]
+    assert store.request_of("run-1", 12, 1) is not None
+    assert store.request_of("run-1", 12, 2) is None and store.request_of("run-2", 12, 1) is None
+
+
+def test_inflight_claim_release_and_stale(tmp_path: Path) -> None:
+    store = RequestsStore(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    store.create_schema()
+    owner, existing = store.claim("key")
+    assert owner and existing is None
+    owner2, existing2 = store.claim("key")
+    assert owner2 is None and existing2 is not None and existing2.owner == owner and existing2.run_id is None
+    assert not store.release_stale_claim("key", owner, timedelta(minutes=5))  # fresh: kept
+    assert store.set_run("key", owner, "run-1") and store.get_inflight("key").run_id == "run-1"
+    assert not store.release("key", run_id="other-run")  # only the slot we looked at
+    assert store.release("key", run_id="run-1") and store.get_inflight("key") is None
+    old, _ = store.claim("key2", now=datetime.now(UTC) - timedelta(hours=1))
+    assert store.release_stale_claim("key2", old, timedelta(minutes=5))
+
+
+def _claim_in_process(url: str, barrier, results) -> None:
+    store = RequestsStore(url)
+    barrier.wait()
+    owner, _ = store.claim("shared-key")
+    results.put(owner is not None)
+
+
+def test_claim_is_exclusive_across_processes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'o.sqlite'}"
+    RequestsStore(url).create_schema()
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(6), ctx.Queue()
+    procs = [ctx.Process(target=_claim_in_process, args=(url, barrier, results)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    winners = [results.get(timeout=5) for _ in procs]
+    assert winners.count(True) == 1
