@@ -105,6 +105,9 @@ class ReportSpec:
     # path, title)``; ``build`` still gives the flat table used for csv.
     summary: Summary | None = None
     summary_xlsx: SummaryXlsxWriter | None = None
+    # What a null cell becomes in flat JSON output: None -> ``null``; seed 002's
+    # flat reports show absent values (ratings, durations included) as ``""``.
+    json_null: Any = None
 
     @property
     def headers(self) -> list[str]:

@@ -4,8 +4,9 @@ One row per booking *scheduled for* a time in the period (``[start, end)``;
 the API turns inclusive ms-epoch bounds into ``end_ms + 1 ms``), optionally
 limited to ``school_ids``. Timestamps are ``DD/MM/YYYY HH:mm`` in the
 institution's timezone, ``""`` when absent; ``duration`` is the meeting length
-in whole minutes (nearest minute, half up) or ``""`` without both start
-and end; ratings are numbers or ``""``.
+in whole minutes (nearest minute, half up), null without both start and end;
+ratings are numbers or null. Nulls are empty csv cells; the seed example shows
+them as ``""`` in JSON (``SPEC.json_null``).
 
 ``status`` is derived from facts as of ``request.as_of`` (a fact stamped after
 ``as_of`` has not happened yet). First match wins:
@@ -234,5 +235,6 @@ SPEC = ReportSpec(
     filter_names=("school_ids",),
     formats=("json", "csv"),
     default_format="json",
+    json_null="",
     sheet_name="Agendamentos",
 )

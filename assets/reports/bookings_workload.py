@@ -104,5 +104,6 @@ SPEC = ReportSpec(
     filter_names=("school_ids",),
     formats=("json", "csv"),
     default_format="json",
+    json_null="",
     sheet_name="Carga horária",
 )

@@ -9,10 +9,12 @@ Field rules (the seed example is the contract for names, order and formats):
 
 - ``question_created_at`` / ``question_answered_at``: ISO-8601 UTC with
   milliseconds and ``Z`` (``2024-02-19T14:04:02.057Z``), ``""`` when absent.
-- Absent text (no teacher, no discipline, no answer, ...) is ``""``;
-  ``answer_rating`` is a number or ``""`` (empty/null) when the student did not
-  rate; ``answer_understood`` is a boolean or ``""`` when not given;
-  ``question_anonymous`` and ``has_seen_answer`` are always booleans.
+- Absent text (no teacher, no discipline, no answer, ...) is ``""``, as in
+  the seed. ``answer_rating`` (a number) and ``answer_understood`` (a boolean)
+  stay typed and are null when the student gave none: an empty csv cell; in
+  JSON the seed example shows ``""`` there, which ``SPEC.json_null``
+  declares to the JSON writer. ``question_anonymous`` and
+  ``has_seen_answer`` are always booleans.
 - Anonymous questions never expose the student: ``student_id``,
   ``student_name`` and ``student_email`` are ``""``.
 - ``student_id`` / ``teacher_id`` are the users' public UUIDs.
@@ -212,5 +214,6 @@ SPEC = ReportSpec(
     filter_names=("group_ids",),
     formats=("json", "csv"),
     default_format="json",
+    json_null="",
     sheet_name="Perguntas",
 )

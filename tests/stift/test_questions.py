@@ -53,6 +53,7 @@ def test_columns_follow_the_seed_example_in_order() -> None:
     ]
     assert SPEC.headers == [c.key for c in SPEC.columns]
     assert SPEC.default_format == "json" and SPEC.monthly and SPEC.slug == "questions"
+    assert SPEC.json_null == ""  # seed 002 shows absent values as "" in JSON
 
 
 def test_every_field_of_every_row() -> None:
