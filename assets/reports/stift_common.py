@@ -104,9 +104,6 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
-USER_COLUMNS = ", ".join(f"u.{c}" for c in FRAME_SCHEMAS["users"])
-
-
 def conform(frames: Mapping[str, pl.DataFrame], table: str, name: str | None = None) -> pl.DataFrame:
     """The extraction frame ``name`` (default ``table``) with ``table``'s dtypes.
 

@@ -172,11 +172,12 @@ def generate_stift(
 
     institutions = core["institutions"].sort("id")
     inst_ids = institutions["id"].to_numpy()
-    tz_names = institutions["timezone"].to_list() if "timezone" in institutions.columns else []
-    offsets_by_inst = {
-        int(i): int(ZoneInfo(tz or "America/Sao_Paulo").utcoffset(now_naive).total_seconds() * US)
-        for i, tz in zip(inst_ids, tz_names or [None] * len(inst_ids), strict=True)
-    }
+    tz_names = institutions["timezone"].to_list() if "timezone" in institutions.columns else [None] * len(inst_ids)
+    # UTC offset of each institution at ``now`` (a fixed offset is enough to put activity at local daytime)
+    inst_offsets = np.array(
+        [int(ZoneInfo(tz or "America/Sao_Paulo").utcoffset(now_naive).total_seconds() * US) for tz in tz_names],
+        dtype=np.int64,
+    )
     schools = core["schools"].sort("institution_id", "id")
     users = core["users"].sort("institution_id", "id").with_columns(
         created_us=pl.col("created_at").dt.epoch("us"),
@@ -184,9 +185,7 @@ def generate_stift(
     )
 
     def offsets(inst: np.ndarray) -> np.ndarray:
-        return np.array([offsets_by_inst.get(int(i), 0) for i in np.unique(inst)], dtype=np.int64)[
-            np.searchsorted(np.unique(inst), inst)
-        ] if len(inst) else np.zeros(0, np.int64)
+        return inst_offsets[np.searchsorted(inst_ids, inst)] if len(inst_ids) else np.zeros(len(inst), np.int64)
 
     # ---- disciplines & subjects: the whole catalog in every institution
     n_inst, n_disc = len(inst_ids), len(CATALOG)
@@ -239,7 +238,7 @@ def generate_stift(
     teach_rep = np.repeat(teach, rng.integers(1, 4, size=len(teach)))
     admins = np.flatnonzero((u_priv == 2) & (rng.random(len(u_id)) < 0.5))
     m_user_idx = np.concatenate([stud, second, teach_rep, admins])
-    m_role = np.array(["student"] * (len(stud) + len(second)) + ["teacher"] * len(teach_rep) + ["admin"] * len(admins))
+    m_role = np.repeat(np.array(["student", "teacher", "admin"]), [len(stud) + len(second), len(teach_rep), len(admins)])
     m_group = _pick(rng, g_pool_inst, u_inst[m_user_idx])
     keep = m_group >= 0
     m_user_idx, m_role, m_group = m_user_idx[keep], m_role[keep], g_order[m_group[keep]]
