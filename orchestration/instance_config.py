@@ -51,11 +51,21 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
 
 
 def ensure_instance(settings: Settings, profile: str = "local") -> Path:
-    """Write dagster.yaml once; an operator's own edits are never overwritten."""
+    """Write dagster.yaml once (an operator's own edits are never overwritten) and
+    create/migrate the instance storage in this one process: the webserver and
+    the daemon starting together on a fresh SQLite home race on the schema and
+    can leave two alembic heads behind."""
+    import os
+
+    import dagster as dg
+
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     if not path.exists():
         text = postgres_profile(settings) if profile == "postgres" else local_profile(settings)
         path.write_text(text, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        instance.get_runs(limit=1)
     return path

@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
+from assets.registry import REPORTS
 from orchestration.institutions import list_institutions
 from orchestration.partitions import institution_partitions
 from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
@@ -24,6 +25,7 @@ def institution_sync(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])
 
 
+REPORT_TITLES = {spec.slug: spec.title for spec in REPORTS.values()}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
@@ -67,12 +69,14 @@ def report_delivery(context: dg.SensorEvaluationContext, outbox: OutboxResource,
     from orchestration.notify.deliver import deliver_due
     from orchestration.settings import get_settings
 
-    box = outbox.get()
+    box = outbox.get()  # schema is created on first use
     try:
         since = float(context.cursor) if context.cursor else 0.0
         released, newest = release_finished_runs(context.instance, box, since)
         context.update_cursor(str(newest))
-        stats = deliver_due(box, storage.get(), get_settings(), datetime.now(timezone.utc))
+        stats = deliver_due(
+            box, storage.get(), get_settings(), datetime.now(timezone.utc), limit=50, time_budget_seconds=40, titles=REPORT_TITLES
+        )
     finally:
         box.dispose()
     summary = f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, dead {stats.dead}"
