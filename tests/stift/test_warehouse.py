@@ -185,3 +185,17 @@ def test_duckdb_and_postgres_give_the_same_reports(stift_warehouse: str, stift_p
     quiet = groups_usage.build_summary(pg.query_many(groups_usage.SPEC.queries, empty.query_params()), empty)
     assert quiet["total_questions"] == 0 and quiet["nps_answers"] == [] and quiet["disciplines"] == []
     assert quiet == groups_usage.build_summary(duck.query_many(groups_usage.SPEC.queries, empty.query_params()), empty)
+
+
+@pytest.mark.parametrize("module", [questions, bookings, bookings_workload, groups_usage])
+def test_csv_files_carry_the_portuguese_headers(stift_warehouse: str, module: Any, tmp_path) -> None:
+    from assets.writers import write_csv
+
+    req = month(0, 2026, 10) if module.SPEC.monthly else ReportRequest(month(0, 2026, 10).institution, None, None,
+                                                                       NOW.replace(tzinfo=UTC))
+    _, out = run(Warehouse(stift_warehouse), module, req)
+    path = tmp_path / f"{module.SPEC.slug}.csv"
+    result = write_csv(out, module.SPEC.columns, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",") == module.SPEC.csv_headers
+    assert result.rows == out.height == len(lines) - 1 > 0
