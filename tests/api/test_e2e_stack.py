@@ -1,0 +1,147 @@
+"""End to end: `lxp-reports up` (Dagster webserver + daemon + API) on a generated tiny warehouse.
+
+A client requests an async report, polls its job until it succeeds, downloads
+the file through the signed link, and the identical request is then a cache
+hit; a sync report answers from the same warehouse. Slow (real processes):
+marked ``e2e``; run with ``pytest -m e2e tests/api/test_e2e_stack.py``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "e2e-secret-0123456789-0123456789-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _token(institution: int, user: int) -> str:
+    claims = {"institutionId": institution, "userId": user, "subdomain": "demo", "privilegio_id": 2, "exp": int(time.time()) + 3600}
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from orchestration.warehouse.generate import generate_warehouse
+
+    home = tmp_path_factory.mktemp("e2e_home")
+    generate_warehouse("tiny", 42, str(home / "warehouse.duckdb"))
+    api_port, dagster_port = _free_port(), _free_port()
+    env = {
+        **os.environ,
+        "LXP_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "LXP_JWT_SECRET": SECRET,
+        "LXP_DAGSTER_URL": f"http://127.0.0.1:{dagster_port}",
+        "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
+        "PYTHONPATH": str(ROOT),
+    }
+    log = open(home / "stack.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "up", "--port", str(api_port), "--dagster-port", str(dagster_port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{api_port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"stack exited early:\n{(home / 'stack.log').read_text(errors='replace')[-4000:]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"stack not healthy in time:\n{(home / 'stack.log').read_text(errors='replace')[-4000:]}")
+            time.sleep(1)
+        yield base
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def _last_full_month() -> tuple[int, int]:
+    now = datetime.now(UTC)
+    return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
+
+
+def _wait_for(base: str, job_id: str, headers: dict[str, str], timeout: float = 240) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = httpx.get(f"{base}/institution/reports/jobs/{job_id}", headers=headers, timeout=10).json()
+        if job.get("status") in ("succeeded", "failed", "canceled"):
+            return job
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+
+
+def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: str) -> None:
+    year, month = _last_full_month()
+    headers = {"Authorization": f"Bearer {_token(1, 501)}"}
+    url = f"{stack}/institution/reports/storyboard-usage?month={month}&year={year}"
+    first = httpx.get(url, headers=headers, timeout=30)
+    assert first.status_code == 200, first.text
+    job_id = first.json()["results"]["id"]
+    # An identical request by a colleague while it runs joins the same job.
+    colleague = {"Authorization": f"Bearer {_token(1, 502)}"}
+    joined = httpx.get(url, headers=colleague, timeout=30).json()["results"]
+    assert joined in ({"id": job_id}, {"cached": True})
+
+    job = _wait_for(stack, job_id, headers)
+    assert job["status"] == "succeeded", job
+    assert job["rows"] is not None and job["url"].startswith(f"{stack}/downloads/")
+    download = httpx.get(job["url"], timeout=30)
+    assert download.status_code == 200 and download.content[:2] == b"PK"
+    assert job["filename"] in download.headers["content-disposition"]
+
+    # Another institution's user cannot see the job.
+    other = {"Authorization": f"Bearer {_token(2, 601)}"}
+    assert httpx.get(f"{stack}/institution/reports/jobs/{job_id}", headers=other, timeout=10).status_code == 404
+
+    again = httpx.get(url, headers={"Authorization": f"Bearer {_token(1, 503)}"}, timeout=30)
+    assert again.json() == {"results": {"cached": True}}
+
+
+def test_sync_report_and_library_on_the_generated_warehouse(stack: str) -> None:
+    headers = {"Authorization": f"Bearer {_token(1, 501)}"}
+    workload = httpx.post(f"{stack}/reports/bookings-workload", headers=headers, timeout=60)
+    assert workload.status_code == 200 and isinstance(workload.json(), list)
+    library = httpx.get(f"{stack}/institution/library/contents?limit=5", headers=headers, timeout=30)
+    assert library.status_code == 200 and library.json()["limit"] == 5
+
+
+def test_adhoc_catalog_with_school_filter(stack: str) -> None:
+    headers = {"Authorization": f"Bearer {_token(1, 501)}"}
+    year, month = _last_full_month()
+    bad = httpx.get(f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10&school_ids=999999", headers=headers, timeout=30)
+    assert bad.status_code == 400 and "Not schools of this institution" in bad.json()["message"]
+    response = httpx.get(f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    job = _wait_for(stack, response.json()["results"]["id"], headers)
+    assert job["status"] == "succeeded", job
+    assert httpx.get(job["url"], timeout=30).content[:2] == b"PK"
