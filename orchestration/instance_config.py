@@ -37,7 +37,11 @@ def local_profile(settings: Settings) -> str:
 
 
 def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
-    """Production instance: run/event/schedule storage in PostgreSQL."""
+    """Production instance: run/event/schedule storage in PostgreSQL.
+
+    ``$DAGSTER_PG_URL`` must name the driver (``postgresql+psycopg2://...``):
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which
+    dagster-postgres does not support."""
     return (
         "storage:\n"
         "  postgres:\n"
