@@ -114,9 +114,17 @@ class Inflight:
     created_at: datetime
 
 
+def sqlalchemy_url(url: str) -> str:
+    """``postgresql://`` -> ``postgresql+psycopg2://``: SQLAlchemy 2.1 defaults to
+    psycopg 3, while the project ships psycopg2 (one driver for every component)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
