@@ -15,6 +15,9 @@ from assets.registry import by_slug
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
+# Same span as seed 000's year (1900-2100): keeps every derived instant representable.
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
+
 _ERRORS = responses("invalid_argument", "unauthenticated", "not_found", "resource_exhausted", "internal", "unavailable")
 
 
@@ -116,6 +119,9 @@ def catalog(
         ),
     ] = None,
 ) -> dict[str, Any]:
+    for name, value in (("start_date", start_date), ("end_date", end_date)):
+        if not MIN_DATE <= value <= MAX_DATE:
+            raise ApiError("invalid_argument", f"Invalid {name}. Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}")
     if start_date > end_date:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)

@@ -34,8 +34,9 @@ from orchestration.produce import build_request, compute_frame
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
 
-MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_MS = 4_102_444_799_999  # 2099-12-31T23:59:59.999Z: every derived local instant stays representable
 MAX_IDS = 1000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _ERRORS = responses(
     "invalid_argument", "unauthenticated", "not_found", "not_acceptable", "resource_exhausted", "internal", "unavailable"
@@ -77,8 +78,9 @@ class GroupsUsageBody(_Body):
 def _period(start_ms: int, end_ms: int) -> tuple[datetime, datetime]:
     if start_ms > end_ms:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
-    start = datetime.fromtimestamp(start_ms / 1000, UTC)
-    end = datetime.fromtimestamp(end_ms / 1000, UTC) + timedelta(milliseconds=1)
+    # Integer arithmetic: float seconds could turn .999 into .998999 and break the exact-month match.
+    start = EPOCH + timedelta(milliseconds=start_ms)
+    end = EPOCH + timedelta(milliseconds=end_ms + 1)
     return start, end
 
 

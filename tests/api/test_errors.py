@@ -43,6 +43,19 @@ def test_catalog_dates(client: TestClient) -> None:
     assert message == "Missing required parameter: end_date. Must be an ISO date (YYYY-MM-DD)"
 
 
+@pytest.mark.parametrize("start, end", [("0001-01-01", "2026-01-01"), ("2026-01-01", "9999-12-31"), ("1899-12-31", "1900-01-01")])
+def test_catalog_dates_outside_the_supported_span(client: TestClient, start: str, end: str) -> None:
+    message = _error(client.get(f"{CATALOG}?start_date={start}&end_date={end}", headers=auth()), 400)
+    assert message.endswith("Must be an ISO date (YYYY-MM-DD) between 1900-01-01 and 2100-12-31")
+
+
+def test_extreme_but_valid_inputs_do_not_500(client: TestClient) -> None:
+    assert client.get(f"{STORYBOARD}?month=12&year=2100", headers=auth()).status_code == 200
+    assert client.get(f"{STORYBOARD}?month=1&year=1900", headers=auth()).status_code == 200
+    assert client.get(f"{CATALOG}?start_date=1900-01-01&end_date=2100-12-31", headers=auth()).status_code == 200
+    assert client.get(f"{STORYBOARD}?month=6&year=2026&month=7", headers=auth()).status_code == 200
+
+
 @pytest.mark.parametrize("school_ids", ["a", "10,x", "0", "-1", "10,,20", "1.5"])
 def test_catalog_invalid_school_ids(client: TestClient, school_ids: str) -> None:
     message = _error(client.get(f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-31&school_ids={school_ids}", headers=auth()), 400)
