@@ -279,6 +279,9 @@ class ReportLauncher:
         except BaseException:
             self.store.release(key, owner=owner)
             raise
+        # Publish the run id first so waiting identical requests can join at once.
+        if not self.store.set_run(key, owner, run_id):
+            log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
         self.store.record(
             job_id=run_id,
             user_id=principal.user_id,
@@ -291,10 +294,40 @@ class ReportLauncher:
             timezone=plan.institution.timezone,
             period=plan.period,
         )
-        if not self.store.set_run(key, owner, run_id):
-            log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
+        self._subscribe(principal, plan, run_id)
+        self._settle_if_finished(run_id)
         log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
         return run_id
+
+    def _subscribe(self, principal: Principal, plan: RunPlan, run_id: str) -> None:
+        """Record the requester's notification, released by the delivery sensor when the run ends."""
+        self.outbox.subscribe(
+            job_id=run_id,
+            recipient_user_id=principal.user_id,
+            institution_id=principal.institution_id,
+            subdomain=principal.subdomain,
+            report=plan.slug,
+            period=plan.period,
+            timezone=plan.institution.timezone,
+        )
+
+    def _settle_if_finished(self, run_id: str) -> None:
+        """Release our waiting notification ourselves if the run already ended.
+
+        The run may end between our status check and our insert, after the
+        sensor has released the job's waiting rows without ours. Releasing
+        again is harmless: ``complete_job`` only touches rows still waiting.
+        """
+        latest = self.dagster.get_run(run_id)
+        if latest is None or latest.active:
+            return
+        ok = latest.status == "SUCCESS" and bool(latest.tags.get(TAG_STORAGE_KEY)) and bool(latest.tags.get(TAG_FILENAME))
+        self.outbox.complete_job(
+            run_id,
+            "succeeded" if ok else "failed",
+            storage_key=latest.tags.get(TAG_STORAGE_KEY) if ok else None,
+            filename=latest.tags.get(TAG_FILENAME) if ok else None,
+        )
 
     def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
         self.store.record(
@@ -308,34 +341,5 @@ class ReportLauncher:
             timezone=plan.institution.timezone,
             period=plan.period,
         )
-        # The run may have ended between our status check and the insert, and
-        # the sensor may already have read its recipients without us. Enqueue
-        # ourselves then: the outbox keeps one row per (job, recipient), so a
-        # sensor that did see us cannot make it two.
-        latest = self.dagster.get_run(run.run_id)
-        if latest is None or latest.active:
-            return
-        if latest.status == "SUCCESS" and latest.tags.get(TAG_STORAGE_KEY) and latest.tags.get(TAG_FILENAME):
-            self.outbox.enqueue(
-                job_id=run.run_id,
-                recipient_user_id=principal.user_id,
-                institution_id=principal.institution_id,
-                subdomain=principal.subdomain,
-                report=plan.slug,
-                status_of_job="succeeded",
-                storage_key=latest.tags[TAG_STORAGE_KEY],
-                filename=latest.tags[TAG_FILENAME],
-                period=plan.period,
-                timezone=plan.institution.timezone,
-            )
-        elif latest.status in ("FAILURE", "CANCELED"):
-            self.outbox.enqueue(
-                job_id=run.run_id,
-                recipient_user_id=principal.user_id,
-                institution_id=principal.institution_id,
-                subdomain=principal.subdomain,
-                report=plan.slug,
-                status_of_job="failed",
-                period=plan.period,
-                timezone=plan.institution.timezone,
-            )
+        self._subscribe(principal, plan, run.run_id)
+        self._settle_if_finished(run.run_id)

@@ -193,16 +193,28 @@ def test_stale_claim_of_a_crashed_launcher_is_replaced(client: TestClient, fake_
     assert store.get_inflight(key).run_id == response.json()["results"]["id"]
 
 
+def test_requesters_are_subscribed_for_the_delivery_sensor(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
+    client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
+    rows = Outbox(settings.outbox).list(job_id=run_id)
+    assert sorted((n.recipient_user_id, n.state) for n in rows) == [(10, "waiting"), (12, "waiting")]
+    assert {n.period for n in rows} == {"2026-03"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
+
+
 def test_late_joiner_of_a_just_finished_run_is_notified_once(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
-    """The run ends between the joiner's status check and its insert: it enqueues itself."""
+    """The run ends between the joiner's status check and its insert, after the sensor
+    released the job's waiting rows: the joiner releases its own row."""
     launcher = client.app.state.services.launcher
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
+    outbox = Outbox(settings.outbox)
     real_record = launcher.store.record
 
     def record_then_finish(**kwargs):
         ok = real_record(**kwargs)
         if kwargs["user_id"] == 12:
             fake_dagster.finish(run_id, "SUCCESS", **{"lxp/storage_key": "k/f.xlsx", "lxp/filename": "f.xlsx"})
+            # What the delivery sensor does when it sees the finished run (before our subscribe).
+            outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx")
         return ok
 
     launcher.store.record = record_then_finish  # type: ignore[method-assign]
@@ -210,13 +222,11 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(client: TestClient,
         assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {"results": {"id": run_id}}
     finally:
         launcher.store.record = real_record  # type: ignore[method-assign]
-    outbox = Outbox(settings.outbox)
-    assert outbox.recipients(run_id) == [12]
-    # The sensor processing the run afterwards enqueues the same (job, recipient): no duplicate.
-    assert not outbox.enqueue(
-        job_id=run_id, recipient_user_id=12, institution_id=1, subdomain="alfa", report="storyboard-usage",
-        status_of_job="succeeded", storage_key="k/f.xlsx", filename="f.xlsx",
-    )
+    rows = {n.recipient_user_id: n for n in outbox.list(job_id=run_id)}
+    assert set(rows) == {10, 12}
+    assert all(n.state == "pending" and n.status_of_job == "succeeded" and n.storage_key == "k/f.xlsx" for n in rows.values())
+    # The sensor seeing the run again changes nothing.
+    assert outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx") == 0
 
 
 def test_fifty_concurrent_identical_requests_make_one_run(client: TestClient, fake_dagster: FakeDagster, settings) -> None:

@@ -39,10 +39,15 @@ def _token(institution: int, user: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e_home")
+
+
+@pytest.fixture(scope="module")
+def stack(stack_home: Path) -> Iterator[str]:
     from orchestration.warehouse.generate import generate_warehouse
 
-    home = tmp_path_factory.mktemp("e2e_home")
+    home = stack_home
     generate_warehouse("tiny", 42, str(home / "warehouse.duckdb"))
     api_port, dagster_port = _free_port(), _free_port()
     env = {
@@ -100,7 +105,7 @@ def _wait_for(base: str, job_id: str, headers: dict[str, str], timeout: float = 
         time.sleep(1)
 
 
-def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: str) -> None:
+def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: str, stack_home: Path) -> None:
     year, month = _last_full_month()
     headers = {"Authorization": f"Bearer {_token(1, 501)}"}
     url = f"{stack}/institution/reports/storyboard-usage?month={month}&year={year}"
@@ -125,6 +130,22 @@ def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: s
 
     again = httpx.get(url, headers={"Authorization": f"Bearer {_token(1, 503)}"}, timeout=30)
     assert again.json() == {"results": {"cached": True}}
+
+    # The delivery sensor releases the requesters' notifications of the finished run.
+    from orchestration.outbox import Outbox
+
+    outbox = Outbox(f"sqlite:///{stack_home / 'outbox.sqlite'}")
+    deadline = time.monotonic() + 90
+    while True:
+        rows = outbox.list(job_id=job_id)
+        if rows and all(n.state != "waiting" for n in rows):
+            break
+        assert time.monotonic() < deadline, [(n.recipient_user_id, n.state) for n in rows]
+        time.sleep(2)
+    assert 501 in {n.recipient_user_id for n in rows}
+    assert all(n.status_of_job == "succeeded" and n.storage_key for n in rows)
+    cached = [n for n in outbox.list(recipient_user_id=503) if n.cached]
+    assert len(cached) == 1 and cached[0].job_id.startswith("cache:")
 
 
 def test_sync_report_and_library_on_the_generated_warehouse(stack: str) -> None:
