@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,9 +10,9 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from orchestration.warehouse.generate import CORE_TABLES, STIFT_TABLES, generate, with_big_institution
+from orchestration.warehouse.generate import CORE_TABLES, STIFT_TABLES, generate, local_month_bounds, with_big_institution
 from orchestration.warehouse.scales import SCALES
-from orchestration.warehouse.tables import table_schemas
+from orchestration.warehouse.tables import sort_keys, table_schemas
 
 Frames = dict[str, pl.DataFrame]
 EVENT_TIME = {"story_views": "viewed_at", "storyboard_reactions": "reacted_at", "course_views": "viewed_at",
@@ -84,6 +85,7 @@ def test_every_table_has_ddl_columns_and_rows(tiny: Frames) -> None:
     assert list(tiny) == list(table_schemas())
     for table, frame in tiny.items():
         assert frame.schema == table_schemas()[table], table
+        assert frame.equals(frame.sort(sort_keys(table), maintain_order=True)), f"{table} not in load order"
     for table in CORE_TABLES:
         assert tiny[table].height > 0, table
     try:
@@ -308,3 +310,33 @@ def test_big_institution_campaign_month_at_reduced_size(now: datetime) -> None:
 def test_unknown_scale_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown scale"):
         generate("huge")
+
+
+@pytest.mark.parametrize("zone", ["America/Sao_Paulo", "America/New_York", "Europe/Lisbon", "Asia/Tokyo", "America/Manaus"])
+def test_local_month_bounds_are_local_midnights_across_dst(zone: str, now: datetime) -> None:
+    starts, ends = local_month_bounds(zone, now)
+    assert len(starts) == 13 and (starts[1:] == ends[:-1]).all()
+    tz = ZoneInfo(zone)
+    months = []
+    for s in starts:
+        local = datetime.fromtimestamp(int(s), UTC).astimezone(tz)
+        assert (local.day, local.hour, local.minute) == (1, 0, 0)
+        months.append(local.strftime("%Y-%m"))
+    assert months == expected_months(zone, now)
+    assert datetime.fromtimestamp(int(starts[-1]), UTC).replace(tzinfo=None) <= now < datetime.fromtimestamp(int(ends[-1]), UTC).replace(tzinfo=None)
+    hours = sorted({int(e - s) % 86_400 // 3600 for s, e in zip(starts, ends, strict=True)})
+    dst = datetime(2026, 1, 15, tzinfo=tz).utcoffset() != datetime(2026, 7, 15, tzinfo=tz).utcoffset()
+    assert hours == ([0, 1, 23] if dst else [0])  # DST months are an hour shorter/longer
+
+
+def test_aware_now_equals_naive_utc(tiny: Frames, now: datetime) -> None:
+    aware = now.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Tokyo"))
+    assert_frame_equal(generate("tiny", 42, aware)["story_views"], tiny["story_views"])
+
+
+def test_missing_stift_module_falls_back_to_empty_tables(monkeypatch: pytest.MonkeyPatch, now: datetime) -> None:
+    monkeypatch.setitem(sys.modules, "orchestration.warehouse.generate_stift", None)
+    frames = generate("tiny", 42, now)
+    for table in STIFT_TABLES:
+        assert frames[table].height == 0 and frames[table].schema == table_schemas()[table]
+    assert frames["users"].height > 0
