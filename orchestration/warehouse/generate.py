@@ -279,6 +279,8 @@ FORCED_USERS: dict[int, dict[str, Any]] = {
     6: {"cnpj": True, "inactive": False, "p_active": 0.9},  # company account
     7: {"blocked_flag": True, "deleted_flag": False},
 }
+
+
 @dataclass
 class _Users:
     ids: np.ndarray
@@ -360,7 +362,8 @@ def _users(inst: _Inst, n: int, first_id: int) -> _Users:
     blocked = np.where(blocked_flag & (blo < cs), _uniform(r, blo, np.maximum(blo + 1, cs), n), NEVER)
     blocked = np.where(blocked >= deleted, NEVER, blocked)
 
-    ext = np.where(r.random(n) < 0.7, r.integers(10_000_000, 99_999_999, n), -1)
+    # Registration numbers from the customer's own system: unique (7919 is coprime to 9e7), 30% missing.
+    ext = np.where(r.random(n) < 0.7, 10_000_000 + ids * 7919 % 90_000_000, -1)
     frame = _frame({
         "id": ids,
         "institution_id": np.full(n, inst.id, np.int64),
