@@ -6,7 +6,9 @@ a fake Dagster transport and pass it to ``create_app``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -35,6 +37,9 @@ class Services:
     storage: ReportStorage
     warehouse: Warehouse
     launcher: ReportLauncher
+    institution_ttl_seconds: float = 60.0
+    _institutions: dict[int, tuple[float, Institution]] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
@@ -54,9 +59,21 @@ class Services:
         self.outbox.dispose()
 
     def institution(self, principal: Principal) -> Institution:
-        """The caller's institution from the warehouse (404 when unknown, 503 when unreachable)."""
+        """The caller's institution from the warehouse (404 when unknown, 503 when unreachable).
+
+        Cached for a minute per process: name/subdomain/timezone change rarely,
+        and every report request needs them.
+        """
+        now = time.monotonic()
+        with self._lock:
+            hit = self._institutions.get(principal.institution_id)
+        if hit is not None and now - hit[0] < self.institution_ttl_seconds:
+            return hit[1]
         try:
-            return load_institution(self.warehouse, principal.institution_id)
+            institution = load_institution(self.warehouse, principal.institution_id)
+            with self._lock:
+                self._institutions[principal.institution_id] = (now, institution)
+            return institution
         except UnknownInstitution:
             raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
         except Exception as exc:
