@@ -153,7 +153,7 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     from orchestration.outbox import Outbox
 
     settings = get_settings()
-    outbox = Outbox(settings.outbox)
+    outbox = Outbox.from_settings(settings)
     outbox.create_schema()
     if args.action == "retry":
         if args.id is None:

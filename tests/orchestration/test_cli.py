@@ -1,0 +1,59 @@
+"""The `lxp-reports` CLI as users call it (real subprocesses)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jwt
+
+BIN = Path(sys.executable).parent / "lxp-reports"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_token_is_signed_with_the_configured_secret() -> None:
+    proc = _run("token", "--institution", "7", "--user", "42", "--privilege", "4", "--subdomain", "escola", env={"LXP_JWT_SECRET": "s3cr3t-for-tests-only-0123456789abcdef"})
+    assert proc.returncode == 0, proc.stderr
+    claims = jwt.decode(proc.stdout.strip(), "s3cr3t-for-tests-only-0123456789abcdef", algorithms=["HS256"])
+    assert claims["institutionId"] == 7 and claims["userId"] == 42 and claims["privilegio_id"] == 4
+    assert claims["subdomain"] == "escola" and claims["exp"] > datetime.now(timezone.utc).timestamp()
+
+
+def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
+    import duckdb
+
+    a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
+    for out in (a, b):
+        proc = _run("generate", "--scale", "tiny", "--seed", "7", "--out", str(out))
+        assert proc.returncode == 0, proc.stderr
+        assert "story_views" in proc.stdout
+    q = "SELECT COUNT(*), SUM(user_id), MIN(viewed_at), MAX(viewed_at) FROM story_views"
+    rows = [duckdb.connect(str(p), read_only=True).execute(q).fetchall() for p in (a, b)]
+    assert rows[0] == rows[1] and rows[0][0][0] > 0
+
+
+def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
+    from orchestration.outbox import Outbox
+
+    url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
+    box = Outbox(url, max_attempts=1)
+    box.create_schema()
+    box.enqueue(job_id="run-1", recipient_user_id=5, institution_id=1, subdomain="demo", report="catalog", status_of_job="failed")
+    (row,) = box.claim_due(datetime.now(timezone.utc))
+    box.mark_failed(row.id, "receiver said 400", datetime.now(timezone.utc), permanent=True)
+    env = {"LXP_OUTBOX_URL": url}
+    listed = _run("outbox", "--status", "dead", env=env)
+    assert listed.returncode == 0 and "run-1" in listed.stdout and "dead" in listed.stdout
+    retried = _run("outbox", "retry", str(row.id), env=env)
+    assert retried.returncode == 0, retried.stderr
+    assert box.get(row.id).state == "pending"
+
+
+def test_up_refuses_to_start_without_a_warehouse(tmp_path: Path) -> None:
+    proc = _run("up", "--port", "0", env={"LXP_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")})
+    assert proc.returncode == 2 and "lxp-reports generate" in proc.stderr
