@@ -86,6 +86,7 @@ class Stack:
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         self.base_url = f"http://127.0.0.1:{api_port}"
+        self.warehouse = home / "warehouse.duckdb"
         deadline = time.monotonic() + 240
         while True:
             if self.proc.poll() is not None:
@@ -109,6 +110,18 @@ class Stack:
                 self.proc.wait()
         self.log.close()
         self.tmp.cleanup()
+
+
+def _library_user(stack: Stack, institution: int) -> int:
+    """The library answers only users linked to the institution: pick a real admin."""
+    import duckdb
+
+    with duckdb.connect(str(stack.warehouse), read_only=True) as con:
+        row = con.execute(
+            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+            [institution],
+        ).fetchone()
+    return int(row[0])
 
 
 def measure(name: str, n: int, concurrency: int, call: Callable[[httpx.Client, int], int]) -> dict[str, object]:
@@ -143,6 +156,7 @@ def main() -> int:
     parser.add_argument("--jwt-secret", default="bench-secret-0123456789-0123456789-0123456789")
     parser.add_argument("--scale", default="tiny")
     parser.add_argument("--institution", type=int, default=1)
+    parser.add_argument("--library-user", type=int, default=1, help="with --base-url: a user id linked to the institution")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--launches", type=int, default=30, help="ad-hoc runs to launch (each becomes a real Dagster run)")
     parser.add_argument("--concurrency", type=int, default=8)
@@ -187,8 +201,9 @@ def main() -> int:
         if job_id:
             rows.append(measure("job status", args.requests, args.concurrency,
                                 lambda c, i: c.get(f"{base}/institution/reports/jobs/{job_id}", headers=auth(1 if poll_id else 2)).status_code))
+        library_user = _library_user(stack, inst) if stack else args.library_user
         rows.append(measure("library (search)", args.requests, args.concurrency,
-                            lambda c, i: c.get(f"{base}/institution/library/contents?search=a&limit=20", headers=auth(3)).status_code))
+                            lambda c, i: c.get(f"{base}/institution/library/contents?search=a&limit=20", headers=auth(library_user)).status_code))
         rows.append(measure("sync workload", max(20, args.requests // 4), args.concurrency,
                             lambda c, i: c.post(f"{base}/reports/bookings-workload", headers=auth(4)).status_code))
     finally:

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.dependencies import AdminPrincipal
-from api.errors import responses
+from api.errors import ApiError, responses
 from api.services import ServicesDep, warehouse_error
 
 router = APIRouter(prefix="/institution/library", tags=["library"])
@@ -97,6 +97,19 @@ def iso_ms(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
+def _check_linked(services: Any, institution_id: int, user_id: int) -> None:
+    """Seed 003: 403 when the token's user is not an (undeleted) user of its institution."""
+    try:
+        found = services.warehouse.query(
+            "SELECT id FROM users WHERE id = :user_id AND institution_id = :institution_id AND deleted_at IS NULL",
+            {"user_id": user_id, "institution_id": institution_id},
+        )
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    if found.height == 0:
+        raise ApiError("permission_denied", "User is not linked to this institution")
+
+
 _LINK_FIELDS = {"cycle": "cycleIds", "cycle_stage": "cycleStageIds", "discipline": "disciplineIds", "school": "schoolIds"}
 
 
@@ -107,7 +120,7 @@ _LINK_FIELDS = {"cycle": "cycleIds", "cycle_stage": "cycleStageIds", "discipline
     summary="List library contents",
     description=(
         "Standalone library contents of the token's institution (types text, video_online, html5), newest first. "
-        "Requires an admin token: students (privilegio_id 4) get 403."
+        "Requires an admin token: students (privilegio_id 4) and users not linked to the institution get 403."
     ),
 )
 def list_contents(
@@ -127,6 +140,7 @@ def list_contents(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number. Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page. Default 20, maximum 100.")] = 20,
 ) -> dict[str, Any]:
+    _check_linked(services, principal.institution_id, principal.user_id)
     where = ["c.institution_id = :institution_id", "c.deleted_at IS NULL", "c.type IN ('text', 'video_online', 'html5')"]
     params: dict[str, Any] = {"institution_id": principal.institution_id, "limit": limit, "offset": (page - 1) * limit}
     if type is not None:

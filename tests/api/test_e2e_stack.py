@@ -148,8 +148,14 @@ def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: s
     assert len(cached) == 1 and cached[0].job_id.startswith("cache:")
 
 
-def test_sync_report_and_library_on_the_generated_warehouse(stack: str) -> None:
-    headers = {"Authorization": f"Bearer {_token(1, 501)}"}
+def test_sync_report_and_library_on_the_generated_warehouse(stack: str, stack_home: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(stack_home / "warehouse.duckdb"), read_only=True) as con:
+        (admin,) = con.execute(
+            "SELECT id FROM users WHERE institution_id = 1 AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1"
+        ).fetchone()
+    headers = {"Authorization": f"Bearer {_token(1, int(admin))}"}
     workload = httpx.post(f"{stack}/reports/bookings-workload", headers=headers, timeout=60)
     assert workload.status_code == 200 and isinstance(workload.json(), list)
     library = httpx.get(f"{stack}/institution/library/contents?limit=5", headers=headers, timeout=30)

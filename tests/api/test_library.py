@@ -106,3 +106,10 @@ def test_invalid_parameters(client: TestClient, query: str, message: str) -> Non
 def test_fold_and_like_pattern() -> None:
     assert fold("AÇÃO Ñandú") == "acao nandu"
     assert like_pattern("50%_x\\") == "%50\\%\\_x\\\\%"
+
+
+def test_user_not_linked_to_the_institution_is_403(client: TestClient) -> None:
+    for claims in ({"userId": 20}, {"userId": 999}, {"institutionId": 2, "userId": 10, "subdomain": "beta"}):
+        response = client.get(URL, headers=auth(claims))
+        assert response.status_code == 403
+        assert response.json() == {"code": "permission_denied", "message": "User is not linked to this institution", "details": None}
