@@ -66,7 +66,7 @@ class Stack:
     def __init__(self, scale: str, secret: str) -> None:
         from orchestration.warehouse.generate import generate_warehouse
 
-        self.tmp = tempfile.TemporaryDirectory(prefix="lxp-bench-")
+        self.tmp = tempfile.TemporaryDirectory(prefix="lxp-bench-", ignore_cleanup_errors=True)
         home = Path(self.tmp.name)
         generate_warehouse(scale, 42, str(home / "warehouse.duckdb"))
         api_port, dagster_port = _free_port(), _free_port()
