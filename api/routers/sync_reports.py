@@ -29,7 +29,7 @@ from api.routers.async_reports import check_school_ids
 from api.services import Services, ServicesDep, warehouse_error
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
-from orchestration.produce import build_request, compute_frame
+from orchestration.produce import build_request
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
