@@ -135,6 +135,8 @@ class ReportLauncher:
         deadline = time.monotonic() + self.wait_for_launch_seconds
         delay = 0.02
         while True:
+            if time.monotonic() > deadline:
+                raise ApiError("unavailable", "An identical report is being queued; try again in a few seconds")
             cached = self._fresh_file(plan, key)
             if cached is not None:
                 self._serve_cached(principal, plan, key, cached)
@@ -143,15 +145,19 @@ class ReportLauncher:
             if owner is not None:
                 return {"id": self._launch(principal, plan, key, owner)}
             assert existing is not None
-            if existing.run_id is None:
-                # Another request is launching right now: wait for its run id.
+            while existing is not None and existing.run_id is None:
+                # Another request is launching right now: wait for its run id
+                # (only the in-flight row is polled, not Dagster).
                 if self.store.release_stale_claim(key, existing.owner, self.stale_claim):
-                    continue
+                    existing = None
+                    break
                 if time.monotonic() > deadline:
                     raise ApiError("unavailable", "An identical report is being queued; try again in a few seconds")
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.25)
-                continue
+                existing = self.store.get_inflight(key)
+            if existing is None:
+                continue  # the launcher gave up (or crashed): start over
             run = self.dagster.get_run(existing.run_id)
             if run is not None and run.active:
                 self._join(principal, plan, key, run)
