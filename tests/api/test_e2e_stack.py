@@ -167,8 +167,11 @@ def test_adhoc_catalog_with_school_filter(stack: str) -> None:
     year, month = _last_full_month()
     bad = httpx.get(f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10&school_ids=999999", headers=headers, timeout=30)
     assert bad.status_code == 400 and "Not schools of this institution" in bad.json()["message"]
-    response = httpx.get(f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10", headers=headers, timeout=30)
+    url = f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10"
+    response = httpx.get(url, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     job = _wait_for(stack, response.json()["results"]["id"], headers)
     assert job["status"] == "succeeded", job
     assert httpx.get(job["url"], timeout=30).content[:2] == b"PK"
+    # The ad-hoc file is found again through the run's cache-key tag.
+    assert httpx.get(url, headers={"Authorization": f"Bearer {_token(1, 777)}"}, timeout=30).json() == {"results": {"cached": True}}
