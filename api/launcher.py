@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -118,7 +118,9 @@ class ReportLauncher:
         *,
         wait_for_launch_seconds: float = 30.0,
         stale_claim_seconds: float = 120.0,
+        email_of: Callable[[int, int], str | None] | None = None,
     ) -> None:
+        """``email_of(user_id, institution_id)`` gives the requester's address for the email channel."""
         self.settings = settings
         self.dagster = dagster
         self.store = store
@@ -126,6 +128,7 @@ class ReportLauncher:
         self.storage = storage
         self.wait_for_launch_seconds = wait_for_launch_seconds
         self.stale_claim = timedelta(seconds=stale_claim_seconds)
+        self.email_of = email_of or (lambda _user, _institution: None)
 
     # -- public ----------------------------------------------------------------
 
@@ -240,6 +243,7 @@ class ReportLauncher:
             storage_key=cached.storage_key,
             filename=cached.filename,
             period=plan.period,
+            email=self.email_of(principal.user_id, principal.institution_id),
             timezone=plan.institution.timezone,
         )
 
@@ -314,6 +318,7 @@ class ReportLauncher:
             subdomain=principal.subdomain,
             report=plan.slug,
             period=plan.period,
+            email=self.email_of(principal.user_id, principal.institution_id),
             timezone=plan.institution.timezone,
         )
 

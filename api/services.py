@@ -17,6 +17,7 @@ from api.dagster_client import DagsterClient
 from api.dependencies import Principal
 from api.errors import ApiError
 from api.launcher import ReportLauncher
+from api.users import UserDirectory
 from assets.spec import Institution
 from orchestration.institutions import UnknownInstitution, load_institution
 from orchestration.outbox import Outbox
@@ -37,6 +38,7 @@ class Services:
     storage: ReportStorage
     warehouse: Warehouse
     launcher: ReportLauncher
+    users: UserDirectory
     institution_ttl_seconds: float = 60.0
     _institutions: dict[int, tuple[float, Institution]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -50,8 +52,9 @@ class Services:
         outbox.create_schema()
         storage = storage_from_settings(settings)
         warehouse = Warehouse(settings.warehouse)
-        launcher = ReportLauncher(settings, dagster, store, outbox, storage)
-        return cls(settings, dagster, store, outbox, storage, warehouse, launcher)
+        users = UserDirectory(warehouse)
+        launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
+        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users)
 
     def close(self) -> None:
         self.dagster.close()

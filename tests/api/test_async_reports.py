@@ -259,3 +259,21 @@ def test_two_processes_sharing_the_store_make_one_run(settings, fake_dagster: Fa
         with ThreadPoolExecutor(max_workers=10) as pool:
             ids = set(pool.map(call, [(a if i % 2 else b, 2000 + i) for i in range(10)]))
     assert len(ids) == 1 and len(fake_dagster.launches()) == 1
+
+
+def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    """With only SMTP configured a row without an address would go dead: launch, join and cache hit carry it."""
+    run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]  # launch, user 10
+    client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))  # join
+    client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 999}))  # join, not a warehouse user
+    outbox = Outbox(settings.outbox)
+    emails = {n.recipient_user_id: n.email for n in outbox.list(job_id=run_id)}
+    assert emails == {10: "ana@alfa.test", 12: "prof@alfa.test", 999: None}
+
+    key = "storyboard-usage/institution=1/2026-04/f.xlsx"
+    _store_file(settings, key)
+    meta = {"storage_key": key, "filename": "f.xlsx", "rows": 1, "format": "xlsx"}
+    fake_dagster.add_materialization("storyboard_usage", "1|2026-04-01", meta, age_seconds=60)
+    assert client.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
+    hit = [n for n in outbox.list() if n.cached]
+    assert [(n.recipient_user_id, n.email) for n in hit] == [(12, "prof@alfa.test")]
