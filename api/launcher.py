@@ -217,21 +217,7 @@ class ReportLauncher:
 
     def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: CachedFile) -> None:
         job_id = f"cache:{key}:{uuid.uuid4().hex}"
-        self.store.record(
-            job_id=job_id,
-            user_id=principal.user_id,
-            institution_id=principal.institution_id,
-            subdomain=principal.subdomain,
-            report=plan.slug,
-            cache_key=key,
-            params=plan.cache_params,
-            kind="cache",
-            storage_key=cached.storage_key,
-            filename=cached.filename,
-            rows=cached.rows,
-            timezone=plan.institution.timezone,
-            period=plan.period,
-        )
+        self._record(principal, plan, key, job_id, kind="cache", storage_key=cached.storage_key, filename=cached.filename, rows=cached.rows)
         self.outbox.enqueue(
             job_id=job_id,
             recipient_user_id=principal.user_id,
@@ -292,22 +278,26 @@ class ReportLauncher:
         # Publish the run id first so waiting identical requests can join at once.
         if not self.store.set_run(key, owner, run_id):
             log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
+        self._record(principal, plan, key, run_id, launched=True)
+        self._subscribe(principal, plan, run_id)
+        self._settle_if_finished(run_id)
+        log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
+        return run_id
+
+    def _record(self, principal: Principal, plan: RunPlan, key: str, job_id: str, **extra: Any) -> None:
+        """Add the requester to the job's recipients and history."""
         self.store.record(
-            job_id=run_id,
+            job_id=job_id,
             user_id=principal.user_id,
             institution_id=principal.institution_id,
             subdomain=principal.subdomain,
             report=plan.slug,
             cache_key=key,
             params=plan.cache_params,
-            launched=True,
             timezone=plan.institution.timezone,
             period=plan.period,
+            **extra,
         )
-        self._subscribe(principal, plan, run_id)
-        self._settle_if_finished(run_id)
-        log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
-        return run_id
 
     def _subscribe(self, principal: Principal, plan: RunPlan, run_id: str) -> None:
         """Record the requester's notification, released by the delivery sensor when the run ends."""
@@ -341,16 +331,6 @@ class ReportLauncher:
         )
 
     def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
-        self.store.record(
-            job_id=run.run_id,
-            user_id=principal.user_id,
-            institution_id=principal.institution_id,
-            subdomain=principal.subdomain,
-            report=plan.slug,
-            cache_key=key,
-            params=plan.cache_params,
-            timezone=plan.institution.timezone,
-            period=plan.period,
-        )
+        self._record(principal, plan, key, run.run_id)
         self._subscribe(principal, plan, run.run_id)
         self._settle_if_finished(run.run_id)

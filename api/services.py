@@ -83,6 +83,23 @@ class Services:
             raise warehouse_error(exc) from exc
 
 
+def _warehouse_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the warehouse failed" (503), as opposed to a bug in a builder (500)."""
+    import duckdb
+
+    errors: list[type[BaseException]] = [duckdb.Error, OSError]
+    try:
+        import psycopg2
+
+        errors.append(psycopg2.Error)
+    except ImportError:  # pragma: no cover - psycopg2 ships with the project
+        pass
+    return tuple(errors)
+
+
+WAREHOUSE_ERRORS = _warehouse_errors()
+
+
 def warehouse_error(exc: Exception) -> ApiError:
     log.error("warehouse error: %s: %s", type(exc).__name__, exc)
     return ApiError("unavailable", "The warehouse is unavailable; try again later")

@@ -21,12 +21,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
+
+from orchestration.outbox import _sqlite_engine, engine_url
 
 metadata = sa.MetaData()
 
@@ -114,38 +114,13 @@ class Inflight:
     created_at: datetime
 
 
-def sqlalchemy_url(url: str) -> str:
-    """``postgresql://`` -> ``postgresql+psycopg2://``: SQLAlchemy 2.1 defaults to
-    psycopg 3, while the project ships psycopg2 (one driver for every component)."""
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
-
-
 def _engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True, pool_size=10, max_overflow=20)
-    parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, one fsync per checkpoint
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        # Take the write lock up front: read-then-write transactions never
-        # deadlock on a lock upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    """The outbox's engine setup (same database; psycopg2 URL, SQLite WAL + ``BEGIN IMMEDIATE``),
+    with a larger PostgreSQL pool: every API worker thread touches the store."""
+    url = engine_url(url)
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 class RequestsStore:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 
 from api.dagster_client import RunInfo
-from api.dependencies import CurrentPrincipal
+from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
 from api.models import Job, JobPage
@@ -56,6 +56,14 @@ def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_l
     return Job(**data)
 
 
+def _my_request(services: Services, principal: Principal, job_id: str) -> RequestRow:
+    """The caller's request for the job; 404 for anybody who is not one of its requesters."""
+    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
+    if row is None:
+        raise ApiError("not_found", f"Job {job_id} not found")
+    return row
+
+
 @router.get(
     "/{job_id}",
     response_model=Job,
@@ -68,9 +76,7 @@ def get_job(
     services: ServicesDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Job:
-    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
-    if row is None:
-        raise ApiError("not_found", f"Job {job_id} not found")
+    row = _my_request(services, principal, job_id)
     run = None if row.kind == "cache" else services.dagster.get_run(job_id)
     return job_view(services, row, run, with_link=True)
 
@@ -111,9 +117,7 @@ def cancel_job(
     services: ServicesDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Response:
-    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
-    if row is None:
-        raise ApiError("not_found", f"Job {job_id} not found")
+    row = _my_request(services, principal, job_id)
     if row.kind == "cache":
         raise ApiError("failed_precondition", f"Job {job_id} was served from cache and has already finished")
     if not row.launched:

@@ -10,7 +10,6 @@ both inclusive; the builders get ``[start, end + 1 ms)``.
 """
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from collections.abc import Sequence
@@ -26,10 +25,10 @@ from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
-from api.services import Services, ServicesDep, warehouse_error
+from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
-from orchestration.produce import build_request
+from orchestration.produce import build_request, compute, render_file
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -192,7 +191,6 @@ def _run(
     end: datetime | None,
     filters: dict[str, Any],
     *,
-    title: str | None = None,
     validate_ids: Any = None,
 ) -> Response:
     spec = by_slug(slug)
@@ -207,25 +205,12 @@ def _run(
             return _file_response(cached, fmt, filename)
     request = build_request(institution, start, end, _options(services), filters=filters)
     try:
-        frames = services.warehouse.query_many(spec.queries, request.query_params())
-    except Exception as exc:
+        computed = compute(spec, request, services.warehouse)
+    except WAREHOUSE_ERRORS as exc:
         raise warehouse_error(exc) from exc
-    if spec.summary is not None and fmt in ("json", "xlsx"):
-        summary = spec.summary(frames, request)
-        if fmt == "json":
-            body = json.dumps(summary, ensure_ascii=False, default=str).encode("utf-8")
-            return _file_response(body, fmt, filename)
-        assert spec.summary_xlsx is not None
-        with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
-            path = Path(tmp) / filename
-            spec.summary_xlsx(summary, path, title)
-            return _file_response(path.read_bytes(), fmt, filename)
-    frame = spec.build(frames, request)
-    from assets.writers import write_report
-
     with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
         path = Path(tmp) / filename
-        write_report(frame, spec.columns, path, fmt, sheet_name=spec.sheet_name)  # type: ignore[arg-type]
+        render_file(spec, computed, request, fmt, path)
         return _file_response(path.read_bytes(), fmt, filename)
 
 
@@ -330,4 +315,4 @@ def groups_usage(
     def ids(institution: Institution) -> None:
         filters["group_ids"] = _group_ids(services, institution.id, body.group_ids)
 
-    return _run(services, principal, "groups-usage", accept, start, end, filters, title=body.name, validate_ids=ids)
+    return _run(services, principal, "groups-usage", accept, start, end, filters, validate_ids=ids)

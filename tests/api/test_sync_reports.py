@@ -182,3 +182,25 @@ def test_exact_cached_month_is_served_from_the_partition_file(client: TestClient
     # Dagster down: still answered (computed).
     fake_dagster.down = True
     assert _json(client.post("/reports/questions", json=MARCH, headers=auth()))[0]["question_id"] == "q-1"
+
+
+def test_warehouse_failure_is_503_and_a_builder_failure_is_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    services = client.app.state.services
+    assert client.post("/reports/bookings-workload", headers=auth()).status_code == 200  # institution now cached
+
+    def down(*_args, **_kwargs):
+        raise duckdb.IOException("warehouse file vanished")
+
+    monkeypatch.setattr(services.warehouse, "query_many", down)
+    response = client.post("/reports/bookings-workload", headers=auth())
+    assert response.status_code == 503 and response.json()["code"] == "unavailable"
+    monkeypatch.undo()
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("builder bug")
+
+    monkeypatch.setattr("api.routers.sync_reports.compute", broken)
+    response = client.post("/reports/bookings-workload", headers=auth())
+    assert response.status_code == 500 and response.json()["code"] == "internal"
