@@ -1,0 +1,194 @@
+"""`lxp-reports up` as a test fixture: Dagster webserver + daemon + API on free
+loopback ports, a temp ``LXP_HOME`` with the generated tiny warehouse, and
+whatever delivery configuration (webhook, SMTP, S3) a module needs.
+
+Unlike ``tests/api/test_e2e_stack.py`` (one start per module) a :class:`Stack`
+can be stopped and started again on the same home, which the crash/restart
+test needs. Every wait is bounded; :meth:`Stack.stop` sends SIGTERM to the
+process group (SIGKILL if it lingers) and is safe to call twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+
+ROOT = Path(__file__).resolve().parents[2]
+JWT_SECRET = "e2e-delivery-secret-0123456789-0123456789"
+NOTIFY_SECRET = "e2e-notify-secret-0123456789"
+LINK_SECRET = "e2e-link-secret-0123456789"
+FINISHED = ("succeeded", "failed", "canceled")
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def token(institution: int, user: int, subdomain: str, privilege: int = 2) -> str:
+    claims = {
+        "institutionId": institution,
+        "userId": user,
+        "subdomain": subdomain,
+        "privilegio_id": privilege,
+        "exp": int(time.time()) + 3600,
+    }
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class Person:
+    """A non-student, undeleted user of an institution, as the warehouse knows them."""
+
+    institution: int
+    user: int
+    email: str
+    subdomain: str
+
+    @property
+    def bearer(self) -> str:
+        return token(self.institution, self.user, self.subdomain)
+
+
+def new_home(parent: Path, warehouse: Path) -> Path:
+    """A fresh LXP_HOME under ``parent`` holding its own copy of the tiny warehouse."""
+    parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(warehouse, parent / "warehouse.duckdb")
+    return parent
+
+
+def months_ago(n: int) -> tuple[int, int]:
+    """(year, month) ``n`` whole months before the current one (UTC)."""
+    now = datetime.now(UTC)
+    index = now.year * 12 + (now.month - 1) - n
+    return index // 12, index % 12 + 1
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Stack:
+    """One `lxp-reports up` process group over ``home``."""
+
+    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+        self.home = home
+        self.extra_env = dict(env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.api_port = 0
+        self.dagster_port = 0
+        self.starts = 0
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / f"stack-{self.starts}.log"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 180) -> None:
+        """Start on fresh free ports and wait for /healthz (200 once warehouse, Dagster webserver and storage answer).
+
+        ``LXP_*`` variables of the test process are dropped so nothing leaks in
+        from other fixtures; the module's own settings come from ``env``.
+        """
+        assert self.proc is None, "already running"
+        self.starts += 1
+        self.api_port, self.dagster_port = free_port(), free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
+            "LXP_HOME": str(self.home),
+            "DAGSTER_HOME": str(self.home / "dagster"),
+            "LXP_JWT_SECRET": JWT_SECRET,
+            "LXP_LINK_SECRET": LINK_SECRET,
+            "LXP_NOTIFY_SECRET": NOTIFY_SECRET,
+            "LXP_DAGSTER_URL": f"http://127.0.0.1:{self.dagster_port}",
+            "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
+            "PYTHONPATH": str(ROOT),
+            **self.extra_env,
+        }
+        log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestration.cli", "up", "--port", str(self.api_port), "--dagster-port", str(self.dagster_port)],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            log.close()  # the child holds its own descriptor
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"stack not healthy in {timeout:.0f}s:\n{self.log_tail()}")
+            time.sleep(0.5)
+
+    def stop(self, timeout: float = 40) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    # -- API helpers -----------------------------------------------------------
+
+    def request(self, path: str, bearer: str, **params: Any) -> httpx.Response:
+        return httpx.get(f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+
+    def wait_job(self, job_id: str, bearer: str, timeout: float = 180) -> dict[str, Any]:
+        """Poll GET /institution/reports/jobs/{id} until the job has finished."""
+
+        def probe() -> dict[str, Any] | None:
+            job = self.request(f"/institution/reports/jobs/{job_id}", bearer).json()
+            return job if job.get("status") in FINISHED else None
+
+        try:
+            return wait_until(probe, timeout, f"job {job_id} to finish", interval=1.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
