@@ -26,7 +26,7 @@ from api.dependencies import Principal
 from api.errors import ApiError
 from assets.spec import Institution
 from orchestration.cache_key import cache_key as compute_cache_key
-from orchestration.requests_store import RequestsStore
+from orchestration.requests_store import KnownFile, RequestsStore
 
 log = logging.getLogger("api.launcher")
 
@@ -96,13 +96,22 @@ def date_range_period(institution: Institution, first: date, last: date) -> tupl
     return start, datetime(after.year, after.month, after.day, tzinfo=institution.tz)
 
 
-@dataclass(frozen=True)
-class CachedFile:
-    storage_key: str
-    filename: str
-    rows: int | None
-    produced_at: datetime
-    run_id: str
+def file_of_run(run: RunInfo) -> KnownFile | None:
+    """The file a successful single-request run produced, from its tags (None otherwise)."""
+    tags = run.tags
+    if run.status != "SUCCESS" or not (tags.get(TAG_CACHE_KEY) and tags.get(TAG_STORAGE_KEY) and tags.get(TAG_FILENAME)):
+        return None
+    rows = tags.get(TAG_ROWS)
+    return KnownFile(
+        cache_key=tags[TAG_CACHE_KEY],
+        storage_key=tags[TAG_STORAGE_KEY],
+        filename=tags[TAG_FILENAME],
+        rows=int(rows) if rows and rows.isdigit() else None,
+        # A partition's materialization is stamped before its run ends: take the
+        # run's start there, so a file learned from tags never outlives the TTL.
+        produced_at=(run.started_at if "dagster/partition" in tags else None) or run.ended_at or run.created_at or datetime.now(UTC),
+        run_id=run.run_id,
+    )
 
 
 class ReportLauncher:
@@ -167,6 +176,8 @@ class ReportLauncher:
                 return {"id": run.run_id}
             # The run finished (or vanished): the slot is stale. Drop it and
             # look again: a success is now a cache hit, anything else relaunches.
+            if run is not None:
+                self.learn(run)
             self.store.release(key, run_id=existing.run_id)
 
     # -- cache -----------------------------------------------------------------
@@ -175,27 +186,38 @@ class ReportLauncher:
         seconds = self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
         return timedelta(seconds=seconds)
 
-    def _fresh_file(self, plan: RunPlan, key: str) -> CachedFile | None:
+    def _fresh_file(self, plan: RunPlan, key: str) -> KnownFile | None:
+        """A stored file younger than the TTL: the store's index first, Dagster on a miss."""
         now = datetime.now(UTC)
+        ttl = self.ttl(plan, now)
+        known = self.store.known_file(key)
+        if known is not None and now - known.produced_at <= ttl and self._stored(known):
+            return known
         found = self.find_cached(plan, key)
-        if found is None or now - found.produced_at > self.ttl(plan, now):
+        if found is None:
             return None
-        try:
-            if not self.storage.exists(found.storage_key):
-                return None
-        except (OSError, ValueError):
-            log.warning("cache: storage check failed for %s", found.storage_key, exc_info=True)
+        if known is None or found.produced_at > known.produced_at:
+            self.store.remember_file(found)
+        if now - found.produced_at > ttl or not self._stored(found):
             return None
         return found
 
-    def find_cached(self, plan: RunPlan, key: str) -> CachedFile | None:
-        """Newest finished file for this request, whatever its age."""
+    def _stored(self, file: KnownFile) -> bool:
+        try:
+            return bool(self.storage.exists(file.storage_key))
+        except (OSError, ValueError):
+            log.warning("cache: storage check failed for %s", file.storage_key, exc_info=True)
+            return False
+
+    def find_cached(self, plan: RunPlan, key: str) -> KnownFile | None:
+        """Newest finished file for this request that Dagster knows, whatever its age."""
         partition = plan.partition_key
         if partition is not None:
             event = self.dagster.latest_materialization(plan.spec_name, partition)
             if event is not None and event.metadata.get("storage_key") and event.metadata.get("filename"):
                 rows = event.metadata.get("rows")
-                return CachedFile(
+                return KnownFile(
+                    cache_key=key,
                     storage_key=str(event.metadata["storage_key"]),
                     filename=str(event.metadata["filename"]),
                     rows=None if rows is None else int(rows),
@@ -204,18 +226,12 @@ class ReportLauncher:
                 )
         runs = self.dagster.find_runs(tags={TAG_CACHE_KEY: key}, statuses=["SUCCESS"], limit=1)
         for run in runs:
-            if run.tags.get(TAG_STORAGE_KEY) and run.tags.get(TAG_FILENAME):
-                rows = run.tags.get(TAG_ROWS)
-                return CachedFile(
-                    storage_key=run.tags[TAG_STORAGE_KEY],
-                    filename=run.tags[TAG_FILENAME],
-                    rows=int(rows) if rows and rows.isdigit() else None,
-                    produced_at=run.ended_at or run.created_at or datetime.now(UTC),
-                    run_id=run.run_id,
-                )
+            file = file_of_run(run)
+            if file is not None:
+                return file
         return None
 
-    def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: CachedFile) -> None:
+    def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: KnownFile) -> None:
         job_id = f"cache:{key}:{uuid.uuid4().hex}"
         self._record(principal, plan, key, job_id, kind="cache", storage_key=cached.storage_key, filename=cached.filename, rows=cached.rows)
         self.outbox.enqueue(
@@ -312,6 +328,14 @@ class ReportLauncher:
             timezone=plan.institution.timezone,
         )
 
+    def learn(self, run: RunInfo) -> None:
+        """Index the file of a finished run (seen by a join or a status poll) for later cache hits."""
+        file = file_of_run(run)
+        if file is not None:
+            known = self.store.known_file(file.cache_key)
+            if known is None or file.produced_at > known.produced_at:
+                self.store.remember_file(file)
+
     def _settle_if_finished(self, run_id: str) -> None:
         """Release our waiting notification ourselves if the run already ended.
 
@@ -322,6 +346,7 @@ class ReportLauncher:
         latest = self.dagster.get_run(run_id)
         if latest is None or latest.active:
             return
+        self.learn(latest)
         ok = latest.status == "SUCCESS" and bool(latest.tags.get(TAG_STORAGE_KEY)) and bool(latest.tags.get(TAG_FILENAME))
         self.outbox.complete_job(
             run_id,

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from api.dagster_client import DagsterClient
 from api.dependencies import Principal
 from api.errors import ApiError
+from api.duckdb_reader import SharedDuckDB
 from api.launcher import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
@@ -24,7 +25,7 @@ from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore
 from orchestration.settings import Settings
 from orchestration.storage import ReportStorage, storage_from_settings
-from orchestration.warehouse.client import Warehouse
+from orchestration.warehouse.client import Warehouse, duckdb_path
 
 log = logging.getLogger("api")
 
@@ -51,12 +52,15 @@ class Services:
         store.create_schema()
         outbox.create_schema()
         storage = storage_from_settings(settings)
-        warehouse = Warehouse(settings.warehouse)
+        warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
         launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
         return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users)
 
     def close(self) -> None:
+        reader = getattr(self.warehouse, "_duckdb_connect", None)
+        if isinstance(reader, SharedDuckDB):
+            reader.close()
         self.dagster.close()
         self.store.dispose()
         self.outbox.dispose()
@@ -81,6 +85,13 @@ class Services:
             raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
         except Exception as exc:
             raise warehouse_error(exc) from exc
+
+
+def shared_warehouse(url: str) -> Warehouse:
+    """The API's warehouse client: DuckDB through one attached file and per-thread cursors."""
+    if url.startswith("duckdb:"):
+        return Warehouse(url, duckdb_connect=SharedDuckDB(duckdb_path(url)))
+    return Warehouse(url)
 
 
 def _warehouse_errors() -> tuple[type[BaseException], ...]:

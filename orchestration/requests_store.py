@@ -7,6 +7,10 @@ replica and the Dagster sensor:
   sensor notifies when a run finishes, and each user's job history. Cache hits
   are recorded too (``kind = 'cache'``, job id ``cache:<cache_key>:<uuid>``,
   with the file they were served) so history and status cover them.
+* ``report_files`` — the newest finished file the API knows for a cache key
+  (learned from a Dagster lookup or from a run it launched or joined), so a
+  cache hit is answered without asking Dagster; a miss or an expired entry
+  falls back to Dagster, which may know a newer file (e.g. a UI run).
 * ``inflight`` — at most one row per cache key: the run currently producing
   that file. A launcher inserts the row *before* asking Dagster for a run, so
   concurrent identical requests — in any process — find it and join instead of
@@ -60,6 +64,17 @@ inflight = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
 )
 
+report_files = sa.Table(
+    "report_files",
+    metadata,
+    sa.Column("cache_key", sa.String(64), primary_key=True),
+    sa.Column("storage_key", sa.String(1024), nullable=False),
+    sa.Column("filename", sa.String(255), nullable=False),
+    sa.Column("rows", sa.BigInteger(), nullable=True),
+    sa.Column("produced_at", sa.DateTime(), nullable=False),
+    sa.Column("run_id", sa.String(255), nullable=False),
+)
+
 
 def _naive_utc(value: datetime | None = None) -> datetime:
     value = value or datetime.now(UTC)
@@ -104,6 +119,18 @@ class RequestRow:
             timezone=m["timezone"],
             period=m["period"],
         )
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """A finished report file for a cache key (``produced_at`` aware UTC)."""
+
+    cache_key: str
+    storage_key: str
+    filename: str
+    rows: int | None
+    produced_at: datetime
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -219,6 +246,38 @@ class RequestsStore:
                 sa.select(report_requests).where(where).order_by(t.requested_at.desc(), t.job_id.desc()).limit(limit).offset(offset)
             ).all()
         return [RequestRow.from_row(r) for r in rows], int(total)
+
+    # -- report_files --------------------------------------------------------
+
+    def known_file(self, cache_key: str) -> KnownFile | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(report_files).where(report_files.c.cache_key == cache_key)).first()
+        if row is None:
+            return None
+        m = row._mapping
+        rows = m["rows"]
+        return KnownFile(
+            m["cache_key"], m["storage_key"], m["filename"], None if rows is None else int(rows),
+            m["produced_at"].replace(tzinfo=UTC), m["run_id"],
+        )
+
+    def remember_file(self, file: KnownFile) -> None:
+        """Keep ``file`` for its cache key unless a newer one is already known."""
+        c = report_files.c
+        values = dict(
+            cache_key=file.cache_key, storage_key=file.storage_key, filename=file.filename, rows=file.rows,
+            produced_at=_naive_utc(file.produced_at), run_id=file.run_id,
+        )
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                sa.update(report_files).where(c.cache_key == file.cache_key, c.produced_at <= values["produced_at"]).values(**values)
+            ).rowcount
+            if updated == 0 and conn.execute(sa.select(c.cache_key).where(c.cache_key == file.cache_key)).first() is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(sa.insert(report_files).values(**values))
+                except sa.exc.IntegrityError:
+                    pass  # another process remembered one at the same moment: either is a valid file
 
     # -- inflight ------------------------------------------------------------
 

@@ -110,6 +110,45 @@ def _check_linked(services: Any, institution_id: int, user_id: int) -> None:
         raise ApiError("permission_denied", "User is not linked to this institution")
 
 
+def _page(warehouse: Any, condition: str, params: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
+    """Total, one page (newest first) and the page's links, in three cheap queries.
+
+    Sorting every match of a 100k-content institution to take 20 rows costs
+    more than the rest of the request. So the count is taken per creation day
+    (one scan, as a plain count costs), and the page query only sorts the
+    days that can hold the page: every row of those days and of the newer
+    ones, so the order and the offset are exactly those of the full sort.
+    """
+    days = warehouse.query(
+        f"SELECT CAST(c.created_at AS DATE) AS day, COUNT(*) AS n FROM library_contents c WHERE {condition} GROUP BY 1", params
+    )
+    counts = sorted(zip(days["day"].to_list(), days["n"].to_list(), strict=True), reverse=True)
+    total = sum(int(n) for _, n in counts)
+    if offset >= total:
+        return {"total": total, "page": None, "links": None}
+    since, seen = None, 0
+    for day, n in counts:
+        seen += int(n)
+        if seen >= offset + limit:
+            since = datetime(day.year, day.month, day.day)
+            break
+    window = "" if since is None else " AND c.created_at >= :since"
+    page = warehouse.query(
+        f"SELECT c.* FROM library_contents c WHERE {condition}{window} ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset",
+        {**params, "since": since, "limit": limit, "offset": offset},
+    )
+    ids = [int(v) for v in page["id"].to_list()]
+    if not ids:  # rows deleted between the two queries
+        return {"total": total, "page": page, "links": None}
+    placeholders = ", ".join(f":id{i}" for i in range(len(ids)))
+    links = warehouse.query(
+        "SELECT l.content_id, l.link_type, l.ref_id FROM library_content_links l WHERE l.institution_id = :institution_id "
+        f"AND l.content_id IN ({placeholders}) ORDER BY l.content_id, l.ref_id",
+        {"institution_id": params["institution_id"], **{f"id{i}": v for i, v in enumerate(ids)}},
+    )
+    return {"total": total, "page": page, "links": links}
+
+
 _LINK_FIELDS = {"cycle": "cycleIds", "cycle_stage": "cycleStageIds", "discipline": "disciplineIds", "school": "schoolIds"}
 
 
@@ -142,7 +181,7 @@ def list_contents(
 ) -> dict[str, Any]:
     _check_linked(services, principal.institution_id, principal.user_id)
     where = ["c.institution_id = :institution_id", "c.deleted_at IS NULL", "c.type IN ('text', 'video_online', 'html5')"]
-    params: dict[str, Any] = {"institution_id": principal.institution_id, "limit": limit, "offset": (page - 1) * limit}
+    params: dict[str, Any] = {"institution_id": principal.institution_id}
     if type is not None:
         where.append("c.type = :type")
         params["type"] = type.value
@@ -159,21 +198,15 @@ def list_contents(
         )
         params["cycle_id"] = cycleId
     condition = " AND ".join(where)
-    queries = {
-        "total": f"SELECT COUNT(*) AS n FROM library_contents c WHERE {condition}",
-        "page": f"SELECT c.* FROM library_contents c WHERE {condition} ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset",
-        "links": (
-            "SELECT l.content_id, l.link_type, l.ref_id FROM library_content_links l WHERE l.institution_id = :institution_id "
-            f"AND l.content_id IN (SELECT c.id FROM library_contents c WHERE {condition} "
-            "ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset) ORDER BY l.content_id, l.ref_id"
-        ),
-    }
     try:
-        frames = services.warehouse.query_many(queries, params)
+        frames = _page(services.warehouse, condition, params, offset=(page - 1) * limit, limit=limit)
     except Exception as exc:
         raise warehouse_error(exc) from exc
+    total = frames["total"]
     links: dict[int, dict[str, list[int]]] = {}
-    for link in frames["links"].iter_rows(named=True):
+    if frames["page"] is None:
+        return {"items": [], "total": total, "page": page, "limit": limit}
+    for link in frames["links"].iter_rows(named=True) if frames["links"] is not None else ():
         field = _LINK_FIELDS.get(link["link_type"])
         if field:
             links.setdefault(int(link["content_id"]), {}).setdefault(field, []).append(int(link["ref_id"]))
@@ -215,5 +248,4 @@ def list_contents(
                 "updatedAt": iso_ms(r["updated_at"]),
             }
         )
-    total = int(frames["total"]["n"][0])
     return {"items": items, "total": total, "page": page, "limit": limit}

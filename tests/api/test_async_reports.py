@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from orchestration.cache_key import cache_key
 from orchestration.outbox import Outbox
-from orchestration.requests_store import RequestsStore
+from orchestration.requests_store import RequestsStore, report_files
 from tests.api.conftest import auth
 from tests.api.fake_dagster import FakeDagster
 
@@ -148,6 +148,8 @@ def test_stale_or_missing_cache_launches(client: TestClient, fake_dagster: FakeD
     _store_file(settings, key)
     fake_dagster.runs.clear()
     client.app.state.services.store.release(cache_key("storyboard-usage", 1, {"month": "2026-02"}))
+    with client.app.state.services.store.engine.begin() as conn:  # and forget the file indexed by the first lookup
+        conn.execute(report_files.delete())
     fake_dagster.add_materialization("storyboard_usage", "1|2026-02-01", meta, age_seconds=settings.cache_ttl_seconds + 60)
     assert "id" in client.get(f"{STORYBOARD}?month=2&year=2026", headers=auth()).json()["results"]
 
@@ -277,3 +279,65 @@ def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagst
     assert client.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
     hit = [n for n in outbox.list() if n.cached]
     assert [(n.recipient_user_id, n.email) for n in hit] == [(12, "prof@alfa.test")]
+
+
+def test_cache_hits_are_answered_from_the_file_index_without_dagster(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    key = "storyboard-usage/institution=1/2026-05/f.xlsx"
+    _store_file(settings, key)
+    meta = {"storage_key": key, "filename": "f.xlsx", "rows": 3, "format": "xlsx"}
+    fake_dagster.add_materialization("storyboard_usage", "1|2026-05-01", meta, age_seconds=60)
+    url = f"{STORYBOARD}?month=5&year=2026"
+    assert client.get(url, headers=auth()).json() == {"results": {"cached": True}}
+    assert fake_dagster.calls.count("Materializations") == 1  # first hit: looked up in Dagster, then indexed
+    fake_dagster.calls.clear()
+    for user in (10, 12, 20):
+        assert client.get(url, headers=auth({"userId": user})).json() == {"results": {"cached": True}}
+    assert fake_dagster.calls == []
+    known = RequestsStore(settings.outbox).known_file(cache_key("storyboard-usage", 1, {"month": "2026-05"}))
+    assert known is not None and (known.storage_key, known.rows) == (key, 3)
+
+
+def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    store = client.app.state.services.store
+    k = cache_key("storyboard-usage", 1, {"month": "2026-05"})
+    old_key, new_key = "sb/old.xlsx", "sb/new.xlsx"
+    _store_file(settings, old_key)
+    _store_file(settings, new_key)
+    from orchestration.requests_store import KnownFile
+
+    store.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(seconds=settings.cache_ttl_seconds + 5), "r-old"))
+    # Re-materialized from the UI a minute ago: only Dagster knows it.
+    fake_dagster.add_materialization("storyboard_usage", "1|2026-05-01", {"storage_key": new_key, "filename": "new.xlsx", "rows": 2}, age_seconds=60)
+    assert client.get(f"{STORYBOARD}?month=5&year=2026", headers=auth()).json() == {"results": {"cached": True}}
+    assert store.known_file(k).storage_key == new_key
+    served = [n for n in Outbox(settings.outbox).list() if n.cached]
+    assert [n.storage_key for n in served] == [new_key]
+    # An older file never replaces a newer one in the index.
+    store.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(hours=2), "r-old"))
+    assert store.known_file(k).storage_key == new_key
+
+
+def test_open_month_index_entry_obeys_the_short_ttl(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    from orchestration.requests_store import KnownFile
+
+    year, month = _current_month()
+    k = cache_key("storyboard-usage", 1, {"month": f"{year:04d}-{month:02d}"})
+    _store_file(settings, "sb/open.xlsx")
+    age = timedelta(seconds=settings.open_month_cache_ttl_seconds + 30)
+    client.app.state.services.store.remember_file(KnownFile(k, "sb/open.xlsx", "open.xlsx", 1, datetime.now(UTC) - age, "r"))
+    assert "id" in client.get(f"{STORYBOARD}?month={month}&year={year}", headers=auth()).json()["results"]
+
+
+def test_status_poll_of_a_finished_run_indexes_its_file(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+    url = f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-15"
+    run_id = client.get(url, headers=auth()).json()["results"]["id"]
+    key = "catalog/institution=1/adhoc/x/c.xlsx"
+    _store_file(settings, key)
+    fake_dagster.finish(run_id, "SUCCESS", **{"lxp/storage_key": key, "lxp/filename": "c.xlsx", "lxp/rows": "4"})
+    assert client.get(f"/institution/reports/jobs/{run_id}", headers=auth()).json()["status"] == "succeeded"
+    fake_dagster.calls.clear()
+    # The next identical request is served from the index before it even looks at the in-flight slot.
+    assert client.get(url, headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
+    assert "Runs" not in fake_dagster.calls
+    known = RequestsStore(settings.outbox).known_file(fake_dagster.launches()[0].tags["lxp/cache_key"])
+    assert known is not None and (known.storage_key, known.rows, known.run_id) == (key, 4, run_id)
