@@ -1,7 +1,9 @@
 """End to end with S3 storage (moto in server mode): the run writes the file to
 the bucket, the webhook and the e-mail carry presigned links that download the
 exact object, and a colleague served from the cache gets their own fresh link
-while the first requester gets nothing new."""
+while the first requester gets nothing new — even when the platform answers
+the colleague's webhook too late and it is sent again (same Idempotency-Key,
+so the receiver drops the copy)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ YEAR, MONTH = months_ago(1)
 PERIOD = f"{YEAR}-{MONTH:02d}"
 PREFIX = "lxp/reports"
 NOTIFY_TIMEOUT = 120
+WEBHOOK_TIMEOUT = 2
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,7 @@ def stack(
             "LXP_NOTIFY_URL": receiver.url,
             "LXP_SMTP_URL": smtp.url,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",
+            "LXP_NOTIFY_TIMEOUT_SECONDS": str(WEBHOOK_TIMEOUT),
         },
     )
     stack.start()
@@ -107,23 +111,29 @@ def test_run_writes_to_s3_and_the_requester_gets_presigned_links_to_the_object(
     assert sha256(download(link).content) == stored["sha256"]
 
 
-def test_cache_hit_from_s3_notifies_only_the_new_requester_with_a_fresh_link(
+def test_cache_hit_from_s3_notifies_only_the_new_requester_and_a_late_answer_is_resent_under_the_same_key(
     stack: Stack, stored: dict[str, Any], people: dict[int, list[Person]], receiver: HttpReceiver, smtp: SmtpRecorder
 ) -> None:
     a: Person = stored["person"]
     (first,) = wait_webhook(receiver, a.user, NOTIFY_TIMEOUT)
     b = people[1][1]
+    # The platform processes B's first call but answers after our timeout.
+    receiver.hang_next(1, seconds=WEBHOOK_TIMEOUT + 2)
     response = stack.request(PATH, b.bearer, month=MONTH, year=YEAR)
     assert response.status_code == 200 and response.json() == {"results": {"cached": True}}, response.text
 
-    (hook,) = wait_webhook(receiver, b.user, NOTIFY_TIMEOUT)
-    body = check_webhook(hook, user=b.user, institution=1, subdomain=b.subdomain, report=REPORT)
-    assert body["status"] == "succeeded" and body["cached"] is True and body["jobId"].startswith("cache:")
-    assert body["url"] != first.json()["url"]
-    assert sha256(download(body["url"]).content) == stored["sha256"]
+    late, resent = wait_webhook(receiver, b.user, NOTIFY_TIMEOUT, count=2)
+    assert late.idempotency_key == resent.idempotency_key
+    assert receiver.processed[late.idempotency_key] is late and receiver.duplicates == [resent]
+    for hook in (late, resent):
+        body = check_webhook(hook, user=b.user, institution=1, subdomain=b.subdomain, report=REPORT)
+        assert body["status"] == "succeeded" and body["cached"] is True and body["jobId"].startswith("cache:")
+        assert body["url"] != first.json()["url"]
+        assert sha256(download(body["url"]).content) == stored["sha256"]
     (mail,) = wait_mail(smtp, b.email, NOTIFY_TIMEOUT)
     (link,) = links_in(plain_text(mail))
     assert sha256(download(link).content) == stored["sha256"]
 
     assert len(accepted_webhooks(receiver, a.user)) == 1
     assert len(mails_to(smtp, a.email)) == 1
+    assert len(accepted_webhooks(receiver, b.user)) == 2 and len(mails_to(smtp, b.email)) == 1
