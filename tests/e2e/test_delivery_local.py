@@ -2,7 +2,8 @@
 
 One `lxp-reports up` per module (the tests run in file order and build on each
 other's requests): the requester's signed webhook and pt-BR e-mail carry a link
-that downloads the exact stored file; a colleague served from the cache gets
+that downloads the exact stored file (for an ad-hoc catalog run too, with the
+seed's ``typeReport=catalog``); a colleague served from the cache gets
 their own notification while the first requester gets nothing new; a failed
 run notifies its requester without a link; a webhook that fails its first
 calls still sees exactly one accepted delivery per (job, recipient); and a
@@ -44,6 +45,7 @@ pytestmark = pytest.mark.e2e
 
 REPORT = "storyboard-usage"
 PATH = f"/institution/reports/{REPORT}"
+CATALOG = "/institution/reports/catalog"
 YEAR, MONTH = months_ago(1)
 PERIOD = f"{YEAR}-{MONTH:02d}"
 WEBHOOK_FAILURES = 2
@@ -89,12 +91,17 @@ def outbox(home: Path) -> Iterator[Outbox]:
 
 @pytest.fixture(scope="module")
 def launched(stack: Stack, people: dict[int, list[Person]]) -> dict[str, tuple[Person, str]]:
-    """Both runs start at once: A's report for institution 1 and F's (doomed) one for institution 2."""
+    """The runs start at once: A's monthly report for institution 1, F's (doomed)
+    one for institution 2 and G's ad-hoc catalog (a date range) for institution 3."""
     out = {}
     for name, person in (("a", people[1][0]), ("f", people[2][0])):
         response = stack.request(PATH, person.bearer, month=MONTH, year=YEAR)
         assert response.status_code == 200, response.text
         out[name] = (person, response.json()["results"]["id"])
+    g = people[3][0]
+    response = stack.request(CATALOG, g.bearer, start_date=f"{PERIOD}-01", end_date=f"{PERIOD}-10")
+    assert response.status_code == 200, response.text
+    out["g"] = (g, response.json()["results"]["id"])
     return out
 
 
@@ -145,6 +152,28 @@ def test_failed_run_notifies_its_requester_with_status_failed_and_no_url(
     assert mail.message["Subject"].endswith("não pôde ser gerado")
     text = plain_text(mail)
     assert job_id in text and links_in(text) == []
+
+
+def test_adhoc_run_notifies_with_the_seed_type_report_and_its_own_file(
+    stack: Stack, launched: dict[str, tuple[Person, str]], receiver: HttpReceiver, smtp: SmtpRecorder, outbox: Outbox, home: Path
+) -> None:
+    """Seed 001: the catalog's notification carries ``typeReport=catalog``; the
+    ad-hoc file (a date range, not a month partition) is what the link serves."""
+    g, job_id = launched["g"]
+    job = stack.wait_job(job_id, g.bearer)
+    assert job["status"] == "succeeded", job
+    (hook,) = wait_webhook(receiver, g.user, NOTIFY_TIMEOUT)
+    body = check_webhook(hook, user=g.user, institution=3, subdomain=g.subdomain, report="catalog")
+    assert (body["status"], body["jobId"], body["cached"]) == ("succeeded", job_id, False)
+    (row,) = outbox.list(job_id=job_id)
+    assert row.storage_key and "/adhoc/" in row.storage_key
+    stored = sha256((home / "reports" / row.storage_key).read_bytes())
+    assert sha256(download(body["url"]).content) == stored
+    (mail,) = wait_mail(smtp, g.email, NOTIFY_TIMEOUT)
+    text = plain_text(mail)
+    assert f"01/{MONTH:02d}/{YEAR} a 10/{MONTH:02d}/{YEAR}" in text
+    (link,) = links_in(text)
+    assert sha256(download(link).content) == stored
 
 
 def test_webhook_failing_first_calls_gets_one_accepted_delivery_per_job_and_recipient(
