@@ -21,15 +21,20 @@ from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraph
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from assets.spec import Institution, ReportSpec
-from orchestration.institutions import list_institutions
+from orchestration.institutions import list_institutions, valid_timezone
 from orchestration.partitions import previous_month
 from orchestration.resources import WarehouseResource
 
 
 def due_months(now: datetime, institutions: Iterable[Institution], hour: int, done: dict[str, str]) -> dict[date, list[int]]:
-    """Which institutions need which (previous) month now. ``done``: id -> "YYYY-MM"."""
+    """Which institutions need which (previous) month now. ``done``: id -> "YYYY-MM".
+
+    Institutions with an unknown timezone are left out (the sensor logs them):
+    one bad row must not stop every other institution's monthly reports."""
     due: dict[date, list[int]] = defaultdict(list)
     for inst in institutions:
+        if not valid_timezone(inst.timezone):
+            continue
         local = now.astimezone(ZoneInfo(inst.timezone))
         month = previous_month(local.date())
         if local.day == 1 and local.hour < hour:
@@ -62,6 +67,8 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
     def monthly_reports(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult | dg.SkipReason:
         done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         institutions = list_institutions(warehouse.client())
+        for bad in (i for i in institutions if not valid_timezone(i.timezone)):
+            context.log.warning(f"institution {bad.id} skipped: unknown timezone {bad.timezone!r} in the warehouse")
         due = due_months(datetime.now(timezone.utc), institutions, hour, done)
         if not due:
             return dg.SkipReason("no institution has a newly closed month")

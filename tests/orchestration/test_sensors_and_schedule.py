@@ -87,3 +87,25 @@ def test_every_report_has_asset_partition_job_and_adhoc_job() -> None:
     for spec in REPORTS.values():
         assert {f"{spec.name}_job", f"{spec.name}_adhoc"} <= jobs
         assert repo.asset_graph.get(dg.AssetKey([spec.name])).partitions_def is not None
+
+
+def test_an_institution_with_a_bad_timezone_does_not_stop_the_others() -> None:
+    bad = Institution(9, "Bad", "bad", "Mars/Olympus_Mons")
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    assert due_months(now, [bad, SP], hour=3, done={}) == {date(2026, 2, 1): [1]}
+
+
+def test_load_institution_rejects_an_unknown_timezone(tmp_path: Path) -> None:
+    import duckdb
+    import pytest
+
+    from orchestration.institutions import InvalidInstitution, load_institution
+    from orchestration.warehouse.client import Warehouse
+
+    path = tmp_path / "w.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE institutions (id BIGINT, name VARCHAR, subdomain VARCHAR, timezone VARCHAR)")
+    con.execute("INSERT INTO institutions VALUES (9, 'Bad', 'bad', 'Mars/Olympus_Mons')")
+    con.close()
+    with pytest.raises(InvalidInstitution, match="Mars/Olympus_Mons"):
+        load_institution(Warehouse(f"duckdb:///{path}"), 9)
