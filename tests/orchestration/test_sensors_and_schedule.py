@@ -79,6 +79,10 @@ def test_definitions_validate_with_the_dagster_cli(tiny_warehouse_path: Path, tm
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    dg_check = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert dg_check.returncode == 0 and "All definitions loaded successfully" in dg_check.stdout + dg_check.stderr, dg_check.stderr
 
 
 def test_every_report_has_asset_partition_job_and_adhoc_job() -> None:
