@@ -65,6 +65,20 @@ class Services:
         self.store.dispose()
         self.outbox.dispose()
 
+    def warehouse_version(self) -> tuple[int, int, int] | None:
+        """A token that changes whenever the warehouse content can change, or None when any query may differ.
+
+        The DuckDB file is only ever replaced whole (built aside, renamed over), so
+        its identity is such a token; PostgreSQL changes under us, so it has none.
+        """
+        reader = getattr(self.warehouse, "_duckdb_connect", None)
+        if isinstance(reader, SharedDuckDB):
+            try:
+                return reader.version()
+            except OSError:
+                return None
+        return None
+
     def institution(self, principal: Principal) -> Institution:
         """The caller's institution from the warehouse (404 when unknown, 503 when unreachable).
 

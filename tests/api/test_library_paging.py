@@ -78,3 +78,30 @@ def test_links_of_the_page_are_attached(big_client, big_warehouse: Path) -> None
     for content, ref in rows:
         expected.setdefault(int(content), []).append(int(ref))
     assert rows and {i["id"]: i["cycleIds"] for i in items if i["cycleIds"]} == expected
+
+
+def test_counts_follow_a_replaced_warehouse_file(big_warehouse: Path, tmp_path: Path) -> None:
+    """The per-day counts are memoized per warehouse file: a new file means new counts."""
+    import os
+    import shutil
+
+    live = tmp_path / "live.duckdb"
+    shutil.copyfile(big_warehouse, live)
+    with duckdb.connect(str(live), read_only=True) as con:
+        admin = con.execute(
+            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1", [BIG]
+        ).fetchone()[0]
+    settings = Settings(home=tmp_path, warehouse_url=f"duckdb:///{live}", jwt_secret=SECRET, jwt_algorithms="HS256",
+                        public_base_url="http://testserver", rate_limit="1000/minute")
+    headers = auth({"institutionId": BIG, "userId": int(admin)})
+    with build_client(settings, FakeDagster()) as client:
+        before = client.get(f"{URL}?limit=5", headers=headers).json()
+        assert client.get(f"{URL}?limit=5&page=2", headers=headers).json()["total"] == before["total"]
+        aside = tmp_path / "aside.duckdb"
+        shutil.copyfile(live, aside)
+        with duckdb.connect(str(aside)) as con:  # soft-delete the newest content, then swap the file in
+            con.execute("UPDATE library_contents SET deleted_at = now() WHERE id = ?", [before["items"][0]["id"]])
+        os.replace(aside, live)
+        after = client.get(f"{URL}?limit=5", headers=headers).json()
+    assert after["total"] == before["total"] - 1
+    assert [i["id"] for i in after["items"]] == [i["id"] for i in before["items"]][1:] + [after["items"][-1]["id"]]
