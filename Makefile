@@ -40,8 +40,8 @@ $(LXP_HOME)/warehouse.duckdb: | venv
 warehouse: $(LXP_HOME)/warehouse.duckdb
 
 run: venv warehouse
-	@echo "Demo token (institution 1, admin user 1):"
-	@echo "  TOKEN=$$($(VENV)/bin/lxp-reports token --institution 1 --user 1 --subdomain demo)"
+	@echo "Demo token (institution 1, admin user 2):"
+	@echo "  TOKEN=$$($(VENV)/bin/lxp-reports token --institution 1 --user 2 --subdomain demo)"
 	@echo "  curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://127.0.0.1:$(PORT)/institution/reports/storyboard-usage?month=$$(date -d 'last month' +%-m)&year=$$(date -d 'last month' +%Y)'"
 	$(VENV)/bin/lxp-reports up --port $(PORT) --dagster-port $(DAGSTER_PORT)
 
