@@ -66,9 +66,9 @@ class SharedDuckDB:
         st = os.stat(self.path)  # FileNotFoundError -> the caller's "warehouse unavailable"
         return st.st_ino, st.st_mtime_ns, st.st_size
 
-    def version(self) -> tuple[int, int, int]:
+    def version(self) -> tuple[str, int, int, int]:
         """Identity of the file now on disk: results computed from it stay exact until this changes."""
-        return self._signature()
+        return (self.path, *self._signature())
 
     def _acquire(self) -> _Generation:
         signature = self._signature()

@@ -65,7 +65,7 @@ class Services:
         self.store.dispose()
         self.outbox.dispose()
 
-    def warehouse_version(self) -> tuple[int, int, int] | None:
+    def warehouse_version(self) -> tuple[str, int, int, int] | None:
         """A token that changes whenever the warehouse content can change, or None when any query may differ.
 
         The DuckDB file is only ever replaced whole (built aside, renamed over), so

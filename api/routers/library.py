@@ -114,7 +114,7 @@ def _check_linked(services: Any, institution_id: int, user_id: int) -> None:
 
 _DAY_COUNTS: OrderedDict[tuple[Any, ...], list[tuple[date, int]]] = OrderedDict()
 _DAY_COUNTS_LOCK = threading.Lock()
-_DAY_COUNTS_MAX = 512
+_DAY_COUNTS_MAX = 128  # listings (institution x filters); a few hundred (day, n) pairs each
 
 
 def _day_counts(services: Any, condition: str, params: dict[str, Any]) -> list[tuple[date, int]]:

@@ -28,16 +28,23 @@ def big_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _admin(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return int(con.execute(
+            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1", [BIG]
+        ).fetchone()[0])
+
+
+def _client(path: Path, home: Path) -> TestClient:
+    settings = Settings(home=home, warehouse_url=f"duckdb:///{path}", jwt_secret=SECRET, jwt_algorithms="HS256",
+                        public_base_url="http://testserver", rate_limit="1000/minute")
+    return build_client(settings, FakeDagster())
+
+
 @pytest.fixture
 def big_client(big_warehouse: Path, tmp_path: Path) -> Iterator[tuple[TestClient, int]]:
-    with duckdb.connect(str(big_warehouse), read_only=True) as con:
-        admin = con.execute(
-            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1", [BIG]
-        ).fetchone()[0]
-    settings = Settings(home=tmp_path, warehouse_url=f"duckdb:///{big_warehouse}", jwt_secret=SECRET, jwt_algorithms="HS256",
-                        public_base_url="http://testserver", rate_limit="1000/minute")
-    with build_client(settings, FakeDagster()) as client:
-        yield client, int(admin)
+    with _client(big_warehouse, tmp_path) as client:
+        yield client, _admin(big_warehouse)
 
 
 def _expected(path: Path, where: str, params: list, limit: int, offset: int) -> tuple[int, list[int]]:
@@ -87,14 +94,8 @@ def test_counts_follow_a_replaced_warehouse_file(big_warehouse: Path, tmp_path: 
 
     live = tmp_path / "live.duckdb"
     shutil.copyfile(big_warehouse, live)
-    with duckdb.connect(str(live), read_only=True) as con:
-        admin = con.execute(
-            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1", [BIG]
-        ).fetchone()[0]
-    settings = Settings(home=tmp_path, warehouse_url=f"duckdb:///{live}", jwt_secret=SECRET, jwt_algorithms="HS256",
-                        public_base_url="http://testserver", rate_limit="1000/minute")
-    headers = auth({"institutionId": BIG, "userId": int(admin)})
-    with build_client(settings, FakeDagster()) as client:
+    headers = auth({"institutionId": BIG, "userId": _admin(live)})
+    with _client(live, tmp_path) as client:
         before = client.get(f"{URL}?limit=5", headers=headers).json()
         assert client.get(f"{URL}?limit=5&page=2", headers=headers).json()["total"] == before["total"]
         aside = tmp_path / "aside.duckdb"
