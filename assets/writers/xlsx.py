@@ -44,10 +44,11 @@ _ZIP64_GUARD = 0xFFFFFFFF - (1 << 20)
 _STYLE = {"date": 1, "datetime": 2}
 _HEADER_STYLE = 3
 
-# XML 1.0 forbids most C0 controls even escaped; they are dropped.
+# XML 1.0 forbids most C0 controls even escaped; they are dropped. A raw CR would
+# be normalized to LF by every XML parser, so it is written as a character reference.
 _CONTROL = [chr(c) for c in (*range(0, 9), 11, 12, *range(14, 32))] + ["\ufffe", "\uffff"]
-_XML_FIND = ["&", "<", ">", *_CONTROL]
-_XML_REPLACE = ["&amp;", "&lt;", "&gt;"] + [""] * len(_CONTROL)
+_XML_FIND = ["&", "<", ">", "\r", *_CONTROL]
+_XML_REPLACE = ["&amp;", "&lt;", "&gt;", "&#13;"] + [""] * len(_CONTROL)
 
 _NS = (
     'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '

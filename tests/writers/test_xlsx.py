@@ -83,6 +83,12 @@ def test_xml_special_characters_whitespace_and_controls(tmp_path: Path, frame, c
     assert ws["B6"].value == ""
 
 
+def test_carriage_returns_survive(tmp_path: Path) -> None:
+    path = tmp_path / "cr.xlsx"
+    write_xlsx(pl.DataFrame({"a": ["linha 1\r\nlinha 2\rfim"]}), [Column("a", "Texto")], path)
+    assert openpyxl.load_workbook(path).active["A2"].value == "linha 1\r\nlinha 2\rfim"
+
+
 def test_timezone_aware_datetimes_are_written_as_wall_clock(tmp_path: Path) -> None:
     frame = pl.DataFrame({"at": [datetime(2024, 1, 1, 9, 30)]}).with_columns(
         pl.col("at").dt.replace_time_zone("America/Sao_Paulo")
