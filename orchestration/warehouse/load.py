@@ -41,7 +41,8 @@ def load_duckdb(frames: Mapping[str, pl.DataFrame], path: str | Path, *, replace
     for leftover in (tmp, Path(f"{tmp}.wal")):
         leftover.unlink(missing_ok=True)
     try:
-        con = duckdb.connect(str(tmp), config={"enable_progress_bar": False})  # keep CLI output clean
+        con = duckdb.connect(str(tmp))
+        con.execute("SET enable_progress_bar = false")  # keep CLI output clean
         try:
             con.execute(schema_sql())
             for table, frame in _ordered(frames).items():
