@@ -99,7 +99,7 @@ def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fm
         else:
             raise ValueError(f"{spec.name} has no xlsx renderer")
         return
-    write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name)
+    write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
 
 
 def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:

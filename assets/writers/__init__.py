@@ -29,14 +29,16 @@ def write_report(
     fmt: Format,
     *,
     sheet_name: str = "Relatório",
+    json_null: object = None,
 ) -> WriteResult:
-    """Dispatch on ``fmt``; ``sheet_name`` only matters for xlsx."""
+    """Dispatch on ``fmt``; ``sheet_name`` only matters for xlsx, ``json_null``
+    (what a null is written as) only for json."""
     if fmt == "xlsx":
         return write_xlsx(frame, columns, path, sheet_name=sheet_name)
     if fmt == "csv":
         return write_csv(frame, columns, path)
     if fmt == "json":
-        return write_json(frame, columns, path)
+        return write_json(frame, columns, path, null_as=json_null)
     raise ValueError(f"unknown report format {fmt!r}; expected one of {FORMATS}")
 
 

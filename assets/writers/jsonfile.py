@@ -9,7 +9,9 @@ chunk. Dates are ISO-8601 ``YYYY-MM-DD``, datetimes naive local
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -31,16 +33,31 @@ def _json_value(frame: pl.DataFrame, column: Column) -> pl.Expr:
     return value.alias(column.key)
 
 
-def write_json(frame: pl.DataFrame, columns: Sequence[Column], path: str | Path) -> WriteResult:
-    """Write ``frame`` as a JSON array of objects (keys in column order)."""
+def _null_replacer(columns: Sequence[Column], null_as: object) -> Callable[[bytes], bytes]:
+    """Rewrite ``"key":null`` members to ``"key":<null_as>`` in serialized records.
+
+    Some contracts (seed 002) show absent numbers/booleans as ``""`` while the
+    frame keeps them typed. Matching only after ``{`` or ``,`` and before ``,``
+    or ``}`` can never hit text inside a string value: quotes there are escaped.
+    """
+    keys = b"|".join(re.escape(json.dumps(c.key).encode()) for c in columns)
+    pattern = re.compile(rb"(?<=[{,])(" + keys + rb"):null(?=[,}])")
+    replacement = rb"\1:" + json.dumps(null_as, ensure_ascii=False).encode().replace(b"\\", b"\\\\")
+    return lambda records: pattern.sub(replacement, records)
+
+
+def write_json(frame: pl.DataFrame, columns: Sequence[Column], path: str | Path, *, null_as: object = None) -> WriteResult:
+    """Write ``frame`` as a JSON array of objects (keys in column order);
+    nulls are ``null`` unless ``null_as`` names another JSON value (e.g. ``""``)."""
     check_columns(frame, columns)
     exprs = [_json_value(frame, c) for c in columns]
+    replace = _null_replacer(columns, null_as) if null_as is not None else (lambda records: records)
     with atomic_output(path) as out:
         out.write(b"[")
         for start in range(0, frame.height, CHUNK_ROWS):
             buf = io.BytesIO()
             frame.slice(start, CHUNK_ROWS).select(exprs).write_ndjson(buf)
-            records = buf.getvalue().rstrip(b"\n").replace(b"\n", b",\n")
+            records = replace(buf.getvalue().rstrip(b"\n")).replace(b"\n", b",\n")
             out.write((b"\n" if start == 0 else b",\n") + records)
         out.write(b"\n]\n" if frame.height else b"]\n")
     return WriteResult(Path(path), frame.height, out.bytes, out.sha256.hexdigest(), 1)

@@ -109,3 +109,27 @@ def test_write_report_dispatches_and_describes_the_file(tmp_path: Path, frame, c
 def test_write_report_rejects_unknown_formats(tmp_path: Path, frame, columns) -> None:
     with pytest.raises(ValueError, match="unknown report format"):
         write_report(frame, columns, tmp_path / "r.pdf", "pdf")  # type: ignore[arg-type]
+
+
+def test_json_nulls_can_be_written_as_empty_strings(tmp_path) -> None:
+    """Seed 002 shows absent ratings/booleans as "" while the frame stays typed."""
+    import json as _json
+
+    import polars as _pl
+
+    from assets.spec import Column as _Column
+    from assets.writers import write_report
+
+    cols = [_Column("id", "id"), _Column("rating", "rating", "float"), _Column("seen", "seen", "bool"), _Column("note", "note")]
+    frame = _pl.DataFrame(
+        {"id": ["a", "b"], "rating": [4.5, None], "seen": [None, False], "note": ['x,"rating":null}', None]},
+        schema={"id": _pl.String, "rating": _pl.Float64, "seen": _pl.Boolean, "note": _pl.String},
+    )
+    path = tmp_path / "r.json"
+    write_report(frame, cols, path, "json", json_null="")
+    assert _json.loads(path.read_text(encoding="utf-8")) == [
+        {"id": "a", "rating": 4.5, "seen": "", "note": 'x,"rating":null}'},
+        {"id": "b", "rating": "", "seen": False, "note": ""},
+    ]
+    write_report(frame, cols, path, "json")
+    assert _json.loads(path.read_text(encoding="utf-8"))[1] == {"id": "b", "rating": None, "seen": False, "note": None}
