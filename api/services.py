@@ -20,7 +20,7 @@ from api.duckdb_reader import SharedDuckDB
 from api.launcher import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
-from orchestration.institutions import UnknownInstitution, load_institution
+from orchestration.institutions import InvalidInstitution, UnknownInstitution, load_institution
 from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore
 from orchestration.settings import Settings
@@ -97,6 +97,10 @@ class Services:
             return institution
         except UnknownInstitution:
             raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
+        except InvalidInstitution as exc:
+            # Bad warehouse data, not bad input and not an outage: say exactly what is wrong.
+            log.error("%s", exc)
+            raise ApiError("internal", f"Institution {principal.institution_id} is misconfigured: {exc}") from None
         except Exception as exc:
             raise warehouse_error(exc) from exc
 
