@@ -212,6 +212,23 @@ class Outbox:
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
 
+    def _insert_row(self, *, state: State, now: datetime | None, job_id: str, recipient_user_id: int, **values: Any) -> bool:
+        """One new notification row: the fields every row shares are set here once."""
+        moment = _db_time(now or datetime.now(UTC))
+        row = {
+            **values,
+            "job_id": job_id,
+            "recipient_user_id": int(recipient_user_id),
+            "institution_id": int(values["institution_id"]),
+            "email": values["email"] or None,
+            "created_at": moment,
+            "state": state,
+            "attempts": 0,
+            "next_attempt_at": moment,
+            "idempotency_key": idempotency_key(job_id, int(recipient_user_id)),
+        }
+        return self._insert(row)
+
     def enqueue(
         self,
         *,
@@ -238,27 +255,21 @@ class Outbox:
             raise ValueError(f"status_of_job must be 'succeeded' or 'failed', not {status_of_job!r}")
         if status_of_job == "succeeded" and not (storage_key and filename):
             raise ValueError("a succeeded notification needs storage_key and filename")
-        moment = _db_time(now or datetime.now(UTC))
-        return self._insert(
-            dict(
-                job_id=job_id,
-                recipient_user_id=int(recipient_user_id),
-                institution_id=int(institution_id),
-                subdomain=subdomain,
-                report=report,
-                status_of_job=status_of_job,
-                cached=cached,
-                storage_key=storage_key if status_of_job == "succeeded" else None,
-                filename=filename,
-                period=period,
-                email=email or None,
-                timezone=timezone,
-                created_at=moment,
-                state="pending",
-                attempts=0,
-                next_attempt_at=moment,
-                idempotency_key=idempotency_key(job_id, int(recipient_user_id)),
-            )
+        return self._insert_row(
+            state="pending",
+            now=now,
+            job_id=job_id,
+            recipient_user_id=recipient_user_id,
+            institution_id=institution_id,
+            subdomain=subdomain,
+            report=report,
+            status_of_job=status_of_job,
+            cached=cached,
+            storage_key=storage_key if status_of_job == "succeeded" else None,
+            filename=filename,
+            period=period,
+            email=email,
+            timezone=timezone,
         )
 
     def subscribe(
@@ -279,25 +290,19 @@ class Outbox:
         Nothing is sent until :meth:`complete_job` fills in the outcome. Returns
         False when this recipient already has a row for the job.
         """
-        moment = _db_time(now or datetime.now(UTC))
-        return self._insert(
-            dict(
-                job_id=job_id,
-                recipient_user_id=int(recipient_user_id),
-                institution_id=int(institution_id),
-                subdomain=subdomain,
-                report=report,
-                status_of_job=None,
-                cached=False,
-                period=period,
-                email=email or None,
-                timezone=timezone,
-                created_at=moment,
-                state="waiting",
-                attempts=0,
-                next_attempt_at=moment,
-                idempotency_key=idempotency_key(job_id, int(recipient_user_id)),
-            )
+        return self._insert_row(
+            state="waiting",
+            now=now,
+            job_id=job_id,
+            recipient_user_id=recipient_user_id,
+            institution_id=institution_id,
+            subdomain=subdomain,
+            report=report,
+            status_of_job=None,
+            cached=False,
+            period=period,
+            email=email,
+            timezone=timezone,
         )
 
     def complete_job(

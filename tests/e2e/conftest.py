@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from tests.services.http_receiver import HttpReceiver
-from tests.services.s3 import free_port, s3_client, s3_endpoint  # noqa: F401 - fixtures
-from tests.services.smtp import SmtpRecorder
+from tests.services.s3 import s3_client, s3_endpoint  # noqa: F401 - fixtures
+from tests.services.smtp import SmtpRecorder, running_smtp
 from tests.e2e.stack import Person
 
 
@@ -44,12 +43,5 @@ def receiver() -> Iterator[HttpReceiver]:
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpRecorder]:
     """An aiosmtpd server collecting the module's e-mails."""
-    recorder = SmtpRecorder()
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    recorder.url = f"smtp://127.0.0.1:{port}"
-    try:
+    with running_smtp() as recorder:
         yield recorder
-    finally:
-        controller.stop()

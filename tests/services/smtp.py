@@ -13,6 +13,7 @@ import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from email import message_from_bytes, policy
@@ -67,8 +68,9 @@ class SmtpRecorder:
         return "250 Message accepted for delivery"
 
 
-@pytest.fixture(scope="session")
-def _smtp_controller() -> Iterator[SmtpRecorder]:
+@contextmanager
+def running_smtp() -> Iterator[SmtpRecorder]:
+    """A plain SMTP server on a free loopback port for as long as the block runs."""
     recorder = SmtpRecorder()
     port = free_port()
     controller = Controller(recorder, hostname="127.0.0.1", port=port)
@@ -78,6 +80,12 @@ def _smtp_controller() -> Iterator[SmtpRecorder]:
         yield recorder
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def _smtp_controller() -> Iterator[SmtpRecorder]:
+    with running_smtp() as recorder:
+        yield recorder
 
 
 @pytest.fixture
