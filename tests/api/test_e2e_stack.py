@@ -7,11 +7,6 @@ marked ``e2e``; run with ``pytest -m e2e tests/api/test_e2e_stack.py``.
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,16 +16,10 @@ import httpx
 import jwt
 import pytest
 
+from tests.e2e.stack import JWT_SECRET as SECRET
+from tests.e2e.stack import Stack
+
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "e2e-secret-0123456789-0123456789-0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _token(institution: int, user: int) -> str:
@@ -45,49 +34,16 @@ def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def stack(stack_home: Path) -> Iterator[str]:
+    """`lxp-reports up` on free ports over a fresh tiny warehouse (tests/e2e/stack.py runs it)."""
     from orchestration.warehouse.generate import generate_warehouse
 
-    home = stack_home
-    generate_warehouse("tiny", 42, str(home / "warehouse.duckdb"))
-    api_port, dagster_port = _free_port(), _free_port()
-    env = {
-        **os.environ,
-        "LXP_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "LXP_JWT_SECRET": SECRET,
-        "LXP_DAGSTER_URL": f"http://127.0.0.1:{dagster_port}",
-        "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-        "PYTHONPATH": str(ROOT),
-    }
-    log = open(home / "stack.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "up", "--port", str(api_port), "--dagster-port", str(dagster_port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{api_port}"
+    generate_warehouse("tiny", 42, str(stack_home / "warehouse.duckdb"))
+    running = Stack(stack_home, {})
+    running.start()
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"stack exited early:\n{(home / 'stack.log').read_text(errors='replace')[-4000:]}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"stack not healthy in time:\n{(home / 'stack.log').read_text(errors='replace')[-4000:]}")
-            time.sleep(1)
-        yield base
+        yield running.base
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
+        running.stop()
 
 
 def _last_full_month() -> tuple[int, int]:
