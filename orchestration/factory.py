@@ -13,7 +13,8 @@ materialization per partition after ours and hide the file from the cache.
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -177,7 +178,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         if fmt not in spec.formats:
             raise dg.Failure(f"format {fmt!r} not offered by {spec.name}; use one of {spec.formats}")
         filters = json.loads(config.filters_json or "{}")
-        unknown = set(filters) - set(spec.filter_names) - {"name", "show_teachers", "show_disciplines"}
+        unknown = set(filters) - set(spec.filter_names)
         if unknown:
             raise dg.Failure(f"unknown filters for {spec.name}: {sorted(unknown)}")
         institution = load_institution(client, config.institution_id)
@@ -206,9 +207,6 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
 
 def _adhoc_period(start: datetime | None, end: datetime | None, tz: str, as_of: datetime) -> str:
     """Readable period for file names: local first..last day (end is exclusive)."""
-    from datetime import timedelta
-    from zoneinfo import ZoneInfo
-
     if start is None or end is None:
         return f"snapshot-{as_of:%Y-%m-%d}"
     zone = ZoneInfo(tz)

@@ -125,3 +125,14 @@ def test_unknown_institution_fails_visibly(instance, resources) -> None:
         [report_asset(spec)], instance=instance, resources=resources, partition_key=f"999|{LAST_MONTH:%Y-%m-%d}", raise_on_error=False
     )
     assert not result.success
+
+
+def test_adhoc_job_refuses_a_filter_the_report_does_not_offer(instance, resources) -> None:
+    config = {"institution_id": 1, "start": "2026-01-01T00:00:00-03:00", "end": "2026-02-01T00:00:00-03:00",
+              "filters_json": json.dumps({"group_ids": ["x"]}), "fmt": "xlsx"}
+    result = adhoc_job(REPORTS["course_catalog"]).execute_in_process(
+        run_config={"ops": {"build_report": {"config": config}}}, resources=resources, instance=instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "group_ids" in failure.event_specific_data.error.message
