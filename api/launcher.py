@@ -186,19 +186,25 @@ class ReportLauncher:
         seconds = self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
         return timedelta(seconds=seconds)
 
+    def is_fresh(self, plan: RunPlan, produced_at: datetime, now: datetime) -> bool:
+        """Younger than the TTL, and not built before its period closed: a file made
+        while the month was still open is partial once the month has ended."""
+        if produced_at < plan.end <= now:
+            return False
+        return now - produced_at <= self.ttl(plan, now)
+
     def _fresh_file(self, plan: RunPlan, key: str) -> KnownFile | None:
-        """A stored file younger than the TTL: the store's index first, Dagster on a miss."""
+        """A fresh stored file: the store's index first, Dagster on a miss."""
         now = datetime.now(UTC)
-        ttl = self.ttl(plan, now)
         known = self.store.known_file(key)
-        if known is not None and now - known.produced_at <= ttl and self._stored(known):
+        if known is not None and self.is_fresh(plan, known.produced_at, now) and self._stored(known):
             return known
         found = self.find_cached(plan, key)
         if found is None:
             return None
         if known is None or found.produced_at > known.produced_at:
             self.store.remember_file(found)
-        if now - found.produced_at > ttl or not self._stored(found):
+        if not self.is_fresh(plan, found.produced_at, now) or not self._stored(found):
             return None
         return found
 

@@ -171,8 +171,7 @@ def _cached_month_file(
         return None
     if event is None or event.metadata.get("format") != fmt or not event.metadata.get("storage_key"):
         return None
-    now = datetime.now(UTC)
-    if now - event.timestamp > services.launcher.ttl(plan, now):
+    if not services.launcher.is_fresh(plan, event.timestamp, datetime.now(UTC)):
         return None
     try:
         with services.storage.open(str(event.metadata["storage_key"])) as fh:

@@ -1,0 +1,37 @@
+"""A file built while its month was still open is partial once the month closes."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from api.launcher import ReportLauncher, RunPlan, month_period
+from assets.spec import Institution
+from orchestration.settings import Settings
+
+SP = Institution(1, "Demo", "demo", "America/Sao_Paulo")
+
+
+def _launcher() -> ReportLauncher:
+    return ReportLauncher(Settings(cache_ttl_seconds=24 * 3600, open_month_cache_ttl_seconds=900), None, None, None, None)  # type: ignore[arg-type]
+
+
+def _october() -> RunPlan:
+    start, end = month_period(SP, 2026, 10)
+    return RunPlan(spec_name="storyboard_usage", slug="storyboard-usage", institution=SP, start=start, end=end)
+
+
+def test_file_built_before_the_month_closed_is_not_served_after_it() -> None:
+    plan, launcher = _october(), _launcher()
+    closed = plan.end  # 2026-11-01 00:00 local
+    built_before = closed - timedelta(hours=20)
+    assert not launcher.is_fresh(plan, built_before, closed + timedelta(hours=1))
+    built_after = closed + timedelta(hours=3)  # the monthly run
+    assert launcher.is_fresh(plan, built_after, closed + timedelta(hours=4))
+    assert not launcher.is_fresh(plan, built_after, built_after + timedelta(hours=25))
+
+
+def test_open_month_uses_the_short_ttl() -> None:
+    plan, launcher = _october(), _launcher()
+    now = plan.end - timedelta(days=2)
+    assert launcher.is_fresh(plan, now - timedelta(minutes=10), now)
+    assert not launcher.is_fresh(plan, now - timedelta(minutes=20), now)
+    assert now.tzinfo is not None and plan.end.astimezone(UTC) == datetime(2026, 11, 1, 3, tzinfo=UTC)
