@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
+from api.validation import positive_int
 from orchestration.settings import Settings
 
 STUDENT_PRIVILEGE = 4
@@ -100,8 +101,8 @@ def _int_claim(claims: dict[str, Any], *names: str, required: bool = True) -> in
                 break
             if isinstance(value, float) and value.is_integer() and value > 0:
                 return int(value)
-            if isinstance(value, str) and value.strip().isdigit() and int(value) > 0:
-                return int(value)
+            if isinstance(value, str) and (number := positive_int(value)) is not None:
+                return number
             break
     else:
         if not required:

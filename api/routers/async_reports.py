@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentPrincipal
+from api.validation import positive_ids
 from api.errors import ApiError, responses
 from api.launcher import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
@@ -63,13 +64,7 @@ def parse_school_ids(raw: str | None) -> list[int]:
     """``"10,20"`` -> ``[10, 20]`` (sorted, unique); 400 for anything but positive integers."""
     if raw is None or raw.strip() == "":
         return []
-    ids: set[int] = set()
-    for part in raw.split(","):
-        text = part.strip()
-        if not text.isdigit() or int(text) <= 0 or len(text) > 18:
-            raise ApiError("invalid_argument", "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
-        ids.add(int(text))
-    return sorted(ids)
+    return positive_ids(raw.split(","), "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
 
 
 def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) -> None:

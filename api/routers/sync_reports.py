@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
+from api.validation import positive_ids
 from api.errors import ApiError, responses
 from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
@@ -105,13 +106,7 @@ def _group_ids(services: Services, institution_id: int, raw: Sequence[Any] | Non
 def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | None) -> list[int]:
     if not raw:
         return []
-    ids: set[int] = set()
-    for value in raw:
-        text = str(value).strip()
-        if isinstance(value, bool) or not text.isdigit() or int(text) <= 0 or len(text) > 18:
-            raise ApiError("invalid_argument", "Invalid school_ids. Must be a list of positive integer ids")
-        ids.add(int(text))
-    result = sorted(ids)
+    result = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
     check_school_ids(services, institution_id, result)
     return result
 
