@@ -85,6 +85,9 @@ notifications = sa.Table(
 sa.Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt_at)
 
 
+MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
+
+
 def idempotency_key(job_id: str, recipient_user_id: int) -> str:
     """Stable per (job, recipient): every attempt for a row sends the same key."""
     return hashlib.sha256(f"{job_id}:{recipient_user_id}".encode()).hexdigest()
@@ -448,6 +451,9 @@ class Outbox:
                 delay = self.backoff_seconds * 2 ** (attempts - 1)
                 if retry_after is not None:
                     delay = max(delay, retry_after)
+                # A receiver's Retry-After (or a long backoff) may ask for days or
+                # "inf": cap it so a row is never parked out of sight.
+                delay = min(delay, MAX_RETRY_DELAY_SECONDS)
                 next_at = moment + timedelta(seconds=delay)
             conn.execute(
                 sa.update(notifications)

@@ -174,3 +174,12 @@ def test_email_over_starttls_with_login(sqlite_outbox: Outbox, smtp_tls_server: 
     with pytest.raises(RetryableError, match="CERTIFICATE_VERIFY_FAILED"):
         EmailChannel(smtp_tls_server.url, "relatorios@lxp.test").send(n, LINK)
     assert len(smtp_tls_server.recorder.messages) == 1
+
+
+def test_an_infinite_retry_after_is_ignored() -> None:
+    import httpx
+
+    from orchestration.notify.webhook import _retry_after
+
+    assert _retry_after(httpx.Response(503, headers={"Retry-After": "inf"})) is None
+    assert _retry_after(httpx.Response(503, headers={"Retry-After": "120"})) == 120.0

@@ -223,3 +223,18 @@ def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Out
     assert len(claimed) == 120 and len(set(claimed)) == 120
     assert sum(1 for ids in results if ids) >= 2  # they really competed
     assert outbox.counts()["sent"] == 120
+
+
+def test_a_huge_retry_after_is_capped_not_an_overflow(tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from orchestration.outbox import MAX_RETRY_DELAY_SECONDS, Outbox
+
+    box = Outbox(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    box.create_schema()
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    box.enqueue(job_id="r", recipient_user_id=1, institution_id=1, subdomain="d", report="catalog", status_of_job="failed", now=now)
+    (row,) = box.claim_due(now)
+    assert box.mark_failed(row.id, "429", now, retry_after=1e12) == "pending"
+    assert not box.claim_due(now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS - 1))
+    assert [r.id for r in box.claim_due(now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS))] == [row.id]
