@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from api.dagster_client import DagsterClient, RunInfo
+from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
 from api.dependencies import Principal
 from api.errors import ApiError
 from assets.spec import Institution
+from orchestration.storage import STORAGE_ERRORS
+from orchestration.outbox import job_outcome
 from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.requests_store import KnownFile, RequestsStore
 
@@ -211,7 +213,7 @@ class ReportLauncher:
     def _stored(self, file: KnownFile) -> bool:
         try:
             return bool(self.storage.exists(file.storage_key))
-        except (OSError, ValueError):
+        except STORAGE_ERRORS:
             log.warning("cache: storage check failed for %s", file.storage_key, exc_info=True)
             return False
 
@@ -349,17 +351,18 @@ class ReportLauncher:
         sensor has released the job's waiting rows without ours. Releasing
         again is harmless: ``complete_job`` only touches rows still waiting.
         """
-        latest = self.dagster.get_run(run_id)
+        try:
+            latest = self.dagster.get_run(run_id)
+        except (DagsterUnavailable, DagsterError) as exc:
+            # Best effort: the run exists and the requester is subscribed; the
+            # delivery sensor releases the row when it sees the run finish.
+            log.warning("could not re-check run %s after subscribing: %s", run_id, exc)
+            return
         if latest is None or latest.active:
             return
         self.learn(latest)
-        ok = latest.status == "SUCCESS" and bool(latest.tags.get(TAG_STORAGE_KEY)) and bool(latest.tags.get(TAG_FILENAME))
-        self.outbox.complete_job(
-            run_id,
-            "succeeded" if ok else "failed",
-            storage_key=latest.tags.get(TAG_STORAGE_KEY) if ok else None,
-            filename=latest.tags.get(TAG_FILENAME) if ok else None,
-        )
+        status, key, filename = job_outcome(latest.status == "SUCCESS", latest.tags)
+        self.outbox.complete_job(run_id, status, storage_key=key, filename=filename)
 
     def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
         self._record(principal, plan, key, run.run_id)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,6 +86,18 @@ sa.Index("ix_notifications_due", notifications.c.state, notifications.c.next_att
 
 
 MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
+
+
+def job_outcome(run_succeeded: bool, tags: Mapping[str, str]) -> tuple[JobStatus, str | None, str | None]:
+    """(status, storage_key, filename) of a finished run, from its ``lxp/*`` tags.
+
+    One rule for the delivery sensor and the API: a run counts as succeeded only
+    when it also recorded its file, so a succeeded notification always has a link.
+    """
+    key, filename = tags.get("lxp/storage_key"), tags.get("lxp/filename")
+    if run_succeeded and key and filename:
+        return "succeeded", key, filename
+    return "failed", None, None
 
 
 def idempotency_key(job_id: str, recipient_user_id: int) -> str:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.registry import REPORTS
 from orchestration.institutions import list_institutions
+from orchestration.outbox import job_outcome
 from orchestration.partitions import institution_partitions
 from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
 
@@ -49,13 +50,8 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
         newest = max(newest, record.update_timestamp.timestamp())
         if "lxp/report" not in run.tags:
             continue
-        ok = run.status == dg.DagsterRunStatus.SUCCESS and "lxp/storage_key" in run.tags
-        released += outbox.complete_job(
-            run.run_id,
-            "succeeded" if ok else "failed",
-            storage_key=run.tags.get("lxp/storage_key") if ok else None,
-            filename=run.tags.get("lxp/filename") if ok else None,
-        )
+        status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
+        released += outbox.complete_job(run.run_id, status, storage_key=key, filename=filename)
     return released, newest
 
 

@@ -32,6 +32,17 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=/-]*$")
 S3_MAX_EXPIRES_IN = 7 * 24 * 3600
 
 
+
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """What a storage backend raises when the store (not the caller) failed:
+    file-system errors, bad keys, and botocore's errors, which subclass neither."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (OSError, ValueError, BotoCoreError, ClientError)
+
+
+STORAGE_ERRORS = _storage_errors()
+
 @dataclass(frozen=True)
 class StoredObject:
     key: str

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.dagster_client import RunInfo
+from api.dagster_client import DagsterError, RunInfo
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
@@ -127,5 +127,11 @@ def cancel_job(
     run = services.dagster.get_run(job_id)
     if run is None or not run.active:
         raise ApiError("failed_precondition", f"Job {job_id} has already finished")
-    services.dagster.terminate_run(job_id)
+    try:
+        services.dagster.terminate_run(job_id)
+    except DagsterError:
+        again = services.dagster.get_run(job_id)
+        if again is None or not again.active:  # it finished between our check and the terminate
+            raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
+        raise
     return Response(status_code=204)

@@ -29,6 +29,7 @@ from api.routers.async_reports import check_school_ids
 from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
+from orchestration.storage import STORAGE_ERRORS
 from orchestration.produce import build_request, compute, render_file
 
 log = logging.getLogger("api.sync")
@@ -171,7 +172,7 @@ def _cached_month_file(
     try:
         with services.storage.open(str(event.metadata["storage_key"])) as fh:
             return fh.read()
-    except (OSError, ValueError):
+    except STORAGE_ERRORS:
         log.warning("sync %s: cached file %s unreadable", spec.slug, event.metadata["storage_key"], exc_info=True)
         return None
 
