@@ -62,6 +62,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
     settings = settings or (services.settings if services else get_settings())
+    if insecure := settings.default_secrets():
+        log.warning("SECURITY: %s still use the built-in development defaults; set them before production use", ", ".join(insecure))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

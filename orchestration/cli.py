@@ -17,12 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from orchestration.warehouse.client import duckdb_path
     from orchestration.warehouse.generate import generate_warehouse
+    from orchestration.warehouse.load import is_postgres_url
 
     settings = get_settings()
     out = args.out or str((settings.home / "warehouse.duckdb").resolve())
-    if not out.startswith("postgresql://"):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    if not is_postgres_url(out):
+        Path(duckdb_path(out)).parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     counts = generate_warehouse(args.scale, args.seed, out)
     took = time.perf_counter() - started
@@ -124,12 +126,13 @@ def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
 
 def _cmd_up(args: argparse.Namespace) -> int:
     from orchestration.instance_config import ensure_instance
+    from orchestration.warehouse.client import duckdb_path
 
     settings = get_settings()
     env = _child_env(args.dagster_port, args.port)
     ensure_instance(settings)
     warehouse = settings.warehouse
-    if warehouse.startswith("duckdb:") and not Path(warehouse.removeprefix("duckdb:///")).exists():
+    if warehouse.startswith("duckdb:") and not Path(duckdb_path(warehouse)).exists():
         print(f"no warehouse at {warehouse}; run `lxp-reports generate --scale demo` first", file=sys.stderr)
         return 2
     procs = _processes(args, with_dagster=True, with_api=True)

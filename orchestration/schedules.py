@@ -7,7 +7,9 @@ costing ~5 CPU-s of run overhead, while a sensor may return
 assets' ``BackfillPolicy.multi_run`` (50 partitions per run). It is timezone
 aware: an institution is due once its *local* clock has reached day 1 at
 ``LXP_SCHEDULE_HOUR``; the cursor remembers, per institution, the last month
-requested, so a daemon that was down on day 1 catches up instead of skipping.
+requested, so a daemon that was down on day 1 catches up instead of skipping
+(the latest closed month only; older gaps are a UI backfill). Its backfill runs
+carry ``dagster/priority=-1`` so the run queue serves API requests first.
 """
 
 import json
@@ -79,7 +81,7 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
             if not ready:
                 continue
             subset = monthly_subset(monthly, month, ready, context.repository_def.asset_graph)
-            requests.append(dg.RunRequest.for_asset_graph_subset(subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}"}))
+            requests.append(dg.RunRequest.for_asset_graph_subset(subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}", "dagster/priority": "-1"}))
             for i in ready:
                 done[str(i)] = f"{month:%Y-%m}"
         if not requests:

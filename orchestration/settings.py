@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, description="Delivery attempts before a notification is dead.")
     outbox_backoff_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")
 
+    def default_secrets(self) -> list[str]:
+        """Secrets still at their published development defaults (fine for the demo,
+        fatal in production: anyone could mint tokens and sign download links)."""
+        return [
+            f"LXP_{name.upper()}"
+            for name in ("jwt_secret", "link_secret", "notify_secret")
+            if getattr(self, name) == type(self).model_fields[name].default
+        ]
+
     @property
     def warehouse(self) -> str:
         return self.warehouse_url or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"

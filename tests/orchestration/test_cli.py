@@ -57,3 +57,10 @@ def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
 def test_up_refuses_to_start_without_a_warehouse(tmp_path: Path) -> None:
     proc = _run("up", "--port", "0", env={"LXP_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "dagster")})
     assert proc.returncode == 2 and "lxp-reports generate" in proc.stderr
+
+
+def test_settings_name_secrets_left_at_their_defaults() -> None:
+    from orchestration.settings import Settings
+
+    assert Settings().default_secrets() == ["LXP_JWT_SECRET", "LXP_LINK_SECRET", "LXP_NOTIFY_SECRET"]
+    assert Settings(jwt_secret="x" * 40, link_secret="y" * 40, notify_secret="z" * 40).default_secrets() == []

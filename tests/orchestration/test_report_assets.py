@@ -63,7 +63,7 @@ def test_storyboard_partition_file_matches_warehouse(instance, resources, report
     assert meta["rows"].value == expected
     assert "|" in meta["preview"].value  # markdown preview for the UI
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"columns_match_spec": True, "file_stored": True}
+    assert checks == {"all_partitions_built": True, "file_stored": True}
 
 
 def test_batched_run_materializes_each_partition_with_its_own_file(instance, resources, report_dir) -> None:
@@ -136,3 +136,18 @@ def test_adhoc_job_refuses_a_filter_the_report_does_not_offer(instance, resource
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "group_ids" in failure.event_specific_data.error.message
+
+
+def test_adhoc_range_without_offset_is_institution_local_and_must_be_ordered() -> None:
+    import dagster as _dg
+
+    from orchestration.factory import _adhoc_bounds
+
+    start, end = _adhoc_bounds("2026-10-01T00:00", "2026-11-01T00:00", "America/Sao_Paulo")
+    assert start.astimezone(timezone.utc) == datetime(2026, 10, 1, 3, tzinfo=timezone.utc)
+    assert end.astimezone(timezone.utc) == datetime(2026, 11, 1, 3, tzinfo=timezone.utc)
+    assert _adhoc_bounds("", "", "America/Sao_Paulo") == (None, None)
+    with pytest.raises(_dg.Failure, match="before"):
+        _adhoc_bounds("2026-11-01T00:00", "2026-10-01T00:00", "America/Sao_Paulo")
+    with pytest.raises(_dg.Failure, match="both"):
+        _adhoc_bounds("2026-11-01T00:00", "", "America/Sao_Paulo")

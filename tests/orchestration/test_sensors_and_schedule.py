@@ -64,6 +64,7 @@ def test_monthly_sensor_requests_one_backfill_for_every_institution_and_monthly_
     assert {name for name, _ in requested} == monthly
     assert {pk.split("|")[0] for _, pk in requested} == {"1", "2", "3"}
     assert len(requested) == len(monthly) * 3
+    assert all(r.tags["dagster/priority"] == "-1" for r in result.run_requests)  # API requests go first
     cursor = json.loads(result.cursor)
     assert set(cursor) == {"1", "2", "3"}
     # The same month is never requested twice.
