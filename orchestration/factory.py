@@ -20,7 +20,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.spec import ReportSpec
-from orchestration.institutions import load_institution
+from orchestration.institutions import list_institutions, load_institution, valid_timezone
 from orchestration.partitions import (
     institution_partitions,
     month_bounds,
@@ -95,12 +95,15 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
         client, store, opts = warehouse.client(), storage.get(), options.as_options()
         as_of = datetime.now(timezone.utc)
+        # One institutions query per run, not one connection per partition of a batch.
+        known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
         done: list[ProducedReport] = []
         failed: dict[str, str] = {}
         for pk in context.partition_keys:
             part = parse_partition_key(pk)
             try:
-                institution = load_institution(client, part.institution_id)
+                # load_institution raises the precise error for unknown / misconfigured ones
+                institution = known.get(part.institution_id) or load_institution(client, part.institution_id)
                 start, end = month_bounds(part.month, institution.timezone) if part.month else (None, None)
                 request = build_request(institution, start, end, opts, as_of=as_of)
                 computed = compute(spec, request, client)

@@ -154,10 +154,14 @@ class EmailChannel:
             client: smtplib.SMTP = smtplib.SMTP_SSL(t.host, t.port, timeout=self.timeout, context=context)
         else:
             client = smtplib.SMTP(t.host, t.port, timeout=self.timeout)
+        try:
             if t.scheme == "smtp+starttls":
                 client.starttls(context=context)
-        if t.username:
-            client.login(t.username, t.password or "")
+            if t.username:
+                client.login(t.username, t.password or "")
+        except BaseException:
+            client.close()  # a failed handshake must not leak the socket
+            raise
         return client
 
     def send(self, notification: Notification, link: Link | None) -> None:
