@@ -135,3 +135,9 @@ KIND_DTYPES: dict[str, pl.DataType] = {
 def to_local(expr: pl.Expr, tz: str) -> pl.Expr:
     """UTC-naive warehouse timestamp -> naive local wall-clock time in ``tz``."""
     return expr.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+
+
+def collation_key(text: pl.Expr) -> pl.Expr:
+    """Accent- and case-insensitive sort key ('Ética' -> 'etica'; NFKD minus combining
+    marks), so pt-BR names sort the way a reader expects instead of accented letters after 'z'."""
+    return text.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()

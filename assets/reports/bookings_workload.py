@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from assets.reports.stift_common import conform, dimension, id_filter, text
-from assets.spec import Column, ReportRequest, ReportSpec
+from assets.spec import Column, ReportRequest, ReportSpec, collation_key
 
 CSV_HEADERS: dict[str, str] = {
     "teacher_name": "Nome do professor",
@@ -83,7 +83,7 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
             weekly_minutes=pl.col("weekly_minutes"),
             discipline_name=text(pl.col("d_name")),
         )
-        .sort("teacher_name", "teacher_email", "discipline_name")
+        .sort(collation_key(pl.col("teacher_name")), "teacher_name", "teacher_email", collation_key(pl.col("discipline_name")), "discipline_name")
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, to_local
+from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
 
 DESCRIPTION = """\
 **Course catalog** (seed 001, `GET /institution/reports/catalog?start_date=&end_date=[&school_ids=]`).
@@ -163,12 +163,6 @@ def _school_filter(filters: Mapping[str, Any]) -> list[int] | None:
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
         raise ValueError(f"course_catalog: filters['school_ids'] must hold integers, got {raw!r}")
     return list(raw) or None
-
-
-def collation_key(name: pl.Expr) -> pl.Expr:
-    """Accent- and case-insensitive key: 'Álgebra' -> 'algebra' (NFKD minus combining marks),
-    so school names sort the way a pt-BR reader expects instead of accented letters after 'z'."""
-    return name.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
 
 
 def _school_names(links: pl.DataFrame, schools: pl.DataFrame) -> pl.DataFrame:

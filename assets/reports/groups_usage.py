@@ -66,7 +66,7 @@ import polars as pl
 
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
 from assets.reports.stift_common import conform, id_filter
-from assets.spec import Column, ReportRequest, ReportSpec, to_local
+from assets.spec import Column, ReportRequest, ReportSpec, collation_key, to_local
 
 NO_DISCIPLINE = "Sem disciplina"
 TOP_SUBJECTS = 5
@@ -268,7 +268,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
             | pl.col("user_id").is_in(held_by_students.implode()),
             existed=existed.fill_null(False),
         )
-        .sort("name", "email", "user_id", nulls_last=True)
+        .sort(collation_key(pl.col("name")), "name", "email", "user_id", nulls_last=True)
     )
 
     # teachers
@@ -302,7 +302,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
         .with_columns(
             active=(pl.col("answered_questions_count") > 0) | pl.col("user_id").is_in(held_by_teachers.implode())
         )
-        .sort("first_name", "last_name", "email", "user_id", nulls_last=True)
+        .sort(collation_key(pl.col("first_name")), collation_key(pl.col("last_name")), "first_name", "last_name", "email", "user_id", nulls_last=True)
     )
 
     # NPS

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, to_local
+from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
 
 DESCRIPTION = """\
 **Storyboard usage** (seed 000, `GET /institution/reports/storyboard-usage?month=&year=`).
@@ -155,12 +155,6 @@ def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
     params = request.query_params()
     return (pl.col(col) >= params["start_utc"]) & (pl.col(col) < params["end_utc"])
-
-
-def collation_key(text: pl.Expr) -> pl.Expr:
-    """Accent- and case-insensitive sort key ('Ética' -> 'etica'), so pt-BR titles and
-    names sort the way a reader expects instead of accented letters after 'z'."""
-    return text.str.normalize("NFKD").str.replace_all(r"\p{M}", "").str.to_lowercase()
 
 
 def _sort_rank(text: str) -> pl.Expr:

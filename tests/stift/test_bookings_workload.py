@@ -74,3 +74,29 @@ def test_weekly_minutes_helper_on_disjoint_and_nested_slots() -> None:
         (1, 10, 1, 1, 4, 0, 30), (2, 10, 1, 1, 4, 60, 90), (3, 10, 1, 1, 4, 10, 20), (4, 10, 1, 1, 5, 0, 1440),
     ])["teacher_schedules"]
     assert bookings_workload.weekly_minutes(data).rows() == [(1, 1, 30 + 30 + 1440)]
+
+
+def test_teachers_sort_accent_insensitively() -> None:
+    """'Ética' sorts with the E's, not after 'Zélia' (same collation as the other reports)."""
+    from datetime import datetime, timezone
+
+    import polars as _pl
+
+    from assets.reports import bookings_workload
+    from assets.spec import Institution, ReportRequest
+
+    frames = {
+        "teacher_schedules": _pl.DataFrame(
+            {"id": [1, 2, 3], "school_id": [1, 1, 1], "teacher_id": [10, 11, 12], "discipline_id": [1, 1, 1],
+             "weekday": [0, 0, 0], "start_minute": [480, 480, 480], "end_minute": [540, 540, 540]}
+        ),
+        "disciplines": _pl.DataFrame({"id": [1], "name": ["Física"]}),
+        "users": _pl.DataFrame(
+            {"id": [10, 11, 12], "name": ["Zélia Prado", "Ética Souza", "Fábio Lima"], "email": ["z@x", "e@x", "f@x"],
+             "deleted_at": [None, None, None]},
+            schema_overrides={"deleted_at": _pl.Datetime("us")},
+        ),
+    }
+    request = ReportRequest(Institution(1, "I", "i"), None, None, datetime(2026, 11, 1, tzinfo=timezone.utc))
+    out = bookings_workload.build(frames, request)
+    assert out["teacher_name"].to_list() == ["Ética Souza", "Fábio Lima", "Zélia Prado"]
