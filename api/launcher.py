@@ -27,12 +27,11 @@ from api.errors import ApiError
 from assets.spec import Institution
 from orchestration.storage import STORAGE_ERRORS
 from orchestration.outbox import job_outcome
+from orchestration.periods import MONTHS_START, month_bounds, partition_key, partition_tags
 from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.requests_store import KnownFile, RequestsStore
 
 log = logging.getLogger("api.launcher")
-
-PARTITIONS_START = date(2024, 1, 1)
 
 TAG_REPORT = "lxp/report"
 TAG_INSTITUTION = "lxp/institution"
@@ -66,29 +65,20 @@ class RunPlan:
         """``"<institution>|<YYYY-MM-01>"`` when the request is exactly one existing month partition."""
         if self.filters:
             return None
-        tz = self.institution.tz
-        start, end = self.start.astimezone(tz), self.end.astimezone(tz)
-        if (start.day, start.hour, start.minute, start.second, start.microsecond) != (1, 0, 0, 0, 0):
+        month = self.start.astimezone(self.institution.tz).date().replace(day=1)
+        if (self.start, self.end) != month_bounds(month, self.institution.timezone):
             return None
-        if end.replace(tzinfo=None) != _next_month(start.replace(tzinfo=None)):
-            return None
-        month = start.date()
-        if month < PARTITIONS_START or month > datetime.now(UTC).date().replace(day=1):
+        if month < MONTHS_START or month > datetime.now(UTC).date().replace(day=1):
             return None  # the monthly partitions run from 2024-01 to the current month
-        return f"{self.institution.id}|{month.isoformat()}"
+        return partition_key(self.institution.id, month)
 
     def open_period(self, now: datetime) -> bool:
         """True when the period has not ended yet (its file may still change)."""
         return self.end > now
 
 
-def _next_month(value: datetime) -> datetime:
-    return value.replace(year=value.year + 1, month=1) if value.month == 12 else value.replace(month=value.month + 1)
-
-
 def month_period(institution: Institution, year: int, month: int) -> tuple[datetime, datetime]:
-    start = datetime(year, month, 1, tzinfo=institution.tz)
-    return start, _next_month(start.replace(tzinfo=None)).replace(tzinfo=institution.tz)
+    return month_bounds(date(year, month, 1), institution.timezone)
 
 
 def date_range_period(institution: Institution, first: date, last: date) -> tuple[datetime, datetime]:
@@ -284,15 +274,8 @@ class ReportLauncher:
         partition = plan.partition_key
         try:
             if partition is not None:
-                institution, month = partition.split("|")
                 self.dagster.ensure_institution_partition(plan.institution.id)
-                tags.update(
-                    {
-                        "dagster/partition": partition,
-                        "dagster/partition/institution": institution,
-                        "dagster/partition/month": month,
-                    }
-                )
+                tags.update(partition_tags(plan.institution.id, date.fromisoformat(partition.split("|")[1])))
                 run_id = self.dagster.launch_run(f"{plan.spec_name}_job", {}, tags)
             else:
                 run_id = self.dagster.launch_run(f"{plan.spec_name}_adhoc", self.run_config(plan), tags)

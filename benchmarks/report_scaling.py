@@ -60,7 +60,6 @@ from assets.spec import ReportRequest, ReportSpec  # noqa: E402
 from orchestration.institutions import load_institution  # noqa: E402
 from orchestration.partitions import month_bounds, previous_month  # noqa: E402
 from orchestration.produce import build_request, compute  # noqa: E402
-from orchestration.resources import report_options  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
 from orchestration.warehouse.client import Warehouse  # noqa: E402
 from orchestration.warehouse.generate import with_big_institution  # noqa: E402
@@ -118,7 +117,7 @@ def _request(url: str, institution_id: int, now: datetime) -> ReportRequest:
     inst = load_institution(Warehouse(url), institution_id)
     month = previous_month(now.astimezone(inst.tz).date())
     start, end = month_bounds(month, inst.timezone)
-    return build_request(inst, start, end, report_options(Settings()), as_of=now)
+    return build_request(inst, start, end, Settings().report_options(), as_of=now)
 
 
 def _check_and_hash(name: str, url: str, request: ReportRequest) -> dict[str, tuple[int, int, int, int]]:

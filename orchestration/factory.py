@@ -43,7 +43,7 @@ def _storage_names(spec: ReportSpec, institution_id: int, period: str, fmt: str,
     )
 
 
-def _materialization_metadata(produced: ProducedReport, partition_key: str, storage_uri: str | None = None) -> dict:
+def _materialization_metadata(produced: ProducedReport, partition_key: str) -> dict:
     meta = produced.metadata()
     return {
         **meta,
@@ -51,7 +51,6 @@ def _materialization_metadata(produced: ProducedReport, partition_key: str, stor
         "rows": dg.MetadataValue.int(produced.rows),
         "bytes": dg.MetadataValue.int(produced.bytes),
         "preview": dg.MetadataValue.md(produced.preview_md),
-        **({"uri": dg.MetadataValue.url(storage_uri)} if storage_uri and storage_uri.startswith("http") else {}),
     }
 
 

@@ -7,15 +7,19 @@ serves institutions in every zone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import dagster as dg
 
-MONTHS_START = "2024-01-01"
+from orchestration.periods import MONTHS_START, month_bounds, partition_tags, previous_month
+
+__all__ = [
+    "MONTHS_START", "ReportPartition", "institution_partitions", "month_bounds", "month_partitions",
+    "parse_partition_key", "partition_tags", "previous_month", "report_partitions",
+]
 
 institution_partitions = dg.DynamicPartitionsDefinition(name="institution")
-month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START, end_offset=1)
+month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START.isoformat(), end_offset=1)
 report_partitions = dg.MultiPartitionsDefinition({"institution": institution_partitions, "month": month_partitions})
 
 
@@ -23,10 +27,6 @@ report_partitions = dg.MultiPartitionsDefinition({"institution": institution_par
 class ReportPartition:
     institution_id: int
     month: date | None  # None for per-institution snapshot assets
-
-    @property
-    def key(self) -> str:
-        return f"{self.institution_id}|{self.month:%Y-%m-%d}" if self.month else str(self.institution_id)
 
     @property
     def period_label(self) -> str:
@@ -42,25 +42,3 @@ def parse_partition_key(key: str) -> ReportPartition:
         inst, month = key.split("|", 1)
         return ReportPartition(int(inst), date.fromisoformat(month))
     return ReportPartition(int(key), None)
-
-
-def partition_tags(institution_id: int, month: date) -> dict[str, str]:
-    """All three tags Dagster needs to launch one multi-partition run."""
-    month_key = f"{month:%Y-%m-%d}"
-    return {
-        "dagster/partition": f"{institution_id}|{month_key}",
-        "dagster/partition/institution": str(institution_id),
-        "dagster/partition/month": month_key,
-    }
-
-
-def month_bounds(month: date, timezone: str) -> tuple[datetime, datetime]:
-    """[first day 00:00, next month's first day 00:00) in the institution's zone."""
-    tz = ZoneInfo(timezone)
-    start = datetime(month.year, month.month, 1, tzinfo=tz)
-    nxt = datetime(month.year + (month.month == 12), month.month % 12 + 1, 1, tzinfo=tz)
-    return start, nxt
-
-
-def previous_month(day: date) -> date:
-    return date(day.year - (day.month == 1), (day.month - 2) % 12 + 1, 1)

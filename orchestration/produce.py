@@ -79,10 +79,6 @@ def compute(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> C
     return Computed(frames=frames, frame=frame)
 
 
-def compute_frame(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> pl.DataFrame:
-    return compute(spec, request, warehouse).frame
-
-
 def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> None:
     """Write one report file; nested reports (``spec.summary``) render their
     document for json/xlsx and the flat table for csv."""

@@ -5,6 +5,7 @@ daemon and API agree; tests swap them for in-memory or tmp-dir variants.
 """
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -52,25 +53,13 @@ class ReportStorageResource(dg.ConfigurableResource):
 
 
 class ReportOptionsResource(dg.ConfigurableResource):
-    """Builder options that are configuration, not request parameters."""
+    """Builder options that are configuration, not request parameters
+    (``Settings.report_options()`` as JSON, editable in the launchpad)."""
 
-    student_url_template: str
-    admin_url_template: str
-    question_url_template: str
-    min_cancel_notice_hours: float
+    options_json: str
 
     def as_options(self) -> dict[str, Any]:
-        return {
-            "student_url_template": self.student_url_template,
-            "admin_url_template": self.admin_url_template,
-            "question_url_template": self.question_url_template,
-            "min_cancel_notice_hours": self.min_cancel_notice_hours,
-        }
-
-
-def report_options(settings: Settings) -> dict[str, Any]:
-    """The same options for code outside Dagster (the API's sync reports)."""
-    return resources_from_settings(settings)["options"].as_options()
+        return json.loads(self.options_json)
 
 
 def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
@@ -83,12 +72,7 @@ def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
             public_base_url=s.public_base_url,
             link_secret=s.link_secret,
         ),
-        "options": ReportOptionsResource(
-            student_url_template=s.student_url_template,
-            admin_url_template=s.admin_url_template,
-            question_url_template=s.question_url_template,
-            min_cancel_notice_hours=s.min_cancel_notice_hours,
-        ),
+        "options": ReportOptionsResource(options_json=json.dumps(s.report_options(), sort_keys=True)),
         "outbox": OutboxResource(url=s.outbox, max_attempts=s.outbox_max_attempts, backoff_seconds=s.outbox_backoff_seconds),
     }
 

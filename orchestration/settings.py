@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +44,11 @@ class Settings(BaseSettings):
         description="Link of a question in the questions report.",
     )
     min_cancel_notice_hours: float = Field(default=24.0, description="Minimum notice for a student cancellation without losing credits.")
+    service_hours: dict[int, tuple[str, str]] = Field(
+        default_factory=lambda: {weekday: ("08:00", "22:00") for weekday in range(5)},
+        description='Groups usage: local service hours as JSON {weekday (0=Monday): ["HH:MM", "HH:MM"]}; '
+        "adjusted response time counts only these minutes. Default Monday-Friday 08:00-22:00.",
+    )
     schedule_hour: int = Field(default=3, description="Local hour (institution timezone) of the monthly schedule on day 1.")
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
@@ -61,6 +67,17 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="relatorios@lxp.local", description="Sender address of report emails.")
     outbox_max_attempts: int = Field(default=8, description="Delivery attempts before a notification is dead.")
     outbox_backoff_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")
+
+    def report_options(self) -> dict[str, Any]:
+        """What report builders take as configuration (``ReportRequest.options``):
+        one source for the Dagster resources and the API's synchronous reports."""
+        return {
+            "student_url_template": self.student_url_template,
+            "admin_url_template": self.admin_url_template,
+            "question_url_template": self.question_url_template,
+            "min_cancel_notice_hours": self.min_cancel_notice_hours,
+            "service_hours": {weekday: list(hours) for weekday, hours in self.service_hours.items()},
+        }
 
     def default_secrets(self) -> list[str]:
         """Secrets still at their published development defaults (fine for the demo,

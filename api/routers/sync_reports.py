@@ -112,18 +112,6 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     return result
 
 
-def _options(services: Services) -> dict[str, Any]:
-    # Same keys as orchestration.resources.report_options (kept here to spare
-    # the API process a Dagster import).
-    s = services.settings
-    return {
-        "student_url_template": s.student_url_template,
-        "admin_url_template": s.admin_url_template,
-        "question_url_template": s.question_url_template,
-        "min_cancel_notice_hours": s.min_cancel_notice_hours,
-    }
-
-
 def _filename(spec: ReportSpec, institution: Institution, start: datetime | None, end: datetime | None, fmt: str) -> str:
     if start is None or end is None:
         period = f"{datetime.now(UTC).astimezone(institution.tz):%Y-%m-%d}"
@@ -198,7 +186,7 @@ def _run(
         cached = _cached_month_file(services, spec, institution, start, end, fmt)
         if cached is not None:
             return _file_response(cached, fmt, filename)
-    request = build_request(institution, start, end, _options(services), filters=filters)
+    request = build_request(institution, start, end, services.settings.report_options(), filters=filters)
     try:
         computed = compute(spec, request, services.warehouse)
     except WAREHOUSE_ERRORS as exc:

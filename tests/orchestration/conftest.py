@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -22,12 +23,7 @@ def resources(tiny_warehouse: str, report_dir: Path) -> dict:
     return {
         "warehouse": WarehouseResource(url=tiny_warehouse),
         "storage": ReportStorageResource(location=str(report_dir), public_base_url="http://testserver", link_secret="k"),
-        "options": ReportOptionsResource(
-            student_url_template=s.student_url_template,
-            admin_url_template=s.admin_url_template,
-            question_url_template=s.question_url_template,
-            min_cancel_notice_hours=s.min_cancel_notice_hours,
-        ),
+        "options": ReportOptionsResource(options_json=json.dumps(s.report_options())),
     }
 
 

@@ -64,3 +64,19 @@ def test_settings_name_secrets_left_at_their_defaults() -> None:
 
     assert Settings().default_secrets() == ["LXP_JWT_SECRET", "LXP_LINK_SECRET", "LXP_NOTIFY_SECRET"]
     assert Settings(jwt_secret="x" * 40, link_secret="y" * 40, notify_secret="z" * 40).default_secrets() == []
+
+
+def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> None:
+    import json
+
+    from assets.reports.groups_usage import service_hours
+    from assets.spec import Institution, ReportRequest
+    from orchestration.resources import resources_from_settings
+    from orchestration.settings import Settings
+
+    monkeypatch.setenv("LXP_SERVICE_HOURS", '{"0": ["09:00", "17:30"], "5": ["10:00", "12:00"]}')
+    settings = Settings()
+    options = resources_from_settings(settings)["options"].as_options()  # what a Dagster run sees
+    assert options == json.loads(json.dumps(settings.report_options()))
+    request = ReportRequest(Institution(1, "I", "i"), None, None, datetime.now(timezone.utc), options=options)
+    assert service_hours(request) == {0: (540, 1050), 5: (600, 720)}
