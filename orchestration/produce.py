@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from functools import cached_property
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -63,25 +64,38 @@ def build_request(
 
 @dataclass(frozen=True)
 class Computed:
-    """The extracted inputs (nested reports render from them) and the flat table."""
+    """The extracted inputs and, built on first use, the flat table.
 
+    Lazy because nested reports (``spec.summary``) render json/xlsx from the
+    inputs alone: building the flat table too would compute them twice."""
+
+    spec: ReportSpec
+    request: ReportRequest
     frames: Mapping[str, pl.DataFrame]
-    frame: pl.DataFrame
+
+    @cached_property
+    def frame(self) -> pl.DataFrame:
+        frame = self.spec.build(self.frames, self.request)
+        expected = [c.key for c in self.spec.columns]
+        if frame.columns != expected:
+            raise ValueError(f"{self.spec.name} builder returned columns {frame.columns}, spec says {expected}")
+        return frame
 
 
 def compute(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> Computed:
-    """Extract (institution + period pushed down) then build in Polars."""
-    frames = warehouse.query_many(spec.queries, request.query_params())
-    frame = spec.build(frames, request)
-    expected = [c.key for c in spec.columns]
-    if frame.columns != expected:
-        raise ValueError(f"{spec.name} builder returned columns {frame.columns}, spec says {expected}")
-    return Computed(frames=frames, frame=frame)
+    """Extract (institution + period pushed down); building happens in Polars on use."""
+    return Computed(spec=spec, request=request, frames=warehouse.query_many(spec.queries, request.query_params()))
 
 
-def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> None:
+@dataclass(frozen=True)
+class Rendered:
+    rows: int
+    preview_md: str
+
+
+def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> Rendered:
     """Write one report file; nested reports (``spec.summary``) render their
-    document for json/xlsx and the flat table for csv."""
+    document for json/xlsx (rows = its students) and the flat table for csv."""
     from assets.writers import write_report
 
     if fmt not in spec.formats:
@@ -94,8 +108,11 @@ def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fm
             spec.summary_xlsx(summary, path, request.filters.get("name"))
         else:
             raise ValueError(f"{spec.name} has no xlsx renderer")
-        return
+        scalars = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+        preview = "\n".join(["| field | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in scalars.items())])
+        return Rendered(rows=len(summary.get("students", [])), preview_md=preview)
     write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
+    return Rendered(rows=computed.frame.height, preview_md=preview_markdown(computed.frame))
 
 
 def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
@@ -120,15 +137,14 @@ def write_and_store(
     """Write the file in a temp dir, then hand it to storage (atomic on its side)."""
     with tempfile.TemporaryDirectory(prefix="lxp-report-") as tmp:
         path = Path(tmp) / filename
-        render_file(spec, computed, request, fmt, path)
+        rendered = render_file(spec, computed, request, fmt, path)
         stored = storage.put_file(path, storage_key, CONTENT_TYPES[fmt])
-    frame = computed.frame
     return ProducedReport(
         storage_key=stored.key,
         filename=filename,
         fmt=fmt,
-        rows=frame.height,
+        rows=rendered.rows,
         bytes=stored.bytes,
         sha256=stored.sha256,
-        preview_md=preview_markdown(frame),
+        preview_md=rendered.preview_md,
     )

@@ -151,3 +151,23 @@ def test_adhoc_range_without_offset_is_institution_local_and_must_be_ordered() -
         _adhoc_bounds("2026-11-01T00:00", "2026-10-01T00:00", "America/Sao_Paulo")
     with pytest.raises(_dg.Failure, match="both"):
         _adhoc_bounds("2026-11-01T00:00", "", "America/Sao_Paulo")
+
+
+def test_nested_report_renders_its_document_without_building_the_flat_table(tiny_warehouse, tmp_path) -> None:
+    """groups_usage json/xlsx come from the summary alone (the flat table would compute the aggregates twice)."""
+    from orchestration.institutions import load_institution
+    from orchestration.produce import build_request, compute, render_file
+    from orchestration.settings import Settings
+
+    spec = REPORTS["groups_usage"]
+    wh = Warehouse(tiny_warehouse)
+    start, end = month_bounds(LAST_MONTH, "America/Sao_Paulo")
+    group_ids = wh.query("SELECT id FROM groups WHERE institution_id = 1 ORDER BY id")["id"].to_list()
+    request = build_request(load_institution(wh, 1), start, end, Settings().report_options(), filters={"group_ids": group_ids})
+    computed = compute(spec, request, wh)
+    rendered = render_file(spec, computed, request, "json", tmp_path / "g.json")
+    assert "frame" not in computed.__dict__  # never built
+    document = json.loads((tmp_path / "g.json").read_text(encoding="utf-8"))
+    assert rendered.rows == len(document["students"]) and "total_questions" in rendered.preview_md
+    csv_rendered = render_file(spec, computed, request, "csv", tmp_path / "g.csv")
+    assert csv_rendered.rows == computed.frame.height == rendered.rows  # same students either way
