@@ -4,6 +4,7 @@
 and the backends; ``app`` is the module-level instance uvicorn serves
 (``uvicorn api.app:app``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,7 +64,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
     settings = settings or (services.settings if services else get_settings())
     if insecure := settings.default_secrets():
-        log.warning("SECURITY: %s still use the built-in development defaults; set them before production use", ", ".join(insecure))
+        log.warning(
+            "SECURITY: %s still use the built-in development defaults; set them before production use",
+            ", ".join(insecure),
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +88,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.exception_handler(DagsterUnavailable)
     async def dagster_unavailable(request: Request, exc: DagsterUnavailable) -> JSONResponse:
         log.warning("dagster unavailable: %s", exc)
-        return errors.error_response("unavailable", "The report scheduler (Dagster) is unavailable; nothing was queued. Try again later")
+        return errors.error_response(
+            "unavailable", "The report scheduler (Dagster) is unavailable; nothing was queued. Try again later"
+        )
 
     @app.exception_handler(DagsterError)
     async def dagster_error(request: Request, exc: DagsterError) -> JSONResponse:

@@ -5,6 +5,7 @@ in another cluster (production), so the API never opens the Dagster instance
 itself. Network failures become :class:`DagsterUnavailable` (HTTP 503 for the
 client); GraphQL-level errors become :class:`DagsterError`.
 """
+
 from __future__ import annotations
 
 import json
@@ -189,7 +190,9 @@ class DagsterClient:
         except ValueError as exc:
             raise DagsterUnavailable("Dagster webserver answered with a non-JSON body") from exc
         if response.status_code >= 400 or payload.get("errors"):
-            messages = "; ".join(e.get("message", "?") for e in payload.get("errors") or []) or f"HTTP {response.status_code}"
+            messages = (
+                "; ".join(e.get("message", "?") for e in payload.get("errors") or []) or f"HTTP {response.status_code}"
+            )
             raise DagsterError(f"GraphQL error: {messages}")
         return payload["data"]
 
@@ -217,7 +220,9 @@ class DagsterClient:
         result = self.execute(_LAUNCH, {"params": params})["launchRun"]
         if result["__typename"] == "LaunchRunSuccess":
             return str(result["run"]["runId"])
-        detail = result.get("message") or "; ".join(e["message"] for e in result.get("errors") or []) or result["__typename"]
+        detail = (
+            result.get("message") or "; ".join(e["message"] for e in result.get("errors") or []) or result["__typename"]
+        )
         raise DagsterError(f"launchRun of {job_name} failed ({result['__typename']}): {detail}")
 
     @staticmethod

@@ -7,6 +7,7 @@ HS256 secret never verifies an RS256 token and vice versa), which closes the
 itself is 401 ``unauthenticated``; a genuine token whose claims are missing or
 mistyped is 400 ``invalid_argument`` (the seeds' "invalid JWT claims").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

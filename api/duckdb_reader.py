@@ -12,6 +12,7 @@ last in-flight query returns. The file is attached to a private in-memory
 database rather than opened with ``duckdb.connect(path)``, whose per-process
 instance cache would hand back the old, still-open file.
 """
+
 from __future__ import annotations
 
 import itertools

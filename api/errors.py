@@ -20,6 +20,7 @@ internal            500
 unavailable         503
 ================== ======
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,7 +75,9 @@ class ErrorBody(BaseModel):
 class ApiError(Exception):
     """An error with an Encore code; ``status`` defaults to the code's status."""
 
-    def __init__(self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -82,7 +85,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_response(code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    code: str, message: str, status: int | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"code": code, "message": message, "details": None},
         status_code=status or STATUS_OF[code],
@@ -115,6 +120,7 @@ def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
 
 # ---------------------------------------------------------------- validation messages
 
+
 def _constraints(metadata: list[Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for item in metadata:
@@ -143,7 +149,9 @@ def _describe_field(request: Request, loc_kind: str, name: str) -> str | None:
     dependant = getattr(route, "dependant", None)
     if dependant is None:
         return None
-    fields = {"query": dependant.query_params, "header": dependant.header_params, "path": dependant.path_params}.get(loc_kind, [])
+    fields = {"query": dependant.query_params, "header": dependant.header_params, "path": dependant.path_params}.get(
+        loc_kind, []
+    )
     for field in fields:
         if field.alias == name or field.name == name:
             info = field.field_info
@@ -223,6 +231,7 @@ def _validation_message(request: Request, exc: RequestValidationError) -> str:
 
 # ---------------------------------------------------------------- request id + handlers
 
+
 class RequestIdMiddleware:
     """Gives every request an id (kept from ``X-Request-Id`` if sane) and echoes it."""
 
@@ -234,7 +243,11 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isascii() and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
+        rid = (
+            incoming
+            if 0 < len(incoming) <= 64 and incoming.isascii() and incoming.replace("-", "").isalnum()
+            else uuid.uuid4().hex
+        )
         scope.setdefault("state", {})["request_id"] = rid
 
         async def send_with_id(message: Message) -> None:

@@ -10,6 +10,7 @@ Dedup across threads, processes and replicas goes through the ``inflight``
 table of :mod:`orchestration.requests_store`: the first request inserts the row
 for its cache key and launches; the others wait for the run id and join it.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,11 +26,11 @@ from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, 
 from api.dependencies import Principal
 from api.errors import ApiError
 from assets.spec import Institution
-from orchestration.storage import STORAGE_ERRORS
+from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.outbox import job_outcome
 from orchestration.periods import MONTHS_START, month_bounds, partition_key, partition_tags
-from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.requests_store import KnownFile, RequestsStore
+from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.launcher")
 
@@ -91,7 +92,9 @@ def date_range_period(institution: Institution, first: date, last: date) -> tupl
 def file_of_run(run: RunInfo) -> KnownFile | None:
     """The file a successful single-request run produced, from its tags (None otherwise)."""
     tags = run.tags
-    if run.status != "SUCCESS" or not (tags.get(TAG_CACHE_KEY) and tags.get(TAG_STORAGE_KEY) and tags.get(TAG_FILENAME)):
+    if run.status != "SUCCESS" or not (
+        tags.get(TAG_CACHE_KEY) and tags.get(TAG_STORAGE_KEY) and tags.get(TAG_FILENAME)
+    ):
         return None
     rows = tags.get(TAG_ROWS)
     return KnownFile(
@@ -101,7 +104,10 @@ def file_of_run(run: RunInfo) -> KnownFile | None:
         rows=int(rows) if rows and rows.isdigit() else None,
         # A partition's materialization is stamped before its run ends: take the
         # run's start there, so a file learned from tags never outlives the TTL.
-        produced_at=(run.started_at if "dagster/partition" in tags else None) or run.ended_at or run.created_at or datetime.now(UTC),
+        produced_at=(run.started_at if "dagster/partition" in tags else None)
+        or run.ended_at
+        or run.created_at
+        or datetime.now(UTC),
         run_id=run.run_id,
     )
 
@@ -175,7 +181,9 @@ class ReportLauncher:
     # -- cache -----------------------------------------------------------------
 
     def ttl(self, plan: RunPlan, now: datetime) -> timedelta:
-        seconds = self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
+        seconds = (
+            self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
+        )
         return timedelta(seconds=seconds)
 
     def is_fresh(self, plan: RunPlan, produced_at: datetime, now: datetime) -> bool:
@@ -231,7 +239,16 @@ class ReportLauncher:
 
     def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: KnownFile) -> None:
         job_id = f"cache:{key}:{uuid.uuid4().hex}"
-        self._record(principal, plan, key, job_id, kind="cache", storage_key=cached.storage_key, filename=cached.filename, rows=cached.rows)
+        self._record(
+            principal,
+            plan,
+            key,
+            job_id,
+            kind="cache",
+            storage_key=cached.storage_key,
+            filename=cached.filename,
+            rows=cached.rows,
+        )
         self.outbox.enqueue(
             job_id=job_id,
             recipient_user_id=principal.user_id,

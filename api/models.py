@@ -1,4 +1,5 @@
 """Response models shared by the routers (they are what /docs shows)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +9,12 @@ from pydantic import BaseModel, Field
 
 
 class QueuedResult(BaseModel):
-    id: str | None = Field(default=None, description="Id of the queued (or joined) report job; poll it at /institution/reports/jobs/{id}.")
-    cached: bool | None = Field(default=None, description="true when a recent file was reused and the notification resent.")
+    id: str | None = Field(
+        default=None, description="Id of the queued (or joined) report job; poll it at /institution/reports/jobs/{id}."
+    )
+    cached: bool | None = Field(
+        default=None, description="true when a recent file was reused and the notification resent."
+    )
 
 
 class AsyncReportResponse(BaseModel):

@@ -1,4 +1,5 @@
 """``Accept`` header negotiation for the synchronous reports (seed 002)."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

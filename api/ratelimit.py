@@ -18,6 +18,7 @@ counters between API replicas. A moving window is used, so a client cannot
 burst 2x the limit across a window edge. If Redis is unreachable the limiter
 fails open (logged): losing rate limiting briefly beats refusing every report.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,11 @@ class RateLimiter:
 
     def __init__(self, limit: str, storage_uri: str) -> None:
         self.item = parse(limit)
-        self.storage = storage_from_string(storage_uri, socket_timeout=1.0) if "redis" in storage_uri.split("://")[0] else storage_from_string(storage_uri)
+        self.storage = (
+            storage_from_string(storage_uri, socket_timeout=1.0)
+            if "redis" in storage_uri.split("://")[0]
+            else storage_from_string(storage_uri)
+        )
         self.limiter = MovingWindowRateLimiter(self.storage)
         self.in_memory = storage_uri.startswith("memory://")
 

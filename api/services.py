@@ -3,6 +3,7 @@
 Routes get them through :func:`get_services`; tests build the same object with
 a fake Dagster transport and pass it to ``create_app``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,8 @@ from fastapi import Depends, Request
 
 from api.dagster_client import DagsterClient
 from api.dependencies import Principal
-from api.errors import ApiError
 from api.duckdb_reader import SharedDuckDB
+from api.errors import ApiError
 from api.launcher import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution

@@ -4,6 +4,7 @@ their email address (the email channel of the notification outbox needs it).
 Looked up on every report request and library page, so answers are cached per
 process for a short while, like institutions in :class:`api.services.Services`.
 """
+
 from __future__ import annotations
 
 import logging

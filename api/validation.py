@@ -1,4 +1,5 @@
 """Parsing of id parameters that never raises anything but a 400."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

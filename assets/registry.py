@@ -3,6 +3,7 @@
 Adding a report = adding one module that exports ``SPEC``; the orchestration
 layer builds its asset and ad-hoc job from this registry, so no wiring changes.
 """
+
 from __future__ import annotations
 
 import importlib

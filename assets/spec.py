@@ -7,6 +7,7 @@ institution and period so the warehouse does the pruning) and a pure Polars
 builder. The orchestration layer turns every spec in ``assets.registry`` into a
 partitioned asset and an ad-hoc job; nothing else needs wiring.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping

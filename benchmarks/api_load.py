@@ -27,6 +27,7 @@ execute in the background and would load the machine for the other kinds.
 Requests go through real HTTP (httpx, keep-alive); the rate limit is raised
 for the run. Output is Markdown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,13 @@ def _free_port() -> int:
 
 
 def _token(secret: str, institution: int, user: int) -> str:
-    claims = {"institutionId": institution, "userId": user, "subdomain": "bench", "privilegio_id": 2, "exp": int(time.time()) + 3600}
+    claims = {
+        "institutionId": institution,
+        "userId": user,
+        "subdomain": "bench",
+        "privilegio_id": 2,
+        "exp": int(time.time()) + 3600,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
@@ -79,7 +86,9 @@ class Stack:
         base = SCALES[scale]
         sized = base
         if big_library and not base.big_institution_library_contents:
-            sized = with_big_institution(base, base.users_per_institution, base.storyboards_per_institution, big_library)
+            sized = with_big_institution(
+                base, base.users_per_institution, base.storyboards_per_institution, big_library
+            )
         generate_warehouse(sized, 42, str(home / "warehouse.duckdb"))
         self.big_institution = sized.institutions if sized.big_institution_library_contents else 1
         api_port, dagster_port = _free_port(), _free_port()
@@ -95,8 +104,21 @@ class Stack:
         }
         self.log = open(home / "stack.log", "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "up", "--port", str(api_port), "--dagster-port", str(dagster_port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "up",
+                "--port",
+                str(api_port),
+                "--dagster-port",
+                str(dagster_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.base_url = f"http://127.0.0.1:{api_port}"
         self.warehouse = home / "warehouse.duckdb"
@@ -182,8 +204,15 @@ def measure(
     p50, p99 = _quantiles(sequential)
     lp50, lp99 = _quantiles(loaded)
     return {
-        "kind": name, "n": n, "p50": p50, "p99": p99, "max": max(sequential),
-        "c": concurrency, "rps": n / elapsed, "lp50": lp50, "lp99": lp99,
+        "kind": name,
+        "n": n,
+        "p50": p50,
+        "p99": p99,
+        "max": max(sequential),
+        "c": concurrency,
+        "rps": n / elapsed,
+        "lp50": lp50,
+        "lp99": lp99,
         "statuses": ",".join(f"{k}x{v}" for k, v in sorted(statuses.items())),
     }
 
@@ -193,12 +222,20 @@ def main() -> int:
     parser.add_argument("--base-url", default="", help="benchmark an already running API instead of starting the stack")
     parser.add_argument("--jwt-secret", default="bench-secret-0123456789-0123456789-0123456789")
     parser.add_argument("--scale", default="tiny")
-    parser.add_argument("--big-library", type=int, default=100_000, help="library contents of the scale's last institution")
+    parser.add_argument(
+        "--big-library", type=int, default=100_000, help="library contents of the scale's last institution"
+    )
     parser.add_argument("--institution", type=int, default=1, help="institution of the report requests")
-    parser.add_argument("--library-institution", type=int, default=0, help="with --base-url: institution of the library pages")
-    parser.add_argument("--library-user", type=int, default=1, help="with --base-url: a user id linked to that institution")
+    parser.add_argument(
+        "--library-institution", type=int, default=0, help="with --base-url: institution of the library pages"
+    )
+    parser.add_argument(
+        "--library-user", type=int, default=1, help="with --base-url: a user id linked to that institution"
+    )
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--launches", type=int, default=30, help="ad-hoc runs to launch (each becomes a real Dagster run)")
+    parser.add_argument(
+        "--launches", type=int, default=30, help="ad-hoc runs to launch (each becomes a real Dagster run)"
+    )
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
@@ -216,59 +253,117 @@ def main() -> int:
         first = httpx.get(storyboard, headers=auth(1), timeout=60).json()["results"]
         if "id" in first:  # prime the cache: wait for the partition run
             deadline = time.monotonic() + 300
-            while httpx.get(f"{base}/institution/reports/jobs/{first['id']}", headers=auth(1), timeout=30).json()["status"] not in (
-                "succeeded", "failed", "canceled"
-            ):
+            while httpx.get(f"{base}/institution/reports/jobs/{first['id']}", headers=auth(1), timeout=30).json()[
+                "status"
+            ] not in ("succeeded", "failed", "canceled"):
                 if time.monotonic() > deadline:
                     raise RuntimeError("priming run did not finish")
                 time.sleep(1)
         poll_id = first.get("id")
 
-        rows = [measure("cache hit (async)", n, c, lambda cl, i: cl.get(storyboard, headers=auth(10_000 + i)).status_code,
-                        warmup=lambda cl, k: cl.get(storyboard, headers=auth(9_000 + k)))]
+        rows = [
+            measure(
+                "cache hit (async)",
+                n,
+                c,
+                lambda cl, i: cl.get(storyboard, headers=auth(10_000 + i)).status_code,
+                warmup=lambda cl, k: cl.get(storyboard, headers=auth(9_000 + k)),
+            )
+        ]
         invalid = f"{base}/institution/reports/storyboard-usage?month=13&year={year}"
-        rows.append(measure("validation error (400)", n, c, lambda cl, i: cl.get(invalid, headers=auth(1)).status_code,
-                            warmup=lambda cl, k: cl.get(invalid, headers=auth(1))))
+        rows.append(
+            measure(
+                "validation error (400)",
+                n,
+                c,
+                lambda cl, i: cl.get(invalid, headers=auth(1)).status_code,
+                warmup=lambda cl, k: cl.get(invalid, headers=auth(1)),
+            )
+        )
         lib_inst = args.library_institution or (stack.big_institution if stack else args.institution)
         lib_user = _library_user(stack, lib_inst) if stack else args.library_user
-        total = httpx.get(f"{base}/institution/library/contents?limit=1", headers=auth(lib_user, lib_inst), timeout=60).json()["total"]
+        total = httpx.get(
+            f"{base}/institution/library/contents?limit=1", headers=auth(lib_user, lib_inst), timeout=60
+        ).json()["total"]
         page = f"{base}/institution/library/contents?limit=20&page="  # pages 1-50 in turn: no two neighbours alike
-        rows.append(measure(f"library page ({total:,} contents)", n, c,
-                            lambda cl, i: cl.get(f"{page}{1 + i % 50}", headers=auth(lib_user, lib_inst)).status_code,
-                            warmup=lambda cl, k: cl.get(f"{page}1", headers=auth(lib_user, lib_inst))))
+        rows.append(
+            measure(
+                f"library page ({total:,} contents)",
+                n,
+                c,
+                lambda cl, i: cl.get(f"{page}{1 + i % 50}", headers=auth(lib_user, lib_inst)).status_code,
+                warmup=lambda cl, k: cl.get(f"{page}1", headers=auth(lib_user, lib_inst)),
+            )
+        )
         search = f"{base}/institution/library/contents?search=a&limit=20"
-        rows.append(measure("library search", max(20, n // 4), c, lambda cl, i: cl.get(search, headers=auth(lib_user, lib_inst)).status_code,
-                            warmup=lambda cl, k: cl.get(search, headers=auth(lib_user, lib_inst))))
+        rows.append(
+            measure(
+                "library search",
+                max(20, n // 4),
+                c,
+                lambda cl, i: cl.get(search, headers=auth(lib_user, lib_inst)).status_code,
+                warmup=lambda cl, k: cl.get(search, headers=auth(lib_user, lib_inst)),
+            )
+        )
         if poll_id:
             status_url = f"{base}/institution/reports/jobs/{poll_id}"
-            rows.append(measure("job status", n, c, lambda cl, i: cl.get(status_url, headers=auth(1)).status_code,
-                                warmup=lambda cl, k: cl.get(status_url, headers=auth(1))))
-        rows.append(measure("sync workload", max(20, n // 4), c, lambda cl, i: cl.post(f"{base}/reports/bookings-workload", headers=auth(4)).status_code,
-                            warmup=lambda cl, k: cl.post(f"{base}/reports/bookings-workload", headers=auth(4))))
+            rows.append(
+                measure(
+                    "job status",
+                    n,
+                    c,
+                    lambda cl, i: cl.get(status_url, headers=auth(1)).status_code,
+                    warmup=lambda cl, k: cl.get(status_url, headers=auth(1)),
+                )
+            )
+        rows.append(
+            measure(
+                "sync workload",
+                max(20, n // 4),
+                c,
+                lambda cl, i: cl.post(f"{base}/reports/bookings-workload", headers=auth(4)).status_code,
+                warmup=lambda cl, k: cl.post(f"{base}/reports/bookings-workload", headers=auth(4)),
+            )
+        )
 
         epoch = date(2024, 1, 1)
 
         def launch(cl: httpx.Client, i: int) -> int:
             start = epoch + timedelta(days=i)
             end = start + timedelta(days=3)
-            return cl.get(f"{base}/institution/reports/catalog?start_date={start}&end_date={end}", headers=auth(20_000 + i)).status_code
+            return cl.get(
+                f"{base}/institution/reports/catalog?start_date={start}&end_date={end}", headers=auth(20_000 + i)
+            ).status_code
 
         rows.append(measure("launch (ad-hoc run)", args.launches, min(c, 4), launch))
         join_url = f"{base}/institution/reports/catalog?start_date=2025-02-01&end_date=2025-02-03"
         httpx.get(join_url, headers=auth(2), timeout=60).raise_for_status()
-        rows.append(measure("join (in-flight)", n, c, lambda cl, i: cl.get(join_url, headers=auth(30_000 + i)).status_code,
-                            warmup=lambda cl, k: cl.get(join_url, headers=auth(29_000 + k))))
+        rows.append(
+            measure(
+                "join (in-flight)",
+                n,
+                c,
+                lambda cl, i: cl.get(join_url, headers=auth(30_000 + i)).status_code,
+                warmup=lambda cl, k: cl.get(join_url, headers=auth(29_000 + k)),
+            )
+        )
     finally:
         if stack is not None:
             stack.close()
 
-    print(f"\nAPI latency, scale={args.scale if not args.base_url else 'external'}, {os.cpu_count()} CPUs, "
-          f"load average before {load_before[0]:.2f} / after {os.getloadavg()[0]:.2f}\n")
-    print(f"| request | n | p50 ms | p99 ms | max ms | req/s at {c} clients | p50 ms at {c} | p99 ms at {c} | statuses |")
+    print(
+        f"\nAPI latency, scale={args.scale if not args.base_url else 'external'}, {os.cpu_count()} CPUs, "
+        f"load average before {load_before[0]:.2f} / after {os.getloadavg()[0]:.2f}\n"
+    )
+    print(
+        f"| request | n | p50 ms | p99 ms | max ms | req/s at {c} clients | p50 ms at {c} | p99 ms at {c} | statuses |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r['kind']} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['rps']:.0f} | "
-              f"{r['lp50']:.1f} | {r['lp99']:.1f} | {r['statuses']} |")
+        print(
+            f"| {r['kind']} | {r['n']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['rps']:.0f} | "
+            f"{r['lp50']:.1f} | {r['lp99']:.1f} | {r['statuses']} |"
+        )
     return 0
 
 

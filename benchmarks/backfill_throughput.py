@@ -25,6 +25,7 @@ alternative is the same backfill with one partition per run (batch size 1),
 Dagster's default for a partitioned asset without a backfill policy. Output is
 Markdown; the stack is stopped (SIGTERM to its process group) even on error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -169,8 +170,21 @@ class Stack:
         self.log_path = self.home / "stack.log"
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "up", "--port", str(api_port), "--dagster-port", str(dagster_port)],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "orchestration.cli",
+                "up",
+                "--port",
+                str(api_port),
+                "--dagster-port",
+                str(dagster_port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.client = DagsterClient(f"http://127.0.0.1:{dagster_port}", timeout=60)
 
@@ -193,7 +207,7 @@ class Stack:
         self.log.close()
 
 
-def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0):  # noqa: ANN001, ANN202
+def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0):
     deadline = time.monotonic() + timeout
     while True:
         stack.check_alive()
@@ -218,8 +232,12 @@ def _runs(stack: Stack, flt: dict[str, Any]) -> list[dict[str, Any]]:
 def quiesce(stack: Stack, asset: str, institutions: int, timeout: float) -> tuple[list[str], int]:
     """Stop the monthly sensor, cancel its backfill if any, wait for idle; returns the institution order."""
     selector = {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "sensorName": "monthly_reports"}
-    sensor = _wait("the code location", timeout, lambda: (s := stack.gql(_SENSOR, {"selector": selector})["sensorOrError"])
-                   ["__typename"] == "Sensor" and s, stack)
+    sensor = _wait(
+        "the code location",
+        timeout,
+        lambda: (s := stack.gql(_SENSOR, {"selector": selector})["sensorOrError"])["__typename"] == "Sensor" and s,
+        stack,
+    )
     stopped = stack.gql(_STOP_SENSOR, {"id": sensor["id"]})["stopSensor"]
     if stopped["__typename"] != "StopSensorMutationResult":
         raise RuntimeError(f"stopSensor: {stopped}")
@@ -258,7 +276,9 @@ class Result:
     cancelled_stray: int
 
 
-def run_backfill(stack: Stack, asset: str, months: list[date], institutions: int, timeout: float, batch_size: int) -> Result:
+def run_backfill(
+    stack: Stack, asset: str, months: list[date], institutions: int, timeout: float, batch_size: int
+) -> Result:
     order, cancelled = quiesce(stack, asset, institutions, timeout=300)
     wanted = {str(i) for i in range(1, institutions + 1)}
     ranges = [
@@ -284,8 +304,12 @@ def run_backfill(stack: Stack, asset: str, months: list[date], institutions: int
             data = stack.gql(_BACKFILL, {"id": backfill_id})["partitionBackfillOrError"]
             status, created = data["status"], float(data["timestamp"])
             counts = next(s for s in data["assetBackfillData"]["assetBackfillStatuses"] if "numPartitionsTargeted" in s)
-            finished = counts["numPartitionsMaterialized"] + counts["numPartitionsFailed"] >= counts["numPartitionsTargeted"]
-            if (finished or status in DONE_BACKFILL) and not _runs(stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}], "statuses": ACTIVE}):
+            finished = (
+                counts["numPartitionsMaterialized"] + counts["numPartitionsFailed"] >= counts["numPartitionsTargeted"]
+            )
+            if (finished or status in DONE_BACKFILL) and not _runs(
+                stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}], "statuses": ACTIVE}
+            ):
                 break
             if time.monotonic() > deadline:
                 stack.gql(_CANCEL, {"id": backfill_id})
@@ -305,7 +329,9 @@ def run_backfill(stack: Stack, asset: str, months: list[date], institutions: int
         wall_s=(max(ended) - created) if ended else float("nan"),
         first_run_s=(min(started) - created) if started else float("nan"),
         active_s=(max(ended) - min(started)) if ended and started else float("nan"),
-        run_seconds=sum(float(r["endTime"]) - float(r["startTime"]) for r in runs if r.get("endTime") and r.get("startTime")),
+        run_seconds=sum(
+            float(r["endTime"]) - float(r["startTime"]) for r in runs if r.get("endTime") and r.get("startTime")
+        ),
         status=status,
         cancelled_stray=cancelled,
     )
@@ -313,10 +339,14 @@ def run_backfill(stack: Stack, asset: str, months: list[date], institutions: int
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batches", default="50,1", help="comma-separated LXP_BACKFILL_BATCH_SIZE values, one stack run each")
+    parser.add_argument(
+        "--batches", default="50,1", help="comma-separated LXP_BACKFILL_BATCH_SIZE values, one stack run each"
+    )
     parser.add_argument("--asset", default="course_catalog")
     parser.add_argument("--institutions", type=int, default=10, help="institutions 1..N (small has 10)")
-    parser.add_argument("--months", type=int, default=0, help="full months before the current one (default 5, --quick 2)")
+    parser.add_argument(
+        "--months", type=int, default=0, help="full months before the current one (default 5, --quick 2)"
+    )
     parser.add_argument("--scale", default="small")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per backfill before it is cancelled")
     parser.add_argument("--quick", action="store_true")
@@ -346,23 +376,33 @@ def main() -> int:
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\n`{args.asset}`, institutions 1..{args.institutions} x months {months[0]:%Y-%m}..{months[-1]:%Y-%m} "
-          f"({args.scale} warehouse); wall = backfill created -> last run ended (server timestamps).\n")
-    print("| batch size | partitions | materialized / failed | runs | wall s | first run started after s "
-          "| first start -> last end s | partitions / min (wall) | sum of run durations s | status |")
+    print(
+        f"\n`{args.asset}`, institutions 1..{args.institutions} x months {months[0]:%Y-%m}..{months[-1]:%Y-%m} "
+        f"({args.scale} warehouse); wall = backfill created -> last run ended (server timestamps).\n"
+    )
+    print(
+        "| batch size | partitions | materialized / failed | runs | wall s | first run started after s "
+        "| first start -> last end s | partitions / min (wall) | sum of run durations s | status |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in results:
         per_min = r.materialized / (r.wall_s / 60) if r.wall_s == r.wall_s and r.wall_s > 0 else float("nan")
-        print(f"| {r.batch_size} | {r.partitions} | {r.materialized} / {r.failed} | {r.runs} | {r.wall_s:.0f} | {r.first_run_s:.0f} "
-              f"| {r.active_s:.0f} | {per_min:.1f} | {r.run_seconds:.0f} | {r.status} |")
+        print(
+            f"| {r.batch_size} | {r.partitions} | {r.materialized} / {r.failed} | {r.runs} | {r.wall_s:.0f} | {r.first_run_s:.0f} "
+            f"| {r.active_s:.0f} | {per_min:.1f} | {r.run_seconds:.0f} | {r.status} |"
+        )
     if len(results) >= 2:
         base, other = results[0], results[-1]
-        print(f"\nbatch {base.batch_size} vs batch {other.batch_size}: wall {other.wall_s / base.wall_s:.1f}x shorter, "
-              f"{other.runs / max(base.runs, 1):.0f}x fewer runs, "
-              f"{other.run_seconds / max(base.run_seconds, 1e-9):.1f}x fewer run-seconds.")
+        print(
+            f"\nbatch {base.batch_size} vs batch {other.batch_size}: wall {other.wall_s / base.wall_s:.1f}x shorter, "
+            f"{other.runs / max(base.runs, 1):.0f}x fewer runs, "
+            f"{other.run_seconds / max(base.run_seconds, 1e-9):.1f}x fewer run-seconds."
+        )
     stray = sum(r.cancelled_stray for r in results)
     if stray:
-        print(f"\n({stray} backfill(s) submitted by the monthly_reports sensor on the fresh instances were cancelled before measuring.)")
+        print(
+            f"\n({stray} backfill(s) submitted by the monthly_reports sensor on the fresh instances were cancelled before measuring.)"
+        )
     return 0 if all(r.failed == 0 and r.materialized == r.partitions for r in results) else 1
 
 

@@ -30,6 +30,7 @@ the socket, as it would against the production warehouse. Finally, for informati
 usage report (> 1M rows) on the largest warehouse: compute + ``write_xlsx``.
 Output is Markdown.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +54,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import polars as pl  # noqa: E402
 
 from assets.registry import REPORTS  # noqa: E402
 from assets.spec import ReportRequest, ReportSpec  # noqa: E402
@@ -145,8 +145,12 @@ def measure(warehouses: list[tuple[str, str, int]], now: datetime, reps: int) ->
     requests = {name: _request(url, SMALL_INSTITUTION, now) for name, url, _ in warehouses}
     checks = {name: _check_and_hash(name, url, requests[name]) for name, url, _ in warehouses}  # also the warm-up
     specs = {r: (REPORTS[r], replace(REPORTS[r], queries=unpushed_queries(REPORTS[r]))) for r in REPORT_NAMES}
-    cells = [(name, url, report, variant, spec)
-             for name, url, _rows in warehouses for report, pair in specs.items() for variant, spec in enumerate(pair)]
+    cells = [
+        (name, url, report, variant, spec)
+        for name, url, _rows in warehouses
+        for report, pair in specs.items()
+        for variant, spec in enumerate(pair)
+    ]
     times: dict[tuple[str, str, int], list[float]] = {}
     order = random.Random(0)
     for _ in range(reps):
@@ -159,13 +163,21 @@ def measure(warehouses: list[tuple[str, str, int]], now: datetime, reps: int) ->
     for name, _url, rows in warehouses:
         for report in REPORT_NAMES:
             out_rows, ext_ours, ext_alt, digest = checks[name][report]
-            out.append(Measurement(
-                warehouse=name, warehouse_rows=rows, report=report, out_rows=out_rows,
-                extracted_ours=ext_ours, extracted_alt=ext_alt,
-                ours_s=statistics.median(times[(name, report, 0)]), alt_s=statistics.median(times[(name, report, 1)]),
-                ours_min_s=min(times[(name, report, 0)]), alt_min_s=min(times[(name, report, 1)]),
-                frame_hash=digest,
-            ))
+            out.append(
+                Measurement(
+                    warehouse=name,
+                    warehouse_rows=rows,
+                    report=report,
+                    out_rows=out_rows,
+                    extracted_ours=ext_ours,
+                    extracted_alt=ext_alt,
+                    ours_s=statistics.median(times[(name, report, 0)]),
+                    alt_s=statistics.median(times[(name, report, 1)]),
+                    ours_min_s=min(times[(name, report, 0)]),
+                    alt_min_s=min(times[(name, report, 1)]),
+                    frame_hash=digest,
+                )
+            )
     return out
 
 
@@ -185,8 +197,12 @@ def big_institution_report(url: str, institution_id: int, now: datetime, tmp: Pa
         rows = frame.height
         write_t.append(timed(lambda: write_xlsx(frame, spec.columns, path, sheet_name=spec.sheet_name))[0])
         del frame
-    return {"rows": rows, "compute_s": statistics.median(compute_t), "write_s": statistics.median(write_t),
-            "mb": path.stat().st_size / 1e6}
+    return {
+        "rows": rows,
+        "compute_s": statistics.median(compute_t),
+        "write_s": statistics.median(write_t),
+        "mb": path.stat().st_size / 1e6,
+    }
 
 
 def _generate_into(scale: Scale, seed: int, outs: list[str], now: datetime) -> int:
@@ -259,10 +275,15 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=0, help="timed repetitions per cell (default 15, --quick 5)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-big", action="store_true", help="skip the big institution's xlsx")
-    parser.add_argument("--postgres", nargs="?", const="auto", default="",
-                        help="also load every warehouse into PostgreSQL and time it there: a server URL (databases "
-                             "lxp_bench_* are created and dropped) or 'auto' (a private throwaway server; needs the "
-                             "postgresql apt package). Use with --quick: whole tables over a socket are slow.")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="auto",
+        default="",
+        help="also load every warehouse into PostgreSQL and time it there: a server URL (databases "
+        "lxp_bench_* are created and dropped) or 'auto' (a private throwaway server; needs the "
+        "postgresql apt package). Use with --quick: whole tables over a socket are slow.",
+    )
     args = parser.parse_args()
     reps = args.reps or (5 if args.quick else 15)
     now = datetime.now(UTC).replace(microsecond=0)  # one 'now' for every warehouse: same months, same rows
@@ -281,30 +302,43 @@ def main() -> int:
                     databases.append(f"lxp_bench_{scale.name.replace('-', '_')}")
                     outs.append(_create_database(pg_server, databases[-1]))
                 rows, gen_s = _generate(scale, args.seed, outs, now)
-                print(f"generated {scale.name}: {scale.institutions} institutions, {rows:,} rows, "
-                      f"{path.stat().st_size / 1e6:.0f} MB (DuckDB) in {gen_s:.1f}s", file=sys.stderr)
+                print(
+                    f"generated {scale.name}: {scale.institutions} institutions, {rows:,} rows, "
+                    f"{path.stat().st_size / 1e6:.0f} MB (DuckDB) in {gen_s:.1f}s",
+                    file=sys.stderr,
+                )
                 warehouses.append((f"{scale.name} duckdb", f"duckdb:///{path}", rows))
                 if pg_server:
                     warehouses.append((f"{scale.name} postgres", outs[1], rows))
             results = measure(warehouses, now, reps)
             largest_scale = scales[-1]
             if largest_scale.big_institution_users and not args.skip_big:
-                big = big_institution_report(f"duckdb:///{tmp / largest_scale.name}.duckdb", largest_scale.institutions, now, tmp)
+                big = big_institution_report(
+                    f"duckdb:///{tmp / largest_scale.name}.duckdb", largest_scale.institutions, now, tmp
+                )
         finally:
             for name in databases if pg_server and args.postgres != "auto" else []:
                 _drop_database(pg_server, name)
     elapsed = time.perf_counter() - started
 
-    print(f"\nInstitution {SMALL_INSTITUTION}, last full month; ms, median (min) of {reps} shuffled round-robin repetitions.\n")
-    print("| warehouse | warehouse rows | report | report rows | rows extracted ours / alt | ours ms | alternative ms | alt / ours |")
+    print(
+        f"\nInstitution {SMALL_INSTITUTION}, last full month; ms, median (min) of {reps} shuffled round-robin repetitions.\n"
+    )
+    print(
+        "| warehouse | warehouse rows | report | report rows | rows extracted ours / alt | ours ms | alternative ms | alt / ours |"
+    )
     print("|---|---:|---|---:|---:|---:|---:|---:|")
     for m in results:
-        print(f"| {m.warehouse} | {m.warehouse_rows:,} | {m.report} | {m.out_rows:,} | {m.extracted_ours:,} / {m.extracted_alt:,} "
-              f"| {m.ours_s * 1000:.1f} ({m.ours_min_s * 1000:.1f}) | {m.alt_s * 1000:.1f} ({m.alt_min_s * 1000:.1f}) "
-              f"| {m.alt_s / m.ours_s:.1f}x |")
+        print(
+            f"| {m.warehouse} | {m.warehouse_rows:,} | {m.report} | {m.out_rows:,} | {m.extracted_ours:,} / {m.extracted_alt:,} "
+            f"| {m.ours_s * 1000:.1f} ({m.ours_min_s * 1000:.1f}) | {m.alt_s * 1000:.1f} ({m.alt_min_s * 1000:.1f}) "
+            f"| {m.alt_s / m.ours_s:.1f}x |"
+        )
     engines = [e for e in ("duckdb", "postgres") if any(m.warehouse.endswith(e) for m in results)]
     smallest, largest = scales[0].name, scales[-1].name
-    print(f"\nGrowth from {smallest} to {largest} ({results[-1].warehouse_rows / results[0].warehouse_rows:.0f}x the rows):\n")
+    print(
+        f"\nGrowth from {smallest} to {largest} ({results[-1].warehouse_rows / results[0].warehouse_rows:.0f}x the rows):\n"
+    )
     print("| engine | report | ours large/small | alternative large/small | identical report in every warehouse |")
     print("|---|---|---:|---:|---|")
     for engine in engines:
@@ -315,9 +349,11 @@ def main() -> int:
             same = "yes" if len({m.frame_hash for m in rows}) == 1 and len({m.out_rows for m in rows}) == 1 else "NO"
             print(f"| {engine} | {report} | {hi.ours_s / lo.ours_s:.2f} | {hi.alt_s / lo.alt_s:.2f} | {same} |")
     if big is not None:
-        print(f"\nBig institution (id {scales[-1].institutions}) on {largest} (DuckDB), storyboard usage, median of 3: "
-              f"{big['rows']:,.0f} rows; compute {big['compute_s']:.1f}s, write_xlsx {big['write_s']:.1f}s "
-              f"({big['mb']:.0f} MB).")
+        print(
+            f"\nBig institution (id {scales[-1].institutions}) on {largest} (DuckDB), storyboard usage, median of 3: "
+            f"{big['rows']:,.0f} rows; compute {big['compute_s']:.1f}s, write_xlsx {big['write_s']:.1f}s "
+            f"({big['mb']:.0f} MB)."
+        )
     print(f"\nTotal benchmark time {elapsed:.0f}s (including generation).")
     return 0
 

@@ -4,6 +4,7 @@ Built with vectorized Polars expressions from a seeded hash so 1M rows take a
 second or two and every run (and every child process of the benchmark) writes
 byte-identical input. Names carry pt-BR accents so encoding costs are real.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -28,24 +29,58 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 _FIRST = [
-    ("João", "joao"), ("José", "jose"), ("Antônio", "antonio"), ("Márcia", "marcia"),
-    ("Lúcia", "lucia"), ("Conceição", "conceicao"), ("Ângela", "angela"), ("Íris", "iris"),
-    ("Sérgio", "sergio"), ("Fábio", "fabio"), ("Luís", "luis"), ("Cláudia", "claudia"),
-    ("Débora", "debora"), ("Vitória", "vitoria"), ("Inês", "ines"), ("Otávio", "otavio"),
-    ("Maria", "maria"), ("Ana", "ana"), ("Pedro", "pedro"), ("Gabriel", "gabriel"),
+    ("João", "joao"),
+    ("José", "jose"),
+    ("Antônio", "antonio"),
+    ("Márcia", "marcia"),
+    ("Lúcia", "lucia"),
+    ("Conceição", "conceicao"),
+    ("Ângela", "angela"),
+    ("Íris", "iris"),
+    ("Sérgio", "sergio"),
+    ("Fábio", "fabio"),
+    ("Luís", "luis"),
+    ("Cláudia", "claudia"),
+    ("Débora", "debora"),
+    ("Vitória", "vitoria"),
+    ("Inês", "ines"),
+    ("Otávio", "otavio"),
+    ("Maria", "maria"),
+    ("Ana", "ana"),
+    ("Pedro", "pedro"),
+    ("Gabriel", "gabriel"),
 ]
 _LAST = [
-    ("Gonçalves", "goncalves"), ("Araújo", "araujo"), ("Magalhães", "magalhaes"),
-    ("Simões", "simoes"), ("Sá", "sa"), ("Conceição", "conceicao"), ("Brandão", "brandao"),
-    ("Gusmão", "gusmao"), ("Falcão", "falcao"), ("Romão", "romao"), ("Silva", "silva"),
-    ("Souza", "souza"), ("Oliveira", "oliveira"), ("Pereira", "pereira"), ("Lima", "lima"),
+    ("Gonçalves", "goncalves"),
+    ("Araújo", "araujo"),
+    ("Magalhães", "magalhaes"),
+    ("Simões", "simoes"),
+    ("Sá", "sa"),
+    ("Conceição", "conceicao"),
+    ("Brandão", "brandao"),
+    ("Gusmão", "gusmao"),
+    ("Falcão", "falcao"),
+    ("Romão", "romao"),
+    ("Silva", "silva"),
+    ("Souza", "souza"),
+    ("Oliveira", "oliveira"),
+    ("Pereira", "pereira"),
+    ("Lima", "lima"),
     ("Assunção", "assuncao"),
 ]
 _TOPICS = [
-    "Segurança no Trabalho", "Introdução à Programação", "Gestão de Pessoas",
-    "Atendimento ao Cliente", "Comunicação Não Violenta", "Ética e Compliance",
-    "Primeiros Socorros", "Liderança Situacional", "Educação Financeira",
-    "Prevenção de Incêndios", "Inteligência Emocional", "Matemática Básica",
+    "Segurança no Trabalho",
+    "Introdução à Programação",
+    "Gestão de Pessoas",
+    "Atendimento ao Cliente",
+    "Comunicação Não Violenta",
+    "Ética e Compliance",
+    "Primeiros Socorros",
+    "Liderança Situacional",
+    "Educação Financeira",
+    "Prevenção de Incêndios",
+    "Inteligência Emocional",
+    "Matemática Básica",
 ]
 
 
@@ -68,27 +103,40 @@ def storyboard_frame(rows: int, seed: int = 7) -> pl.DataFrame:
     cpf = (h[6] % 100_000_000_000).cast(pl.String).str.zfill(11)
     cnpj = (h[7] % 100_000_000_000_000).cast(pl.String).str.zfill(14)
     frame = pl.select(
-        storyboard=pl.format(
-            "Storyboard {} - {}", (h[2] % 500).cast(pl.String), _pick([t for t in _TOPICS], h[2])
-        ),
+        storyboard=pl.format("Storyboard {} - {}", (h[2] % 500).cast(pl.String), _pick([t for t in _TOPICS], h[2])),
         user_name=pl.concat_str(
-            _pick([f for f, _ in _FIRST], first), pl.lit(" "),
-            _pick([n for n, _ in _LAST], last), pl.lit(" "),
+            _pick([f for f, _ in _FIRST], first),
+            pl.lit(" "),
+            _pick([n for n, _ in _LAST], last),
+            pl.lit(" "),
             _pick([n for n, _ in _LAST], h[6]),
         ),
         email=pl.concat_str(
-            _pick([a for _, a in _FIRST], first), pl.lit("."),
-            _pick([a for _, a in _LAST], last), (i % 10_000).cast(pl.String),
+            _pick([a for _, a in _FIRST], first),
+            pl.lit("."),
+            _pick([a for _, a in _LAST], last),
+            (i % 10_000).cast(pl.String),
             pl.lit("@escola.edu.br"),
         ),
         cpf=pl.concat_str(
-            cpf.str.slice(0, 3), pl.lit("."), cpf.str.slice(3, 3), pl.lit("."),
-            cpf.str.slice(6, 3), pl.lit("-"), cpf.str.slice(9, 2),
+            cpf.str.slice(0, 3),
+            pl.lit("."),
+            cpf.str.slice(3, 3),
+            pl.lit("."),
+            cpf.str.slice(6, 3),
+            pl.lit("-"),
+            cpf.str.slice(9, 2),
         ),
         cnpj=pl.when(h[7] % 10 < 3).then(
             pl.concat_str(
-                cnpj.str.slice(0, 2), pl.lit("."), cnpj.str.slice(2, 3), pl.lit("."),
-                cnpj.str.slice(5, 3), pl.lit("/"), cnpj.str.slice(8, 4), pl.lit("-"),
+                cnpj.str.slice(0, 2),
+                pl.lit("."),
+                cnpj.str.slice(2, 3),
+                pl.lit("."),
+                cnpj.str.slice(5, 3),
+                pl.lit("/"),
+                cnpj.str.slice(8, 4),
+                pl.lit("-"),
                 cnpj.str.slice(12, 2),
             )
         ),

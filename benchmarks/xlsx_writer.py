@@ -10,6 +10,7 @@ header, autofilter, DD/MM/YYYY HH:mm datetimes). The child times only the write;
 the peak RSS is the child's ``ru_maxrss`` from ``wait4``, so it includes the
 loaded frame and whatever the library holds. Output is a Markdown table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,14 +39,14 @@ DATETIME_FORMAT = "DD/MM/YYYY HH:mm"
 SHEET = "Relatório"
 
 
-def _columns():  # noqa: ANN202 - lazy import, see above
+def _columns():
     from benchmarks.storyboard_data import COLUMNS
 
     return COLUMNS
 
 
 def _headed(frame: pl.DataFrame) -> pl.DataFrame:
-    COLUMNS = _columns()  # noqa: N806
+    COLUMNS = _columns()
     return frame.rename({c.key: c.header for c in COLUMNS})
 
 
@@ -59,15 +60,19 @@ def run_polars(frame: pl.DataFrame, path: Path) -> None:
     import polars as pl
 
     _headed(frame).write_excel(
-        path, worksheet=SHEET, autofilter=True, freeze_panes=(1, 0),
-        header_format={"bold": True}, dtype_formats={pl.Datetime: DATETIME_FORMAT},
+        path,
+        worksheet=SHEET,
+        autofilter=True,
+        freeze_panes=(1, 0),
+        header_format={"bold": True},
+        dtype_formats={pl.Datetime: DATETIME_FORMAT},
     )
 
 
 def run_xlsxwriter(frame: pl.DataFrame, path: Path) -> None:
     import xlsxwriter
 
-    COLUMNS = _columns()  # noqa: N806
+    COLUMNS = _columns()
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = workbook.add_worksheet(SHEET)
     bold = workbook.add_format({"bold": True})
@@ -90,10 +95,15 @@ def run_xlsxwriter(frame: pl.DataFrame, path: Path) -> None:
 def run_xlsxturbo(frame: pl.DataFrame, path: Path) -> None:
     import xlsxturbo
 
-    COLUMNS = _columns()  # noqa: N806
+    COLUMNS = _columns()
     xlsxturbo.df_to_xlsx(
-        _headed(frame), str(path), sheet_name=SHEET, freeze_panes=True, autofilter=True,
-        constant_memory=True, header_format={"bold": True},
+        _headed(frame),
+        str(path),
+        sheet_name=SHEET,
+        freeze_panes=True,
+        autofilter=True,
+        constant_memory=True,
+        header_format={"bold": True},
         column_formats={c.header: {"num_format": DATETIME_FORMAT} for c in COLUMNS if c.kind == "datetime"},
     )
 
@@ -139,7 +149,8 @@ def measure(name: str, parquet: Path, workdir: Path) -> dict[str, float]:
     out = workdir / f"{name}.xlsx"
     proc = subprocess.Popen(
         [sys.executable, __file__, "--child", name, "--input", str(parquet), "--output", str(out)],
-        stdout=subprocess.PIPE, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
     )
     assert proc.stdout is not None
     stdout = proc.stdout.read()
@@ -178,8 +189,10 @@ def main(argv: list[str] | None = None) -> None:
         subprocess.run(
             [sys.executable, __file__, "--make-input", str(args.rows), "--output", str(parquet)], check=True, cwd=ROOT
         )
-        print(f"# {args.rows:,} rows x 12 columns; load average {os.getloadavg()[0]:.2f}; "
-              f"{os.cpu_count()} CPUs", flush=True)
+        print(
+            f"# {args.rows:,} rows x 12 columns; load average {os.getloadavg()[0]:.2f}; {os.cpu_count()} CPUs",
+            flush=True,
+        )
         results = {}
         for name in names:
             results[name] = measure(name, parquet, workdir)
@@ -192,8 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         rate = r["rows"] / r["seconds"]
         speed = f"{(ours['rows'] / ours['seconds']) / rate:.1f}×" if ours else "–"
         mem = f"{ours['rss_mb'] / r['rss_mb']:.2f}" if ours else "–"
-        print(f"| {WRITERS[name][0]} | {r['seconds']:.2f} | {rate:,.0f} | {r['rss_mb']:.0f} | "
-              f"{r['bytes'] / 1e6:.1f} | {speed} | {mem} |")
+        print(
+            f"| {WRITERS[name][0]} | {r['seconds']:.2f} | {rate:,.0f} | {r['rss_mb']:.0f} | "
+            f"{r['bytes'] / 1e6:.1f} | {speed} | {mem} |"
+        )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ order of their filters or the spelling of their ids, so the API can return a
 cached file or join a running job instead of launching a second run. The key
 is a run tag (``lxp/cache_key``) and the primary key of the in-flight table.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,9 +21,11 @@ def _normalize(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)):
         items = [_normalize(v) for v in value]
         # Id lists are sets: order and duplicates do not change the report.
-        return sorted(set(items), key=lambda v: (not isinstance(v, int), str(v))) if all(
-            isinstance(v, (int, str)) for v in items
-        ) else items
+        return (
+            sorted(set(items), key=lambda v: (not isinstance(v, int), str(v)))
+            if all(isinstance(v, (int, str)) for v in items)
+            else items
+        )
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, bool) or value is None or isinstance(value, (int, float)):

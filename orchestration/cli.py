@@ -1,5 +1,6 @@
 """``lxp-reports``: generate the demo warehouse, run the stack, mint demo tokens,
 inspect the notification outbox."""
+
 from __future__ import annotations
 
 import argparse
@@ -74,10 +75,14 @@ def _processes(args: argparse.Namespace, with_dagster: bool, with_api: bool) -> 
     target = ["-w", str(workspace)] if workspace.exists() else ["-m", "orchestration.definitions"]
     procs: list[tuple[str, list[str]]] = []
     if with_dagster:
-        procs.append(("dagster-webserver", [_bin("dagster-webserver"), *target, "-h", args.host, "-p", str(args.dagster_port)]))
+        procs.append(
+            ("dagster-webserver", [_bin("dagster-webserver"), *target, "-h", args.host, "-p", str(args.dagster_port)])
+        )
         procs.append(("dagster-daemon", [_bin("dagster-daemon"), "run", *target]))
     if with_api and _api_available():
-        procs.append(("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", args.host, "--port", str(args.port)]))
+        procs.append(
+            ("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", args.host, "--port", str(args.port)])
+        )
     return procs
 
 
@@ -168,7 +173,9 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     rows = outbox.list(status=args.status, limit=args.limit)
     print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
     for n in rows:
-        print(f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}")
+        print(
+            f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}"
+        )
     return 0
 
 
@@ -182,7 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", default="", help="DuckDB file or postgresql:// URL (default $LXP_HOME/warehouse.duckdb)")
     gen.set_defaults(func=_cmd_generate)
 
-    for name, helptext, fn in (("up", "run Dagster webserver + daemon + API", _cmd_up), ("serve", "run the API alone", _cmd_serve)):
+    for name, helptext, fn in (
+        ("up", "run Dagster webserver + daemon + API", _cmd_up),
+        ("serve", "run the API alone", _cmd_serve),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--port", type=int, default=8000)
         p.add_argument("--dagster-port", type=int, default=3000)

@@ -1,5 +1,6 @@
 """The one code location: every report in ``assets.registry`` becomes an asset,
 a partition job and an ad-hoc job; plus the sensors that keep it running."""
+
 from __future__ import annotations
 
 import dagster as dg

@@ -13,7 +13,7 @@ materialization per partition after ours and hide the file from the cache.
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -34,7 +34,9 @@ POOL = "reports"
 GROUP = "reports"
 
 
-def _storage_names(spec: ReportSpec, institution_id: int, period: str, fmt: str, cache_key: str | None = None) -> tuple[str, str]:
+def _storage_names(
+    spec: ReportSpec, institution_id: int, period: str, fmt: str, cache_key: str | None = None
+) -> tuple[str, str]:
     from orchestration.storage import download_filename, report_key
 
     return (
@@ -64,7 +66,9 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             description="Every partition of the run was extracted, built with exactly the spec's columns in order "
             "(enforced by produce.compute) and written; the metadata lists the failures.",
         ),
-        dg.AssetCheckSpec("file_stored", asset=key, description="Every written file is in storage with the size that was written."),
+        dg.AssetCheckSpec(
+            "file_stored", asset=key, description="Every written file is in storage with the size that was written."
+        ),
     ]
 
     @dg.multi_asset(
@@ -78,7 +82,11 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 group_name=GROUP,
                 kinds={"polars", spec.default_format},
                 tags={"report": spec.slug},
-                metadata={"columns": dg.MetadataValue.md("\n".join(f"- `{c.key}` → **{c.header}** ({c.kind})" for c in spec.columns))},
+                metadata={
+                    "columns": dg.MetadataValue.md(
+                        "\n".join(f"- `{c.key}` → **{c.header}** ({c.kind})" for c in spec.columns)
+                    )
+                },
             )
         ],
         check_specs=checks,
@@ -93,7 +101,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         options: ReportOptionsResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
         client, store, opts = warehouse.client(), storage.get(), options.as_options()
-        as_of = datetime.now(timezone.utc)
+        as_of = datetime.now(UTC)
         # One institutions query per run, not one connection per partition of a batch.
         known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
         done: list[ProducedReport] = []
@@ -206,10 +214,18 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         _tag_run(context, produced)
         return dg.Output(
             produced.metadata(),
-            metadata={**produced.metadata(), "preview": dg.MetadataValue.md(produced.preview_md), "filters": dg.MetadataValue.json(filters)},
+            metadata={
+                **produced.metadata(),
+                "preview": dg.MetadataValue.md(produced.preview_md),
+                "filters": dg.MetadataValue.json(filters),
+            },
         )
 
-    @dg.job(name=f"{spec.name}_adhoc", description=f"{spec.title} for a custom range or filters.", tags={"lxp/report": spec.slug})
+    @dg.job(
+        name=f"{spec.name}_adhoc",
+        description=f"{spec.title} for a custom range or filters.",
+        tags={"lxp/report": spec.slug},
+    )
     def _job() -> None:
         build_report.alias("build_report")()
 

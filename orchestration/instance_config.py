@@ -6,6 +6,7 @@ institution cannot starve the rest), and a pool limit on report steps.
 The production profile (PostgreSQL storage, S3 compute logs, K8s launcher) is
 rendered by ``postgres_profile`` and documented in ``deploy/``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -49,8 +50,7 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         f"      env: {postgres_url_env}\n"
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n"
-        + local_profile(settings)
+        "  class: QueuedRunCoordinator\n" + local_profile(settings)
     )
 
 

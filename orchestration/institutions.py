@@ -1,4 +1,5 @@
 """Institution lookups shared by assets, sensors and the API."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -38,7 +39,9 @@ def load_institution(warehouse: Warehouse, institution_id: int) -> Institution:
         raise UnknownInstitution(f"institution {institution_id} is not in the warehouse")
     institution = _institution(frame.row(0, named=True))
     if not valid_timezone(institution.timezone):
-        raise InvalidInstitution(f"institution {institution_id} has an unknown timezone {institution.timezone!r} in the warehouse")
+        raise InvalidInstitution(
+            f"institution {institution_id} has an unknown timezone {institution.timezone!r} in the warehouse"
+        )
     return institution
 
 

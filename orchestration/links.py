@@ -8,6 +8,7 @@ given, the recipient it was issued to. Changing any of them — or pointing a
 link for file A at file B — invalidates the signature. S3 storage does not use
 this module: it hands out presigned URLs instead.
 """
+
 from __future__ import annotations
 
 import base64
@@ -109,7 +110,7 @@ def verify_url(url: str, secret: str, now: datetime | float) -> VerifiedLink:
     parts = urlsplit(url)
     if not parts.path.startswith(DOWNLOAD_PREFIX):
         raise LinkInvalid("not a download link")
-    key = unquote(parts.path[len(DOWNLOAD_PREFIX):])
+    key = unquote(parts.path[len(DOWNLOAD_PREFIX) :])
     query = parse_qs(parts.query, keep_blank_values=True)
 
     def one(name: str) -> str | None:

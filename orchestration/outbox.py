@@ -26,6 +26,7 @@ write lock up front (``BEGIN IMMEDIATE``) so several processes can claim
 safely; PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so claimers never wait on
 each other.
 """
+
 from __future__ import annotations
 
 import builtins
@@ -183,7 +184,7 @@ def engine_url(url: str) -> str:
     """Plain ``postgresql://`` means psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3, not installed)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix):]
+            return "postgresql+psycopg2://" + url[len(prefix) :]
     return url
 
 
@@ -199,7 +200,9 @@ class Outbox:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Outbox:
-        return cls(settings.outbox, max_attempts=settings.outbox_max_attempts, backoff_seconds=settings.outbox_backoff_seconds)
+        return cls(
+            settings.outbox, max_attempts=settings.outbox_max_attempts, backoff_seconds=settings.outbox_backoff_seconds
+        )
 
     def create_schema(self) -> None:
         """Create the table if missing (safe to call from every process at start-up)."""
@@ -227,7 +230,9 @@ class Outbox:
         with self.engine.begin() as conn:
             return conn.execute(statement).rowcount == 1
 
-    def _insert_row(self, *, state: State, now: datetime | None, job_id: str, recipient_user_id: int, **values: Any) -> bool:
+    def _insert_row(
+        self, *, state: State, now: datetime | None, job_id: str, recipient_user_id: int, **values: Any
+    ) -> bool:
         """One new notification row: the fields every row shares are set here once."""
         moment = _db_time(now or datetime.now(UTC))
         row = {
@@ -378,9 +383,7 @@ class Outbox:
             fresh = [r.id for r in rows if r.state == "pending"]
             recovered = [r for r in rows if r.state == "sending"]
             if fresh:
-                conn.execute(
-                    sa.update(notifications).where(t.id.in_(fresh)).values(state="sending", lease_until=lease)
-                )
+                conn.execute(sa.update(notifications).where(t.id.in_(fresh)).values(state="sending", lease_until=lease))
             claimed = list(fresh)
             for r in recovered:
                 attempts = r.attempts + 1
@@ -388,13 +391,20 @@ class Outbox:
                     conn.execute(
                         sa.update(notifications)
                         .where(t.id == r.id)
-                        .values(state="dead", attempts=attempts, lease_until=None, last_error="lease expired (worker lost) on last attempt")
+                        .values(
+                            state="dead",
+                            attempts=attempts,
+                            lease_until=None,
+                            last_error="lease expired (worker lost) on last attempt",
+                        )
                     )
                     continue
                 conn.execute(
                     sa.update(notifications)
                     .where(t.id == r.id)
-                    .values(state="sending", attempts=attempts, lease_until=lease, last_error="lease expired (worker lost)")
+                    .values(
+                        state="sending", attempts=attempts, lease_until=lease, last_error="lease expired (worker lost)"
+                    )
                 )
                 claimed.append(r.id)
             if not claimed:
@@ -470,7 +480,9 @@ class Outbox:
             conn.execute(
                 sa.update(notifications)
                 .where(t.id == id)
-                .values(state=state, attempts=attempts, next_attempt_at=next_at, lease_until=None, last_error=error[:4000])
+                .values(
+                    state=state, attempts=attempts, next_attempt_at=next_at, lease_until=None, last_error=error[:4000]
+                )
             )
             return state
 
@@ -483,7 +495,9 @@ class Outbox:
             result = conn.execute(
                 sa.update(notifications)
                 .where(t.id == id, t.state.in_(("dead", "pending")))
-                .values(state="pending", attempts=0, next_attempt_at=_db_time(now or datetime.now(UTC)), lease_until=None)
+                .values(
+                    state="pending", attempts=0, next_attempt_at=_db_time(now or datetime.now(UTC)), lease_until=None
+                )
             )
             return result.rowcount == 1
 
@@ -515,9 +529,10 @@ class Outbox:
     def has_recipient(self, job_id: str, user_id: int) -> bool:
         t = notifications.c
         with self.engine.begin() as conn:
-            return conn.execute(
-                sa.select(t.id).where(t.job_id == job_id, t.recipient_user_id == int(user_id))
-            ).first() is not None
+            return (
+                conn.execute(sa.select(t.id).where(t.job_id == job_id, t.recipient_user_id == int(user_id))).first()
+                is not None
+            )
 
     def recipients(self, job_id: str) -> builtins.list[int]:
         t = notifications.c

@@ -4,6 +4,7 @@ Month keys are Dagster's ``YYYY-MM-01``; the month *boundaries* are applied in
 each institution's own timezone when the report is built, so one partition set
 serves institutions in every zone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,15 @@ import dagster as dg
 from orchestration.periods import MONTHS_START, month_bounds, partition_tags, previous_month
 
 __all__ = [
-    "MONTHS_START", "ReportPartition", "institution_partitions", "month_bounds", "month_partitions",
-    "parse_partition_key", "partition_tags", "previous_month", "report_partitions",
+    "MONTHS_START",
+    "ReportPartition",
+    "institution_partitions",
+    "month_bounds",
+    "month_partitions",
+    "parse_partition_key",
+    "partition_tags",
+    "previous_month",
+    "report_partitions",
 ]
 
 institution_partitions = dg.DynamicPartitionsDefinition(name="institution")

@@ -4,6 +4,7 @@ The Dagster partitions (``orchestration.partitions``) and the API (which must
 stay light and never load Dagster) share these rules, so a request the API
 calls "exactly one month partition" is exactly what the asset builds.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime

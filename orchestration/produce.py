@@ -1,13 +1,14 @@
 """Compute one report and store its file — shared by the partitioned assets,
 the ad-hoc jobs and (for the compute half) the API's synchronous reports."""
+
 from __future__ import annotations
 
 import json
 import tempfile
-from functools import cached_property
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def build_request(
         institution=institution,
         start=start,
         end=end,
-        as_of=as_of or datetime.now(timezone.utc),
+        as_of=as_of or datetime.now(UTC),
         filters=filters or {},
         options=options,
     )
@@ -119,7 +120,7 @@ def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
     """A tiny Markdown table for the Dagster UI (no pandas dependency)."""
     head = frame.head(rows)
     cols = head.columns
-    esc = lambda v: "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60]  # noqa: E731
+    esc = lambda v: "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in head.iter_rows()]
     return "\n".join(lines)

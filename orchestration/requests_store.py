@@ -18,6 +18,7 @@ replica and the Dagster sensor:
   (the database arbitrates), and a row left behind by a finished run or a
   crashed launcher is replaced by whoever notices it.
 """
+
 from __future__ import annotations
 
 import json
@@ -53,7 +54,12 @@ report_requests = sa.Table(
     sa.Column("timezone", sa.String(64), nullable=True),
     sa.Column("period", sa.String(64), nullable=True),
 )
-sa.Index("ix_report_requests_user", report_requests.c.institution_id, report_requests.c.user_id, report_requests.c.requested_at)
+sa.Index(
+    "ix_report_requests_user",
+    report_requests.c.institution_id,
+    report_requests.c.user_id,
+    report_requests.c.requested_at,
+)
 
 inflight = sa.Table(
     "inflight",
@@ -222,7 +228,9 @@ class RequestsStore:
         """Everybody to notify when ``job_id`` finishes, first requester first."""
         t = report_requests.c
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(report_requests).where(t.job_id == job_id).order_by(t.requested_at, t.user_id)).all()
+            rows = conn.execute(
+                sa.select(report_requests).where(t.job_id == job_id).order_by(t.requested_at, t.user_id)
+            ).all()
         return [RequestRow.from_row(r) for r in rows]
 
     def request_of(self, job_id: str, user_id: int, institution_id: int) -> RequestRow | None:
@@ -236,14 +244,20 @@ class RequestsStore:
             ).first()
         return None if row is None else RequestRow.from_row(row)
 
-    def history(self, user_id: int, institution_id: int, *, limit: int = 20, offset: int = 0) -> tuple[list[RequestRow], int]:
+    def history(
+        self, user_id: int, institution_id: int, *, limit: int = 20, offset: int = 0
+    ) -> tuple[list[RequestRow], int]:
         """A user's requests, newest first, and their total count."""
         t = report_requests.c
         where = sa.and_(t.user_id == int(user_id), t.institution_id == int(institution_id))
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(report_requests).where(where)).scalar_one()
             rows = conn.execute(
-                sa.select(report_requests).where(where).order_by(t.requested_at.desc(), t.job_id.desc()).limit(limit).offset(offset)
+                sa.select(report_requests)
+                .where(where)
+                .order_by(t.requested_at.desc(), t.job_id.desc())
+                .limit(limit)
+                .offset(offset)
             ).all()
         return [RequestRow.from_row(r) for r in rows], int(total)
 
@@ -257,22 +271,35 @@ class RequestsStore:
         m = row._mapping
         rows = m["rows"]
         return KnownFile(
-            m["cache_key"], m["storage_key"], m["filename"], None if rows is None else int(rows),
-            m["produced_at"].replace(tzinfo=UTC), m["run_id"],
+            m["cache_key"],
+            m["storage_key"],
+            m["filename"],
+            None if rows is None else int(rows),
+            m["produced_at"].replace(tzinfo=UTC),
+            m["run_id"],
         )
 
     def remember_file(self, file: KnownFile) -> None:
         """Keep ``file`` for its cache key unless a newer one is already known."""
         c = report_files.c
         values = dict(
-            cache_key=file.cache_key, storage_key=file.storage_key, filename=file.filename, rows=file.rows,
-            produced_at=_naive_utc(file.produced_at), run_id=file.run_id,
+            cache_key=file.cache_key,
+            storage_key=file.storage_key,
+            filename=file.filename,
+            rows=file.rows,
+            produced_at=_naive_utc(file.produced_at),
+            run_id=file.run_id,
         )
         with self.engine.begin() as conn:
             updated = conn.execute(
-                sa.update(report_files).where(c.cache_key == file.cache_key, c.produced_at <= values["produced_at"]).values(**values)
+                sa.update(report_files)
+                .where(c.cache_key == file.cache_key, c.produced_at <= values["produced_at"])
+                .values(**values)
             ).rowcount
-            if updated == 0 and conn.execute(sa.select(c.cache_key).where(c.cache_key == file.cache_key)).first() is None:
+            if (
+                updated == 0
+                and conn.execute(sa.select(c.cache_key).where(c.cache_key == file.cache_key)).first() is None
+            ):
                 try:
                     with conn.begin_nested():
                         conn.execute(sa.insert(report_files).values(**values))
@@ -290,7 +317,11 @@ class RequestsStore:
         owner = uuid.uuid4().hex
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(inflight).values(cache_key=cache_key, owner=owner, run_id=None, created_at=_naive_utc(now)))
+                conn.execute(
+                    sa.insert(inflight).values(
+                        cache_key=cache_key, owner=owner, run_id=None, created_at=_naive_utc(now)
+                    )
+                )
             return owner, None
         except sa.exc.IntegrityError:
             existing = self.get_inflight(cache_key)
@@ -309,7 +340,9 @@ class RequestsStore:
     def set_run(self, cache_key: str, owner: str, run_id: str) -> bool:
         with self.engine.begin() as conn:
             result = conn.execute(
-                sa.update(inflight).where(inflight.c.cache_key == cache_key, inflight.c.owner == owner).values(run_id=run_id)
+                sa.update(inflight)
+                .where(inflight.c.cache_key == cache_key, inflight.c.owner == owner)
+                .values(run_id=run_id)
             )
         return result.rowcount == 1
 
@@ -324,12 +357,16 @@ class RequestsStore:
         with self.engine.begin() as conn:
             return conn.execute(sa.delete(inflight).where(*where)).rowcount == 1
 
-    def release_stale_claim(self, cache_key: str, owner: str, older_than: timedelta, now: datetime | None = None) -> bool:
+    def release_stale_claim(
+        self, cache_key: str, owner: str, older_than: timedelta, now: datetime | None = None
+    ) -> bool:
         """Drop a claim whose launcher never recorded a run (crashed mid-launch)."""
         c = inflight.c
         limit = _naive_utc(now) - older_than
         with self.engine.begin() as conn:
             result = conn.execute(
-                sa.delete(inflight).where(c.cache_key == cache_key, c.owner == owner, c.run_id.is_(None), c.created_at < limit)
+                sa.delete(inflight).where(
+                    c.cache_key == cache_key, c.owner == owner, c.run_id.is_(None), c.created_at < limit
+                )
             )
         return result.rowcount == 1

@@ -3,6 +3,7 @@
 Each is configured from the one ``Settings`` object by default, so the UI,
 daemon and API agree; tests swap them for in-memory or tmp-dir variants.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,7 +74,9 @@ def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
             link_secret=s.link_secret,
         ),
         "options": ReportOptionsResource(options_json=json.dumps(s.report_options(), sort_keys=True)),
-        "outbox": OutboxResource(url=s.outbox, max_attempts=s.outbox_max_attempts, backoff_seconds=s.outbox_backoff_seconds),
+        "outbox": OutboxResource(
+            url=s.outbox, max_attempts=s.outbox_max_attempts, backoff_seconds=s.outbox_backoff_seconds
+        ),
     }
 
 

@@ -15,7 +15,7 @@ carry ``dagster/priority=-1`` so the run queue serves API requests first.
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -28,7 +28,9 @@ from orchestration.partitions import previous_month
 from orchestration.resources import WarehouseResource
 
 
-def due_months(now: datetime, institutions: Iterable[Institution], hour: int, done: dict[str, str]) -> dict[date, list[int]]:
+def due_months(
+    now: datetime, institutions: Iterable[Institution], hour: int, done: dict[str, str]
+) -> dict[date, list[int]]:
     """Which institutions need which (previous) month now. ``done``: id -> "YYYY-MM".
 
     Institutions with an unknown timezone are left out (the sensor logs them):
@@ -46,9 +48,13 @@ def due_months(now: datetime, institutions: Iterable[Institution], hour: int, do
     return dict(due)
 
 
-def monthly_subset(specs: Sequence[ReportSpec], month: date, institution_ids: Sequence[int], asset_graph) -> AssetGraphSubset:
+def monthly_subset(
+    specs: Sequence[ReportSpec], month: date, institution_ids: Sequence[int], asset_graph
+) -> AssetGraphSubset:
     keys = {
-        AssetKeyPartitionKey(dg.AssetKey([s.name]), dg.MultiPartitionKey({"institution": str(i), "month": f"{month:%Y-%m-%d}"}))
+        AssetKeyPartitionKey(
+            dg.AssetKey([s.name]), dg.MultiPartitionKey({"institution": str(i), "month": f"{month:%Y-%m-%d}"})
+        )
         for s in specs
         if s.monthly
         for i in institution_ids
@@ -66,12 +72,14 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
         default_status=dg.DefaultSensorStatus.RUNNING,
         asset_selection=dg.AssetSelection.assets(*[dg.AssetKey([s.name]) for s in monthly]),
     )
-    def monthly_reports(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult | dg.SkipReason:
+    def monthly_reports(
+        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> dg.SensorResult | dg.SkipReason:
         done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
         institutions = list_institutions(warehouse.client())
         for bad in (i for i in institutions if not valid_timezone(i.timezone)):
             context.log.warning(f"institution {bad.id} skipped: unknown timezone {bad.timezone!r} in the warehouse")
-        due = due_months(datetime.now(timezone.utc), institutions, hour, done)
+        due = due_months(datetime.now(UTC), institutions, hour, done)
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
         known = set(context.instance.get_dynamic_partitions("institution"))
@@ -81,7 +89,11 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
             if not ready:
                 continue
             subset = monthly_subset(monthly, month, ready, context.repository_def.asset_graph)
-            requests.append(dg.RunRequest.for_asset_graph_subset(subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}", "dagster/priority": "-1"}))
+            requests.append(
+                dg.RunRequest.for_asset_graph_subset(
+                    subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}", "dagster/priority": "-1"}
+                )
+            )
             for i in ready:
                 done[str(i)] = f"{month:%Y-%m}"
         if not requests:

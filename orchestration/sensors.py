@@ -1,6 +1,7 @@
 """Sensors: keep the institution partitions in sync with the warehouse, and
 deliver report notifications from the outbox."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -17,7 +18,9 @@ from orchestration.resources import OutboxResource, ReportStorageResource, Wareh
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def institution_sync(context: dg.SensorEvaluationContext, warehouse: WarehouseResource) -> dg.SensorResult | dg.SkipReason:
+def institution_sync(
+    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+) -> dg.SensorResult | dg.SkipReason:
     wanted = [str(i.id) for i in list_institutions(warehouse.client())]
     known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
     new = [k for k in wanted if k not in known]
@@ -39,7 +42,7 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
     the cursor therefore overlaps by a second rather than risking a gap.
     """
     records = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=FINISHED, updated_after=datetime.fromtimestamp(max(0.0, since - 1.0), timezone.utc)),
+        filters=dg.RunsFilter(statuses=FINISHED, updated_after=datetime.fromtimestamp(max(0.0, since - 1.0), UTC)),
         limit=limit,
         order_by="update_timestamp",
         ascending=True,
@@ -61,7 +64,9 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def report_delivery(context: dg.SensorEvaluationContext, outbox: OutboxResource, storage: ReportStorageResource) -> dg.SkipReason:
+def report_delivery(
+    context: dg.SensorEvaluationContext, outbox: OutboxResource, storage: ReportStorageResource
+) -> dg.SkipReason:
     from orchestration.notify.deliver import deliver_due
     from orchestration.settings import get_settings
 
@@ -71,11 +76,19 @@ def report_delivery(context: dg.SensorEvaluationContext, outbox: OutboxResource,
         released, newest = release_finished_runs(context.instance, box, since)
         context.update_cursor(str(newest))
         stats = deliver_due(
-            box, storage.get(), get_settings(), datetime.now(timezone.utc), limit=50, time_budget_seconds=40, titles=REPORT_TITLES
+            box,
+            storage.get(),
+            get_settings(),
+            datetime.now(UTC),
+            limit=50,
+            time_budget_seconds=40,
+            titles=REPORT_TITLES,
         )
     finally:
         box.dispose()
-    summary = f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, dead {stats.dead}"
+    summary = (
+        f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, dead {stats.dead}"
+    )
     if stats.disabled:
         summary += " (no channel configured: LXP_NOTIFY_URL / LXP_SMTP_URL)"
     for err in stats.errors[:5]:

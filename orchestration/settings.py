@@ -3,6 +3,7 @@
 Everything is read from the environment with the ``LXP_`` prefix so the same
 image runs the embedded demo and production by configuration alone.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,13 +21,18 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("./var"), description="Root for all local state.")
     warehouse_url: str = Field(
         default="",
-        description="duckdb:///path/file.duckdb or postgresql://user:pw@host/db; "
-        "empty = $LXP_HOME/warehouse.duckdb.",
+        description="duckdb:///path/file.duckdb or postgresql://user:pw@host/db; empty = $LXP_HOME/warehouse.duckdb.",
     )
-    storage: str = Field(default="", description="Report storage: a directory or s3://bucket/prefix; empty = $LXP_HOME/reports.")
+    storage: str = Field(
+        default="", description="Report storage: a directory or s3://bucket/prefix; empty = $LXP_HOME/reports."
+    )
     s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores (moto, MinIO).")
-    dagster_url: str = Field(default="http://127.0.0.1:3000", description="Dagster webserver the API launches runs through.")
-    public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL of the API, used in download links.")
+    dagster_url: str = Field(
+        default="http://127.0.0.1:3000", description="Dagster webserver the API launches runs through."
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the API, used in download links."
+    )
     jwt_algorithms: str = Field(default="HS256", description="Comma-separated allow-list: HS256 and/or RS256.")
     jwt_secret: str = Field(default="dev-secret-change-me-in-production-0123456789", description="HS256 secret.")
     jwt_public_key: str = Field(default="", description="RS256 public key (PEM).")
@@ -43,27 +49,37 @@ class Settings(BaseSettings):
         default="https://portal.stift.com.br/#/questions/{question_id}/",
         description="Link of a question in the questions report.",
     )
-    min_cancel_notice_hours: float = Field(default=24.0, description="Minimum notice for a student cancellation without losing credits.")
+    min_cancel_notice_hours: float = Field(
+        default=24.0, description="Minimum notice for a student cancellation without losing credits."
+    )
     service_hours: dict[int, tuple[str, str]] = Field(
         default_factory=lambda: {weekday: ("08:00", "22:00") for weekday in range(5)},
         description='Groups usage: local service hours as JSON {weekday (0=Monday): ["HH:MM", "HH:MM"]}; '
         "adjusted response time counts only these minutes. Default Monday-Friday 08:00-22:00.",
     )
-    schedule_hour: int = Field(default=3, description="Local hour (institution timezone) of the monthly schedule on day 1.")
+    schedule_hour: int = Field(
+        default=3, description="Local hour (institution timezone) of the monthly schedule on day 1."
+    )
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
     backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
     cache_ttl_seconds: int = Field(default=24 * 3600, description="Cache TTL of a finished report.")
-    open_month_cache_ttl_seconds: int = Field(default=15 * 60, description="Cache TTL for the still-open current month.")
+    open_month_cache_ttl_seconds: int = Field(
+        default=15 * 60, description="Cache TTL for the still-open current month."
+    )
     rate_limit: str = Field(default="60/minute", description="Per-institution limit on report endpoints.")
     rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port.")
     link_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Download links expire after this.")
     link_secret: str = Field(default="dev-link-secret-change-me", description="HMAC key of local download links.")
-    outbox_url: str = Field(default="", description="SQLAlchemy URL of the notification outbox; empty = sqlite under $LXP_HOME.")
+    outbox_url: str = Field(
+        default="", description="SQLAlchemy URL of the notification outbox; empty = sqlite under $LXP_HOME."
+    )
     notify_url: str = Field(default="", description="Platform notification webhook; empty disables the channel.")
     notify_secret: str = Field(default="dev-notify-secret", description="HMAC-SHA256 key for X-Signature.")
     notify_timeout_seconds: float = Field(default=5.0, description="Webhook timeout.")
-    smtp_url: str = Field(default="", description="smtp://host:port or smtp+starttls://user:pw@host:port; empty disables email.")
+    smtp_url: str = Field(
+        default="", description="smtp://host:port or smtp+starttls://user:pw@host:port; empty disables email."
+    )
     smtp_from: str = Field(default="relatorios@lxp.local", description="Sender address of report emails.")
     outbox_max_attempts: int = Field(default=8, description="Delivery attempts before a notification is dead.")
     outbox_backoff_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")

@@ -6,6 +6,7 @@ an operator browsing the bucket (``<report>/institution=<id>/<period>/<file>``)
 and always contain the institution, which is what keeps one tenant's link from
 ever naming another tenant's file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,6 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=/-]*$")
 S3_MAX_EXPIRES_IN = 7 * 24 * 3600
 
 
-
 def _storage_errors() -> tuple[type[BaseException], ...]:
     """What a storage backend raises when the store (not the caller) failed:
     file-system errors, bad keys, and botocore's errors, which subclass neither."""
@@ -42,6 +42,7 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
 
 
 STORAGE_ERRORS = _storage_errors()
+
 
 @dataclass(frozen=True)
 class StoredObject:
@@ -312,4 +313,3 @@ def storage_from_settings(settings: Settings) -> ReportStorage:
         bucket, prefix = parse_s3_location(location)
         return S3ReportStorage(bucket, prefix, endpoint_url=settings.s3_endpoint_url or None)
     return LocalReportStorage(Path(location), base_url=settings.public_base_url, link_secret=settings.link_secret)
-

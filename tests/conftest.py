@@ -1,4 +1,5 @@
 """Session-wide fixtures: an isolated LXP_HOME and a generated tiny warehouse."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """Seeds 000 and 001: asynchronous xlsx reports launched as Dagster runs."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -7,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentPrincipal
-from api.validation import positive_ids
 from api.errors import ApiError, responses
 from api.launcher import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
 from api.services import ServicesDep, warehouse_error
+from api.validation import positive_ids
 from assets.registry import by_slug
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
@@ -104,7 +105,9 @@ def catalog(
     principal: CurrentPrincipal,
     services: ServicesDep,
     start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
-    end_date: Annotated[date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")],
+    end_date: Annotated[
+        date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")
+    ],
     school_ids: Annotated[
         str | None,
         Query(
@@ -116,7 +119,10 @@ def catalog(
 ) -> dict[str, Any]:
     for name, value in (("start_date", start_date), ("end_date", end_date)):
         if not MIN_DATE <= value <= MAX_DATE:
-            raise ApiError("invalid_argument", f"Invalid {name}. Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}")
+            raise ApiError(
+                "invalid_argument",
+                f"Invalid {name}. Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}",
+            )
     if start_date > end_date:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)
@@ -133,7 +139,11 @@ def catalog(
         end=end,
         filters=filters,
         fmt="xlsx",
-        cache_params={"start_date": start_date.isoformat(), "end_date": end_date.isoformat(), "school_ids": ids or None},
+        cache_params={
+            "start_date": start_date.isoformat(),
+            "end_date": end_date.isoformat(),
+            "school_ids": ids or None,
+        },
         period=f"{start_date.isoformat()}_{end_date.isoformat()}",
     )
     return _results(services.launcher.request(principal, plan))

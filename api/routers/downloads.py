@@ -5,6 +5,7 @@ token): the HMAC covers key, expiry and file name, so a tampered, expired or
 re-pointed link gets 403 and never the file. With S3 storage the links are
 presigned S3 URLs and this route answers 404.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

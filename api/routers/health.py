@@ -1,4 +1,5 @@
 """Liveness of the service and its three backends."""
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ A job is visible only to users recorded as its requesters (same institution);
 for everybody else it does not exist (404), so ids cannot be probed across
 tenants. Polling here is not rate limited with the report budget.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -96,7 +97,9 @@ def list_jobs(
     page: Annotated[int, Query(ge=1, le=100000, description="Page number (≥ 1). Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100). Default 20.")] = 20,
 ) -> JobPage:
-    rows, total = services.store.history(principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit)
+    rows, total = services.store.history(
+        principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit
+    )
     run_ids = [r.job_id for r in rows if r.kind != "cache"]
     runs = {r.run_id: r for r in services.dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
     items = [job_view(services, r, runs.get(r.job_id), with_link=False) for r in rows]
@@ -107,7 +110,9 @@ def list_jobs(
     "/{job_id}",
     status_code=204,
     response_class=Response,
-    responses=responses("unauthenticated", "invalid_argument", "failed_precondition", "permission_denied", "not_found", "unavailable"),
+    responses=responses(
+        "unauthenticated", "invalid_argument", "failed_precondition", "permission_denied", "not_found", "unavailable"
+    ),
     summary="Cancel one of my queued or running jobs",
     description=(
         "Terminates the Dagster run. Only the user who launched the job may cancel it (users who joined an "

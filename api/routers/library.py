@@ -6,6 +6,7 @@ folds the accented letters of Portuguese (and neighbours) on the column side,
 and the same folding is applied to the search term in Python. No extension
 (``unaccent``/``strip_accents``) is needed on either engine.
 """
+
 from __future__ import annotations
 
 import threading
@@ -127,16 +128,23 @@ def _day_counts(services: Any, condition: str, params: dict[str, Any]) -> list[t
     version = services.warehouse_version()
     key = None
     if version is not None:
-        key = (version, condition, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())))
+        key = (
+            version,
+            condition,
+            tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items())),
+        )
         with _DAY_COUNTS_LOCK:
             hit = _DAY_COUNTS.get(key)
             if hit is not None:
                 _DAY_COUNTS.move_to_end(key)
                 return hit
     days = services.warehouse.query(
-        f"SELECT CAST(c.created_at AS DATE) AS day, COUNT(*) AS n FROM library_contents c WHERE {condition} GROUP BY 1", params
+        f"SELECT CAST(c.created_at AS DATE) AS day, COUNT(*) AS n FROM library_contents c WHERE {condition} GROUP BY 1",
+        params,
     )
-    counts = sorted(((d, int(n)) for d, n in zip(days["day"].to_list(), days["n"].to_list(), strict=True)), reverse=True)
+    counts = sorted(
+        ((d, int(n)) for d, n in zip(days["day"].to_list(), days["n"].to_list(), strict=True)), reverse=True
+    )
     if key is not None:
         with _DAY_COUNTS_LOCK:
             _DAY_COUNTS[key] = counts
@@ -182,7 +190,12 @@ def _page(services: Any, condition: str, params: dict[str, Any], *, offset: int,
     return {"total": total, "page": page, "links": links}
 
 
-_LINK_FIELDS = {"cycle": "cycleIds", "cycle_stage": "cycleStageIds", "discipline": "disciplineIds", "school": "schoolIds"}
+_LINK_FIELDS = {
+    "cycle": "cycleIds",
+    "cycle_stage": "cycleStageIds",
+    "discipline": "disciplineIds",
+    "school": "schoolIds",
+}
 
 
 @router.get(
@@ -200,15 +213,22 @@ def list_contents(
     services: ServicesDep,
     type: Annotated[
         ContentType | None,
-        Query(description="Filter by type.", json_schema_extra={"accepted": "Must be one of: text, video_online, html5"}),
+        Query(
+            description="Filter by type.", json_schema_extra={"accepted": "Must be one of: text, video_online, html5"}
+        ),
     ] = None,
     status: Annotated[int | None, Query(ge=0, le=1, description="0: Draft. 1: Published.")] = None,
     search: Annotated[
         str | None,
-        Query(max_length=200, description="Partial title match, case- and accent-insensitive.",
-              json_schema_extra={"accepted": "Must be a string of at most 200 characters"}),
+        Query(
+            max_length=200,
+            description="Partial title match, case- and accent-insensitive.",
+            json_schema_extra={"accepted": "Must be a string of at most 200 characters"},
+        ),
     ] = None,
-    cycleId: Annotated[int | None, Query(ge=1, le=9_223_372_036_854_775_807, description="Linked cycle id (positive integer).")] = None,
+    cycleId: Annotated[
+        int | None, Query(ge=1, le=9_223_372_036_854_775_807, description="Linked cycle id (positive integer).")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number. Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page. Default 20, maximum 100.")] = 20,
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ filter is answered from the month partition's file when its format matches.
 Time range: ``start_date`` and ``end_date`` are milliseconds since the epoch,
 both inclusive; the builders get ``[start, end + 1 ms)``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,15 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
-from api.validation import positive_ids
 from api.errors import ApiError, responses
 from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
 from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
+from api.validation import positive_ids
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
-from orchestration.storage import STORAGE_ERRORS
 from orchestration.produce import build_request, compute, render_file
+from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -40,7 +41,13 @@ MAX_IDS = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _ERRORS = responses(
-    "invalid_argument", "unauthenticated", "not_found", "not_acceptable", "resource_exhausted", "internal", "unavailable"
+    "invalid_argument",
+    "unauthenticated",
+    "not_found",
+    "not_acceptable",
+    "resource_exhausted",
+    "internal",
+    "unavailable",
 )
 
 EpochMs = Annotated[StrictInt, Field(ge=0, le=MAX_MS, description="Milliseconds since the UNIX epoch (inclusive).")]
@@ -58,7 +65,9 @@ class QuestionsBody(_Body):
 
 
 class BookingsBody(_Body):
-    start_date: EpochMs = Field(description="Milliseconds since the epoch; bookings are selected by their scheduled date.")
+    start_date: EpochMs = Field(
+        description="Milliseconds since the epoch; bookings are selected by their scheduled date."
+    )
     end_date: EpochMs = Field(description="Milliseconds since the epoch (inclusive).")
     school_ids: IdList = Field(default=None, description="School ids; all schools of the institution when absent.")
 
@@ -70,7 +79,9 @@ class WorkloadBody(_Body):
 class GroupsUsageBody(_Body):
     start_date: EpochMs
     end_date: EpochMs
-    group_ids: Annotated[list[StrictInt | str], Field(min_length=1, max_length=MAX_IDS, description="Groups to report on.")]
+    group_ids: Annotated[
+        list[StrictInt | str], Field(min_length=1, max_length=MAX_IDS, description="Groups to report on.")
+    ]
     name: Annotated[str | None, Field(max_length=200, description="Name of the report (xlsx title).")] = None
     show_disciplines: StrictBool = False
     show_teachers: StrictBool = False
@@ -95,7 +106,9 @@ def _group_ids(services: Services, institution_id: int, raw: Sequence[Any] | Non
     params: dict[str, Any] = {f"g{i}": v for i, v in enumerate(ids)}
     params["institution_id"] = institution_id
     try:
-        found = services.warehouse.query(f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params)
+        found = services.warehouse.query(
+            f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params
+        )
     except Exception as exc:
         raise warehouse_error(exc) from exc
     unknown = sorted(set(ids) - {str(v) for v in found["id"].to_list()})
@@ -112,7 +125,9 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     return result
 
 
-def _filename(spec: ReportSpec, institution: Institution, start: datetime | None, end: datetime | None, fmt: str) -> str:
+def _filename(
+    spec: ReportSpec, institution: Institution, start: datetime | None, end: datetime | None, fmt: str
+) -> str:
     if start is None or end is None:
         period = f"{datetime.now(UTC).astimezone(institution.tz):%Y-%m-%d}"
     else:
@@ -137,7 +152,13 @@ def _cached_month_file(
 ) -> bytes | None:
     """Bytes of the month partition's file when the range is exactly that month and it is fresh."""
     local_start = start.astimezone(institution.tz)
-    if (local_start.day, local_start.hour, local_start.minute, local_start.second, local_start.microsecond) != (1, 0, 0, 0, 0):
+    if (local_start.day, local_start.hour, local_start.minute, local_start.second, local_start.microsecond) != (
+        1,
+        0,
+        0,
+        0,
+        0,
+    ):
         return None
     from api.launcher import RunPlan, month_period
 
@@ -210,7 +231,8 @@ _FILE_RESPONSES = {
     "/questions",
     responses={**_FILE_RESPONSES, **_ERRORS},
     summary="Questions report (sync, json/csv)",
-    description="Questions created in the period in the token's institution (optionally only `group_ids`). " + _ACCEPT_DOC,
+    description="Questions created in the period in the token's institution (optionally only `group_ids`). "
+    + _ACCEPT_DOC,
 )
 def questions(
     principal: CurrentPrincipal,
@@ -232,7 +254,8 @@ def questions(
     "/bookings",
     responses={**_FILE_RESPONSES, **_ERRORS},
     summary="Bookings report (sync, json/csv)",
-    description="Bookings scheduled in the period (optionally only `school_ids`), with the derived status. " + _ACCEPT_DOC,
+    description="Bookings scheduled in the period (optionally only `school_ids`), with the derived status. "
+    + _ACCEPT_DOC,
 )
 def bookings(
     principal: CurrentPrincipal,
@@ -288,7 +311,9 @@ def groups_usage(
     principal: CurrentPrincipal,
     services: ServicesDep,
     body: Annotated[GroupsUsageBody, Body()],
-    accept: Annotated[str | None, Header(description="application/json (default), text/csv or the xlsx media type.")] = None,
+    accept: Annotated[
+        str | None, Header(description="application/json (default), text/csv or the xlsx media type.")
+    ] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)
     filters: dict[str, Any] = {"show_disciplines": body.show_disciplines, "show_teachers": body.show_teachers}

@@ -27,6 +27,7 @@ them as ``""`` in JSON (``SPEC.json_null``).
 Start/end/duration and cancelled_at/cancelled_by_name are shown only for facts
 that happened by ``as_of``, so a re-run as of a past instant is consistent.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -174,9 +175,15 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         )
         .join(dimension(conform(frames, "schools"), "school_id", {"name": "school_name"}), on="school_id", how="left")
         .join(dimension(conform(frames, "groups"), "group_id", {"name": "group_name"}), on="group_id", how="left")
-        .join(dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}), on="discipline_id", how="left")
         .join(
-            dimension(conform(frames, "booking_rooms"), "booking_room_id", {"name": "room_name", "modal": "room_modal"}),
+            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            on="discipline_id",
+            how="left",
+        )
+        .join(
+            dimension(
+                conform(frames, "booking_rooms"), "booking_room_id", {"name": "room_name", "modal": "room_modal"}
+            ),
             on="booking_room_id",
             how="left",
         )

@@ -10,6 +10,7 @@ schools: a teacher cannot serve the same discipline twice at once. Slots with
 current schedule and are left out. Rows are sorted by teacher name, e-mail and
 discipline. No period: the queries use only ``:institution_id``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -76,14 +77,24 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
     return (
         weekly_minutes(schedules)
         .join(dimension(teachers, "teacher_id", {"name": "t_name", "email": "t_email"}), on="teacher_id", how="inner")
-        .join(dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}), on="discipline_id", how="left")
+        .join(
+            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            on="discipline_id",
+            how="left",
+        )
         .select(
             teacher_name=text(pl.col("t_name")),
             teacher_email=text(pl.col("t_email")),
             weekly_minutes=pl.col("weekly_minutes"),
             discipline_name=text(pl.col("d_name")),
         )
-        .sort(collation_key(pl.col("teacher_name")), "teacher_name", "teacher_email", collation_key(pl.col("discipline_name")), "discipline_name")
+        .sort(
+            collation_key(pl.col("teacher_name")),
+            "teacher_name",
+            "teacher_email",
+            collation_key(pl.col("discipline_name")),
+            "discipline_name",
+        )
     )
 
 

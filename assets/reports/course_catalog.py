@@ -5,6 +5,7 @@ period. Everything the builder needs arrives in the extracted frames and in
 ``request.filters`` / ``request.options``; the rules are in ``DESCRIPTION``
 (shown to operators in the Dagster UI).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence

@@ -55,6 +55,7 @@ which is what the monthly partition computes). Definitions:
 - Dates inside the lists are local ``YYYY-MM-DD`` or null; averages are rounded
   to 2 decimals and null when there is nothing to average.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -255,7 +256,9 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
     )
     existed = pl.col("created_at").is_not_null()
     if end_utc is not None:
-        existed = (pl.col("created_at") < end_utc) & (pl.col("deleted_at").is_null() | (pl.col("deleted_at") >= end_utc))
+        existed = (pl.col("created_at") < end_utc) & (
+            pl.col("deleted_at").is_null() | (pl.col("deleted_at") >= end_utc)
+        )
     students = (
         student_groups.join(group_names, on="group_id", how="left")
         .group_by("user_id")
@@ -302,7 +305,15 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
         .with_columns(
             active=(pl.col("answered_questions_count") > 0) | pl.col("user_id").is_in(held_by_teachers.implode())
         )
-        .sort(collation_key(pl.col("first_name")), collation_key(pl.col("last_name")), "first_name", "last_name", "email", "user_id", nulls_last=True)
+        .sort(
+            collation_key(pl.col("first_name")),
+            collation_key(pl.col("last_name")),
+            "first_name",
+            "last_name",
+            "email",
+            "user_id",
+            nulls_last=True,
+        )
     )
 
     # NPS
@@ -350,7 +361,9 @@ def build_summary(frames: Mapping[str, pl.DataFrame], request: ReportRequest) ->
         "end_date": last.strftime("%d/%m/%Y") if last else None,
         "total_questions": q.height,
         "average_adjusted_response_time_in_minutes": _round(answered["adjusted_minutes"].mean()),
-        "questions_count_by_discipline": {row["discipline_key"]: row["total"] for row in by_discipline.iter_rows(named=True)},
+        "questions_count_by_discipline": {
+            row["discipline_key"]: row["total"] for row in by_discipline.iter_rows(named=True)
+        },
         "active_users_percentage": _round(population["active"].mean(), 4) if population.height else None,
         "average_answer_rating": _round(rated["answer_rating"].mean()),
         "average_nps": _round(parts.nps["score"].mean()),

@@ -6,6 +6,7 @@ it does not go through the tabular xlsx writer. Every text is written with
 dates as real Excel dates (DD/MM/YYYY), absent values as empty cells; headers
 are bold and frozen, list sheets get an autofilter.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,7 @@ def _joined(values: Sequence[str] | None) -> str:
 
 
 def _question_pairs(questions: Sequence[Mapping[str, Any]] | None) -> str:
-    """"Matemática / Álgebra (2); Física / Óptica (1)" — a student's questions, grouped."""
+    """ "Matemática / Álgebra (2); Física / Óptica (1)" — a student's questions, grouped."""
     counts: dict[str, int] = {}
     for q in questions or []:
         discipline = (q.get("discipline") or {}).get("name") or "Sem disciplina"

@@ -29,6 +29,7 @@ Field rules (the seed example is the contract for names, order and formats):
 4. a teacher took it (``teacher_id`` or ``assigned_at`` set) -> "Em atendimento"
 5. otherwise -> "Aguardando resposta"
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -164,7 +165,11 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
             on="teacher_id",
             how="left",
         )
-        .join(dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}), on="discipline_id", how="left")
+        .join(
+            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            on="discipline_id",
+            how="left",
+        )
         .join(dimension(conform(frames, "subjects"), "subject_id", {"name": "sub_name"}), on="subject_id", how="left")
         .sort("created_at", "id")
     )

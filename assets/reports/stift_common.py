@@ -5,6 +5,7 @@ Why a module of its own: the four reports read the same warehouse tables and
 format values the same way (local ``DD/MM/YYYY HH:mm``, ISO-8601 UTC with
 milliseconds, ``""`` for absent text), so the rules live in one place.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -103,6 +104,7 @@ FRAME_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "answered_at": TS,
     },
 }
+
 
 def conform(frames: Mapping[str, pl.DataFrame], table: str, name: str | None = None) -> pl.DataFrame:
     """The extraction frame ``name`` (default ``table``) with ``table``'s dtypes.

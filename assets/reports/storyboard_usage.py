@@ -5,6 +5,7 @@ the period. Everything the builder needs arrives in the extracted frames; the
 rules are spelled out in ``DESCRIPTION`` (shown to operators in the Dagster UI)
 so the docs and the code cannot drift apart.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -174,11 +175,15 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
     inst = request.institution.id
     tz = request.institution.timezone
 
-    storyboards = _input(frames, "storyboards", inst).unique("id").select(
-        pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank")
+    storyboards = (
+        _input(frames, "storyboards", inst)
+        .unique("id")
+        .select(pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
     )
-    users = _input(frames, "users", inst).unique("id").select(
-        pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank")
+    users = (
+        _input(frames, "users", inst)
+        .unique("id")
+        .select(pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank"))
     )
     stories = _input(frames, "stories", inst)
     views = _input(frames, "story_views", inst).filter(_in_period("viewed_at", request))

@@ -4,6 +4,7 @@ Every writer takes the report frame (columns named by ``Column.key``) and the
 spec's columns, writes atomically and returns a ``WriteResult`` with the size
 and SHA-256 of exactly what landed on disk.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -43,6 +44,12 @@ def write_report(
 
 
 __all__ = [
-    "FORMATS", "MAX_ROWS_PER_SHEET", "Format", "WriteResult",
-    "write_csv", "write_json", "write_report", "write_xlsx",
+    "FORMATS",
+    "MAX_ROWS_PER_SHEET",
+    "Format",
+    "WriteResult",
+    "write_csv",
+    "write_json",
+    "write_report",
+    "write_xlsx",
 ]

@@ -7,6 +7,7 @@ program reading the CSV sees the quote and can strip it. Only text columns are
 touched, so negative numbers in int/float columns stay numbers. Booleans are
 ``true``/``false`` (as in JSON); nulls are empty fields.
 """
+
 from __future__ import annotations
 
 import io

@@ -6,6 +6,7 @@ chunks are joined with commas inside ``[ ... ]``. Memory is the frame plus one
 chunk. Dates are ISO-8601 ``YYYY-MM-DD``, datetimes naive local
 ``YYYY-MM-DDTHH:MM:SS``; non-finite floats and nulls are ``null``.
 """
+
 from __future__ import annotations
 
 import io
@@ -46,7 +47,9 @@ def _null_replacer(columns: Sequence[Column], null_as: object) -> Callable[[byte
     return lambda records: pattern.sub(replacement, records)
 
 
-def write_json(frame: pl.DataFrame, columns: Sequence[Column], path: str | Path, *, null_as: object = None) -> WriteResult:
+def write_json(
+    frame: pl.DataFrame, columns: Sequence[Column], path: str | Path, *, null_as: object = None
+) -> WriteResult:
     """Write ``frame`` as a JSON array of objects (keys in column order);
     nulls are ``null`` unless ``null_as`` names another JSON value (e.g. ``""``)."""
     check_columns(frame, columns)

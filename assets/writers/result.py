@@ -1,4 +1,5 @@
 """What every writer returns, and the atomic, hashed output file they share."""
+
 from __future__ import annotations
 
 import os
@@ -66,7 +67,11 @@ def normalized(frame: pl.DataFrame, column: Column) -> pl.Expr:
     if column.kind in ("date", "datetime") and isinstance(dtype, pl.Datetime) and dtype.time_zone:
         expr = expr.dt.replace_time_zone(None)
     target = {
-        "text": pl.String(), "int": pl.Int64(), "float": pl.Float64(), "bool": pl.Boolean(),
-        "date": pl.Date(), "datetime": pl.Datetime("us"),
+        "text": pl.String(),
+        "int": pl.Int64(),
+        "float": pl.Float64(),
+        "bool": pl.Boolean(),
+        "date": pl.Date(),
+        "datetime": pl.Datetime("us"),
     }[column.kind]
     return expr if dtype == target else expr.cast(target)

@@ -17,6 +17,7 @@ hidden ``_xlnm._FilterDatabase`` name (as Excel writes it) and column widths.
 Text is always written as an inline string, so values starting with
 ``= + - @`` are never formulas. Nulls are omitted cells (truly empty).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,7 @@ _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
 
 _STYLES_XML = (
-    _XML_DECL
-    + '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    _XML_DECL + '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
     '<numFmts count="2"><numFmt numFmtId="164" formatCode="DD/MM/YYYY"/>'
     '<numFmt numFmtId="165" formatCode="DD/MM/YYYY HH:mm"/></numFmts>'
     '<fonts count="2"><font><sz val="11"/><name val="Calibri"/><family val="2"/></font>'
@@ -96,8 +96,8 @@ def xml_escape(text: str, *, attribute: bool = False) -> str:
 
 
 def sheet_names(base: str, count: int) -> list[str]:
-    """"Relatório", "Relatório (2)", ... valid as Excel sheet names (<= 31 chars)."""
-    clean = "".join(ch for ch in base if ch not in '[]:*?/\\').strip("'").strip() or "Sheet"
+    """ "Relatório", "Relatório (2)", ... valid as Excel sheet names (<= 31 chars)."""
+    clean = "".join(ch for ch in base if ch not in "[]:*?/\\").strip("'").strip() or "Sheet"
     names = []
     for i in range(1, count + 1):
         suffix = "" if i == 1 else f" ({i})"
@@ -107,14 +107,15 @@ def sheet_names(base: str, count: int) -> list[str]:
 
 def _text_xml(value: pl.Expr, ref: list[pl.Expr]) -> pl.Expr:
     # xml:space="preserve" only where leading/trailing whitespace would be lost.
-    t_open = (
-        pl.when(value.str.contains(r"^\s|\s$"))
-        .then(pl.lit('<t xml:space="preserve">'))
-        .otherwise(pl.lit("<t>"))
-    )
+    t_open = pl.when(value.str.contains(r"^\s|\s$")).then(pl.lit('<t xml:space="preserve">')).otherwise(pl.lit("<t>"))
     return pl.concat_str(
-        [*ref, pl.lit(' t="inlineStr"><is>'), t_open,
-         value.str.replace_many(_XML_FIND, _XML_REPLACE), pl.lit("</t></is></c>")]
+        [
+            *ref,
+            pl.lit(' t="inlineStr"><is>'),
+            t_open,
+            value.str.replace_many(_XML_FIND, _XML_REPLACE),
+            pl.lit("</t></is></c>"),
+        ]
     )
 
 
@@ -163,16 +164,14 @@ def _estimate_widths(frame: pl.DataFrame, columns: Sequence[Column], sample: int
 
 def _sheet_head(columns: Sequence[Column], widths: list[float], rows: int, first: bool) -> bytes:
     last = f"{column_letter(len(columns) - 1)}{rows + 1}"
-    cols = "".join(
-        f'<col min="{i}" max="{i}" width="{w:.2f}" customWidth="1"/>' for i, w in enumerate(widths, 1)
-    )
+    cols = "".join(f'<col min="{i}" max="{i}" width="{w:.2f}" customWidth="1"/>' for i, w in enumerate(widths, 1))
     header = "".join(
         f'<c r="{column_letter(i)}1" t="inlineStr" s="{_HEADER_STYLE}"><is><t>{xml_escape(c.header)}</t></is></c>'
         for i, c in enumerate(columns)
     )
     selected = ' tabSelected="1"' if first else ""
     return (
-        f"{_XML_DECL}<worksheet {_NS}><dimension ref=\"A1:{last}\"/>"
+        f'{_XML_DECL}<worksheet {_NS}><dimension ref="A1:{last}"/>'
         f'<sheetViews><sheetView{selected} workbookViewId="0">'
         '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
         '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
@@ -198,8 +197,13 @@ def _sheet_chunks(
     row_col = "\x00row"
     row_ref = pl.col(row_col)
     row_xml = pl.concat_str(
-        [pl.lit('<row r="'), row_ref, pl.lit('">'),
-         *(_cell_xml(frame, c, i, row_ref) for i, c in enumerate(columns)), pl.lit("</row>")],
+        [
+            pl.lit('<row r="'),
+            row_ref,
+            pl.lit('">'),
+            *(_cell_xml(frame, c, i, row_ref) for i, c in enumerate(columns)),
+            pl.lit("</row>"),
+        ],
         ignore_nulls=True,
     ).str.join("")
     for start in range(0, frame.height, chunk_rows):
@@ -223,7 +227,8 @@ def _workbook_parts(names: list[str], sheet_rows: list[int], columns: Sequence[C
     n = len(names)
     last_col = column_letter(len(columns) - 1)
     sheets = "".join(
-        f'<sheet name="{xml_escape(name, attribute=True)}" sheetId="{i}" r:id="rId{i}"/>' for i, name in enumerate(names, 1)
+        f'<sheet name="{xml_escape(name, attribute=True)}" sheetId="{i}" r:id="rId{i}"/>'
+        for i, name in enumerate(names, 1)
     )
     defined = "".join(
         f'<definedName name="_xlnm._FilterDatabase" localSheetId="{i}" hidden="1">'
@@ -231,12 +236,10 @@ def _workbook_parts(names: list[str], sheet_rows: list[int], columns: Sequence[C
         for i, (name, rows) in enumerate(zip(names, sheet_rows, strict=True))
     )
     rels = "".join(
-        f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>'
-        for i in range(1, n + 1)
+        f'<Relationship Id="rId{i}" Type="{_REL}/worksheet" Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1)
     )
     overrides = "".join(
-        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_CT}.worksheet+xml"/>'
-        for i in range(1, n + 1)
+        f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{_CT}.worksheet+xml"/>' for i in range(1, n + 1)
     )
     parts = {
         "[Content_Types].xml": (

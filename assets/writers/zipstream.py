@@ -14,6 +14,7 @@ ZIP64 records are emitted only where a size or offset needs them; a member that
 may exceed 4 GiB must be opened with ``zip64=True`` because its local header has
 to say so up front.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,9 +37,7 @@ _DEFLATE = 8
 def _dos_time(ts: float) -> tuple[int, int]:
     t = time.localtime(ts)
     year = max(t.tm_year, 1980)
-    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((year - 1980) << 9) | (
-        t.tm_mon << 5
-    ) | t.tm_mday
+    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
 
 
 def _compress_chunk(data: bytes | memoryview, level: int) -> tuple[bytes, int, int]:
@@ -123,9 +122,18 @@ class ZipStream:
         extra = struct.pack("<HHQQ", 1, 16, 0, 0) if e.zip64 else b""
         self._out.write(
             struct.pack(
-                "<IHHHHHIIIHH", 0x04034B50, 45 if e.zip64 else 20, _FLAG_DESCRIPTOR_UTF8,
-                _DEFLATE, self._time, self._date, 0, _U32 if e.zip64 else 0,
-                _U32 if e.zip64 else 0, len(e.name), len(extra),
+                "<IHHHHHIIIHH",
+                0x04034B50,
+                45 if e.zip64 else 20,
+                _FLAG_DESCRIPTOR_UTF8,
+                _DEFLATE,
+                self._time,
+                self._date,
+                0,
+                _U32 if e.zip64 else 0,
+                _U32 if e.zip64 else 0,
+                len(e.name),
+                len(extra),
             )
         )
         self._out.write(e.name + extra)
@@ -135,17 +143,34 @@ class ZipStream:
         self._pool.shutdown(wait=True)
         cd_start = self._out.bytes
         for e in self._entries:
-            wide = [(e.usize, e.zip64 or e.usize >= _U32), (e.csize, e.zip64 or e.csize >= _U32),
-                    (e.offset, e.zip64 or e.offset >= _U32)]
+            wide = [
+                (e.usize, e.zip64 or e.usize >= _U32),
+                (e.csize, e.zip64 or e.csize >= _U32),
+                (e.offset, e.zip64 or e.offset >= _U32),
+            ]
             big = [v for v, w in wide if w]
             extra = struct.pack(f"<HH{len(big)}Q", 1, 8 * len(big), *big) if big else b""
             (usize, uw), (csize, cw), (offset, ow) = wide
             version = 45 if big else 20
             self._out.write(
                 struct.pack(
-                    "<IHHHHHHIIIHHHHHII", 0x02014B50, version, version, _FLAG_DESCRIPTOR_UTF8,
-                    _DEFLATE, self._time, self._date, e.crc, _U32 if cw else csize,
-                    _U32 if uw else usize, len(e.name), len(extra), 0, 0, 0, 0,
+                    "<IHHHHHHIIIHHHHHII",
+                    0x02014B50,
+                    version,
+                    version,
+                    _FLAG_DESCRIPTOR_UTF8,
+                    _DEFLATE,
+                    self._time,
+                    self._date,
+                    e.crc,
+                    _U32 if cw else csize,
+                    _U32 if uw else usize,
+                    len(e.name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    0,
                     _U32 if ow else offset,
                 )
             )
@@ -154,14 +179,19 @@ class ZipStream:
         count = len(self._entries)
         if cd_start >= _U32 or cd_size >= _U32 or count >= 0xFFFF:
             eocd64 = self._out.bytes
-            self._out.write(
-                struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, cd_size, cd_start)
-            )
+            self._out.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, cd_size, cd_start))
             self._out.write(struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1))
         self._out.write(
             struct.pack(
-                "<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF), min(count, 0xFFFF),
-                min(cd_size, _U32), min(cd_start, _U32), 0,
+                "<IHHHHIIH",
+                0x06054B50,
+                0,
+                0,
+                min(count, 0xFFFF),
+                min(count, 0xFFFF),
+                min(cd_size, _U32),
+                min(cd_start, _U32),
+                0,
             )
         )
 

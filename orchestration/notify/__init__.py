@@ -6,6 +6,7 @@ connection errors, SMTP 4xx) and :class:`PermanentError` for a message the
 receiver will never accept (HTTP 4xx, SMTP 5xx recipient refusal), which sends
 the row straight to the dead letters.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ channel is done, otherwise back off (or go dead on a permanent error). A pass
 that dies half-way loses nothing: its leases expire and the rows are claimed
 again with the same idempotency key.
 """
+
 from __future__ import annotations
 
 import time
@@ -47,7 +48,9 @@ def build_channels(settings: Settings, *, titles: Mapping[str, str] | None = Non
     if settings.notify_url:
         channels.append(WebhookChannel(settings.notify_url, settings.notify_secret, settings.notify_timeout_seconds))
     if settings.smtp_url:
-        channels.append(EmailChannel(settings.smtp_url, settings.smtp_from, timeout=SMTP_TIMEOUT_SECONDS, titles=titles))
+        channels.append(
+            EmailChannel(settings.smtp_url, settings.smtp_from, timeout=SMTP_TIMEOUT_SECONDS, titles=titles)
+        )
     return channels
 
 

@@ -5,6 +5,7 @@
 ``Message-ID`` is derived from the outbox idempotency key, so a re-send after a
 crash is the same message to mail clients that de-duplicate on it.
 """
+
 from __future__ import annotations
 
 import html
@@ -68,9 +69,7 @@ def describe_period(period: str | None) -> str:
     return period
 
 
-def compose(
-    notification: Notification, link: Link | None, sender: str, title: str
-) -> EmailMessage:
+def compose(notification: Notification, link: Link | None, sender: str, title: str) -> EmailMessage:
     """Build the pt-BR message (plain text plus an HTML alternative)."""
     if not notification.email:
         raise ValueError("notification has no e-mail address")
@@ -103,7 +102,7 @@ def compose(
         ]
         html_body = (
             f"<p>Olá,</p><p>Seu relatório {html.escape(what)} está pronto.</p>"
-            f"<p><a href=\"{html.escape(link.url, quote=True)}\">Baixar {html.escape(notification.filename or 'arquivo')}</a></p>"
+            f'<p><a href="{html.escape(link.url, quote=True)}">Baixar {html.escape(notification.filename or "arquivo")}</a></p>'
             f"<p>O link expira em {html.escape(when)} (horário de {html.escape(zone)}).</p>"
         )
     else:

@@ -5,6 +5,7 @@ The body is signed so the receiver can trust it came from us:
 ``Idempotency-Key`` header is stable per (job, recipient), so a re-send after a
 crash or a lost response is recognisable as the same notification.
 """
+
 from __future__ import annotations
 
 import hashlib

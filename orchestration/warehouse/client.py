@@ -5,6 +5,7 @@ engine's paramstyle here, so report modules hold portable SQL only. DuckDB is
 always opened READ_ONLY: it allows one read-write process, and report runs and
 the API read in parallel.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,7 +62,9 @@ class Warehouse:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
         return self.query_many({"q": sql}, params)["q"]
 
-    def query_many(self, queries: Mapping[str, str], params: Mapping[str, Any] | None = None) -> dict[str, pl.DataFrame]:
+    def query_many(
+        self, queries: Mapping[str, str], params: Mapping[str, Any] | None = None
+    ) -> dict[str, pl.DataFrame]:
         """Run several queries on one connection (one open per report, not per query)."""
         params = dict(params or {})
         out: dict[str, pl.DataFrame] = {}

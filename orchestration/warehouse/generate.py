@@ -30,6 +30,7 @@ Why it looks the way it does:
 
 Timestamps are naive UTC (``Datetime('us')``), whole seconds.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -46,13 +47,31 @@ from orchestration.warehouse.scales import SCALES, Scale
 from orchestration.warehouse.tables import conform, empty_frame, sort_keys, table_schemas
 
 CORE_TABLES: tuple[str, ...] = (
-    "institutions", "users", "storyboards", "stories", "story_views", "storyboard_reactions",
-    "schools", "courses", "course_schools", "course_views", "enrollments",
-    "library_contents", "library_content_links",
+    "institutions",
+    "users",
+    "storyboards",
+    "stories",
+    "story_views",
+    "storyboard_reactions",
+    "schools",
+    "courses",
+    "course_schools",
+    "course_views",
+    "enrollments",
+    "library_contents",
+    "library_content_links",
 )
 STIFT_TABLES: tuple[str, ...] = (
-    "groups", "group_members", "disciplines", "subjects", "teacher_disciplines", "questions",
-    "teacher_schedules", "booking_rooms", "bookings", "nps_answers",
+    "groups",
+    "group_members",
+    "disciplines",
+    "subjects",
+    "teacher_disciplines",
+    "questions",
+    "teacher_schedules",
+    "booking_rooms",
+    "bookings",
+    "nps_answers",
 )
 
 MONTHS = 13  # 12 full months before the current one + the current (open) month
@@ -66,9 +85,20 @@ DEMO_INSTITUTION = (1, "Instituição Demo", "demo", "America/Sao_Paulo")
 # Institutions 2.. cycle through these; the first ones guarantee DST and non-DST
 # zones, east and west of UTC, already at the smallest scale.
 TIMEZONES: tuple[str, ...] = (
-    "America/New_York", "Asia/Tokyo", "America/Manaus", "Europe/Lisbon", "America/Sao_Paulo",
-    "America/Recife", "America/Sao_Paulo", "America/Cuiaba", "America/Fortaleza", "America/Sao_Paulo",
-    "America/Rio_Branco", "America/Bahia", "America/Sao_Paulo", "America/Belem",
+    "America/New_York",
+    "Asia/Tokyo",
+    "America/Manaus",
+    "Europe/Lisbon",
+    "America/Sao_Paulo",
+    "America/Recife",
+    "America/Sao_Paulo",
+    "America/Cuiaba",
+    "America/Fortaleza",
+    "America/Sao_Paulo",
+    "America/Rio_Branco",
+    "America/Bahia",
+    "America/Sao_Paulo",
+    "America/Belem",
 )
 MONOLITH_TYPE = {"text": 1, "video_online": 2, "html5": 3}
 FILES_BASE = "https://arquivos.lxp.local"
@@ -173,7 +203,8 @@ def _finish(table: str, frames: list[pl.DataFrame]) -> pl.DataFrame:
         df = pl.concat(frames, how="vertical_relaxed").sort(keys, maintain_order=True)
     ts = [c for c, t in table_schemas()[table].items() if t == pl.Datetime("us") and df.schema[c].is_integer()]
     df = df.with_columns(
-        pl.when(pl.col(c) >= NEVER).then(None).otherwise(pl.col(c) * 1_000_000).cast(pl.Datetime("us")).alias(c) for c in ts
+        pl.when(pl.col(c) >= NEVER).then(None).otherwise(pl.col(c) * 1_000_000).cast(pl.Datetime("us")).alias(c)
+        for c in ts
     )
     return conform(table, df)
 
@@ -253,14 +284,21 @@ def _sizes(scale: Scale, inst: _Inst) -> _Sizes:
     """Per-institution sizes: the demo is exactly the scale, others vary +-40% (realistic spread)."""
     if inst.big:
         return _Sizes(
-            scale.big_institution_users, scale.big_institution_storyboards or scale.storyboards_per_institution,
-            scale.courses_per_institution, scale.schools_per_institution,
+            scale.big_institution_users,
+            scale.big_institution_storyboards or scale.storyboards_per_institution,
+            scale.courses_per_institution,
+            scale.schools_per_institution,
             scale.big_institution_library_contents or scale.library_contents_per_institution,
         )
     f = 1.0 if inst.id == 1 else 0.6 + 0.8 * inst.rng("sizes").random(5)
     f = np.broadcast_to(f, 5)
-    base = (scale.users_per_institution, scale.storyboards_per_institution, scale.courses_per_institution,
-            scale.schools_per_institution, scale.library_contents_per_institution)
+    base = (
+        scale.users_per_institution,
+        scale.storyboards_per_institution,
+        scale.courses_per_institution,
+        scale.schools_per_institution,
+        scale.library_contents_per_institution,
+    )
     minimum = (12, 4, 4, 2, 5)
     return _Sizes(*(max(m, int(round(b * x))) for b, x, m in zip(base, f, minimum, strict=True)))
 
@@ -273,8 +311,14 @@ FORCED_USERS: dict[int, dict[str, Any]] = {
     1: {"privilege": 2, "inactive": False, "deleted_flag": False},  # admin
     2: {"privilege": 3, "inactive": False, "deleted_flag": False},  # teacher
     3: {"privilege": 4, "inactive": True},  # never did anything
-    4: {"privilege": 4, "inactive": False, "deleted_flag": True, "blocked_flag": False, "p_active": 0.98,
-        "created": -100 * DAY},  # active, then deleted mid-month (see _users)
+    4: {
+        "privilege": 4,
+        "inactive": False,
+        "deleted_flag": True,
+        "blocked_flag": False,
+        "p_active": 0.98,
+        "created": -100 * DAY,
+    },  # active, then deleted mid-month (see _users)
     5: {"privilege": 4, "cpf_null": True, "cnpj": False, "inactive": False, "p_active": 0.9},  # no CPF, no CNPJ
     6: {"cnpj": True, "inactive": False, "p_active": 0.9},  # company account
     7: {"blocked_flag": True, "deleted_flag": False},
@@ -310,7 +354,9 @@ def _users(inst: _Inst, n: int, first_id: int) -> _Users:
     particle = np.where(r.random(n) < 0.3, r.integers(0, len(V.PARTICLES), n), -1)
 
     first_name = pl.concat_str(
-        [pl.lit(_pick(first_vocab, g1)), _null_where(_pick(first_vocab, g2), ~second_given)], separator=" ", ignore_nulls=True
+        [pl.lit(_pick(first_vocab, g1)), _null_where(_pick(first_vocab, g2), ~second_given)],
+        separator=" ",
+        ignore_nulls=True,
     )
     last_name = pl.concat_str(
         [
@@ -327,8 +373,12 @@ def _users(inst: _Inst, n: int, first_id: int) -> _Users:
     dom = np.where(r.random(n) < 0.25, len(domains) - 1, r.integers(0, len(domains) - 1, n))
     email = pl.concat_str(
         [
-            pl.lit(_pick(slug_first, g1)), pl.lit("."), pl.lit(_pick(slug_last, np.where(two_surnames, s2, s1))),
-            pl.lit(pl.Series(ids).cast(pl.String)), pl.lit("@"), pl.lit(_pick(domains, dom)),
+            pl.lit(_pick(slug_first, g1)),
+            pl.lit("."),
+            pl.lit(_pick(slug_last, np.where(two_surnames, s2, s1))),
+            pl.lit(pl.Series(ids).cast(pl.String)),
+            pl.lit("@"),
+            pl.lit(_pick(domains, dom)),
         ]
     )
 
@@ -345,8 +395,14 @@ def _users(inst: _Inst, n: int, first_id: int) -> _Users:
     engagement /= engagement.mean()
 
     arrays: dict[str, np.ndarray] = {
-        "privilege": privilege, "inactive": inactive, "cnpj": cnpj, "cpf_null": cpf_null,
-        "blocked_flag": blocked_flag, "deleted_flag": deleted_flag, "p_active": p_active, "created": created,
+        "privilege": privilege,
+        "inactive": inactive,
+        "cnpj": cnpj,
+        "cpf_null": cpf_null,
+        "blocked_flag": blocked_flag,
+        "deleted_flag": deleted_flag,
+        "p_active": p_active,
+        "created": created,
     }
     for i, forced in FORCED_USERS.items():
         if i < n:
@@ -364,22 +420,24 @@ def _users(inst: _Inst, n: int, first_id: int) -> _Users:
 
     # Registration numbers from the customer's own system: unique (7919 is coprime to 9e7), 30% missing.
     ext = np.where(r.random(n) < 0.7, 10_000_000 + ids * 7919 % 90_000_000, -1)
-    frame = _frame({
-        "id": ids,
-        "institution_id": np.full(n, inst.id, np.int64),
-        "uuid": _uuids(r, n),
-        "external_id": _null_where(pl.lit("MAT-") + pl.lit(pl.Series(ext).cast(pl.String)), ext < 0),
-        "first_name": first_name,
-        "last_name": last_name,
-        "name": pl.concat_str([first_name, last_name], separator=" "),
-        "email": email,
-        "cpf": _null_where(_cpfs(r, n), cpf_null),
-        "cnpj": _null_where(_cnpjs(r, n), ~cnpj),
-        "privilege_id": privilege,
-        "created_at": created,
-        "blocked_at": blocked,
-        "deleted_at": deleted,
-    })
+    frame = _frame(
+        {
+            "id": ids,
+            "institution_id": np.full(n, inst.id, np.int64),
+            "uuid": _uuids(r, n),
+            "external_id": _null_where(pl.lit("MAT-") + pl.lit(pl.Series(ext).cast(pl.String)), ext < 0),
+            "first_name": first_name,
+            "last_name": last_name,
+            "name": pl.concat_str([first_name, last_name], separator=" "),
+            "email": email,
+            "cpf": _null_where(_cpfs(r, n), cpf_null),
+            "cnpj": _null_where(_cnpjs(r, n), ~cnpj),
+            "privilege_id": privilege,
+            "created_at": created,
+            "blocked_at": blocked,
+            "deleted_at": deleted,
+        }
+    )
     return _Users(ids, created, deleted, inactive, p_active, engagement, privilege, frame)
 
 
@@ -413,25 +471,35 @@ def _storyboards(inst: _Inst, n: int, first_id: int, first_story_id: int) -> _St
         deleted[-1] = (inst.starts[7] + inst.ends[7]) // 2 + r.integers(0, 6 * 3600)
     topics = r.permutation(len(V.STORYBOARD_TOPICS))
     k = np.arange(n)
-    title = pl.concat_str([
-        pl.lit(_pick(V.STORYBOARD_TOPICS, topics[k % len(topics)])),
-        _null_where(pl.lit(" — Parte ") + pl.lit(pl.Series(k // len(topics) + 1).cast(pl.String)), k < len(topics)),
-    ], ignore_nulls=True)
+    title = pl.concat_str(
+        [
+            pl.lit(_pick(V.STORYBOARD_TOPICS, topics[k % len(topics)])),
+            _null_where(pl.lit(" — Parte ") + pl.lit(pl.Series(k // len(topics) + 1).cast(pl.String)), k < len(topics)),
+        ],
+        ignore_nulls=True,
+    )
     weight = r.lognormal(0.0, 0.6, n)
     weight /= weight.mean()
     first_story = first_story_id + np.concatenate([[0], np.cumsum(n_stories)[:-1]])
     total = int(n_stories.sum())
     owner = np.repeat(np.arange(n), n_stories)
-    frame = _frame({
-        "id": ids, "institution_id": np.full(n, inst.id, np.int64), "title": title,
-        "created_at": created, "deleted_at": deleted,
-    })
-    stories = pl.DataFrame({
-        "id": first_story_id + np.arange(total, dtype=np.int64),
-        "institution_id": np.full(total, inst.id, np.int64),
-        "storyboard_id": ids[owner],
-        "position": (np.arange(total) - np.repeat(first_story - first_story_id, n_stories) + 1).astype(np.int32),
-    })
+    frame = _frame(
+        {
+            "id": ids,
+            "institution_id": np.full(n, inst.id, np.int64),
+            "title": title,
+            "created_at": created,
+            "deleted_at": deleted,
+        }
+    )
+    stories = pl.DataFrame(
+        {
+            "id": first_story_id + np.arange(total, dtype=np.int64),
+            "institution_id": np.full(total, inst.id, np.int64),
+            "storyboard_id": ids[owner],
+            "position": (np.arange(total) - np.repeat(first_story - first_story_id, n_stories) + 1).astype(np.int32),
+        }
+    )
     return _Storyboards(ids, created, deleted, n_stories, first_story, weight, frame, stories)
 
 
@@ -520,21 +588,29 @@ def _story_activity(inst: _Inst, scale: Scale, users: _Users, sb: _Storyboards) 
         return np.concatenate([p[i] for p in parts]) if parts else np.empty(0, dtype)
 
     n_views = len(cat(views, 0))
-    view_frame = pl.DataFrame({
-        "institution_id": np.full(n_views, inst.id, np.int64), "user_id": cat(views, 0),
-        "storyboard_id": cat(views, 1), "story_id": cat(views, 2), "viewed_at": cat(views, 3),
-    })
+    view_frame = pl.DataFrame(
+        {
+            "institution_id": np.full(n_views, inst.id, np.int64),
+            "user_id": cat(views, 0),
+            "storyboard_id": cat(views, 1),
+            "story_id": cat(views, 2),
+            "viewed_at": cat(views, 3),
+        }
+    )
     likes = cat(reacts, 2, bool)
-    react_frame = pl.DataFrame({
-        "institution_id": np.full(len(likes), inst.id, np.int64), "user_id": cat(reacts, 0),
-        "storyboard_id": cat(reacts, 1), "kind": np.where(likes, "like", "dislike"), "reacted_at": cat(reacts, 3),
-    })
+    react_frame = pl.DataFrame(
+        {
+            "institution_id": np.full(len(likes), inst.id, np.int64),
+            "user_id": cat(reacts, 0),
+            "storyboard_id": cat(reacts, 1),
+            "kind": np.where(likes, "like", "dislike"),
+            "reacted_at": cat(reacts, 3),
+        }
+    )
     return view_frame, react_frame
 
 
-def _schools_and_courses(
-    inst: _Inst, sizes: _Sizes, users: _Users, ids: dict[str, int]
-) -> dict[str, pl.DataFrame]:
+def _schools_and_courses(inst: _Inst, sizes: _Sizes, users: _Users, ids: dict[str, int]) -> dict[str, pl.DataFrame]:
     """schools, courses, course_schools, course_views and enrollments of one institution."""
     r = inst.rng("courses")
     ws, cs = inst.window_start, inst.current_start
@@ -543,31 +619,48 @@ def _schools_and_courses(
     pick = r.choice(len(school_vocab), size=min(ns, len(school_vocab)), replace=False)
     ns = len(pick)
     school_ids = ids["schools"] + np.arange(ns, dtype=np.int64)
-    schools = pl.DataFrame({
-        "id": school_ids, "institution_id": np.full(ns, inst.id, np.int64), "name": _pick(school_vocab, pick),
-    })
+    schools = pl.DataFrame(
+        {
+            "id": school_ids,
+            "institution_id": np.full(ns, inst.id, np.int64),
+            "name": _pick(school_vocab, pick),
+        }
+    )
 
     course_ids = ids["courses"] + np.arange(nc, dtype=np.int64)
     published = r.random(nc) < 0.75
     published[0], published[1] = True, False  # at least one draft
     created = _uniform(r, ws - 2 * YEAR, cs - 10 * DAY, nc)
     pub_at = np.where(published, created + (r.random(nc) * (cs - created)).astype(np.int64), NEVER)
-    title = pl.concat_str([
-        pl.lit(_pick(V.COURSE_TOPICS, r.integers(0, len(V.COURSE_TOPICS), nc))), pl.lit(" — "),
-        pl.lit(_pick(V.COURSE_LEVELS, r.integers(0, len(V.COURSE_LEVELS), nc))),
-    ])
-    courses = _frame({
-        "id": course_ids, "institution_id": np.full(nc, inst.id, np.int64), "title": title,
-        "status": published.astype(np.int32), "published_at": pub_at, "created_at": created,
-    })
+    title = pl.concat_str(
+        [
+            pl.lit(_pick(V.COURSE_TOPICS, r.integers(0, len(V.COURSE_TOPICS), nc))),
+            pl.lit(" — "),
+            pl.lit(_pick(V.COURSE_LEVELS, r.integers(0, len(V.COURSE_LEVELS), nc))),
+        ]
+    )
+    courses = _frame(
+        {
+            "id": course_ids,
+            "institution_id": np.full(nc, inst.id, np.int64),
+            "title": title,
+            "status": published.astype(np.int32),
+            "published_at": pub_at,
+            "created_at": created,
+        }
+    )
 
     u = r.random(nc)
     n_links = np.where(u < 0.12, 0, np.where(u < 0.7, 1, r.integers(2, 4, nc)))
     n_links[:3] = [1, 0, min(3, ns)][: min(3, nc)]  # one school / no school / several schools
     rows, items = _distinct_choice(r, n_links, ns)
-    course_schools = pl.DataFrame({
-        "institution_id": np.full(len(rows), inst.id, np.int64), "course_id": course_ids[rows], "school_id": school_ids[items],
-    })
+    course_schools = pl.DataFrame(
+        {
+            "institution_id": np.full(len(rows), inst.id, np.int64),
+            "course_id": course_ids[rows],
+            "school_id": school_ids[items],
+        }
+    )
 
     weight = r.lognormal(0.0, 0.7, nc)
     pub_idx = np.nonzero(published)[0]
@@ -591,12 +684,14 @@ def _schools_and_courses(
         ok = t <= inst.now
         cv.append((course_ids[cc[rep][ok]], users.ids[uu[rep][ok]], t[ok]))
     n_cv = sum(len(p[0]) for p in cv)
-    course_views = pl.DataFrame({
-        "institution_id": np.full(n_cv, inst.id, np.int64),
-        "course_id": np.concatenate([p[0] for p in cv]) if cv else np.empty(0, np.int64),
-        "user_id": np.concatenate([p[1] for p in cv]) if cv else np.empty(0, np.int64),
-        "viewed_at": np.concatenate([p[2] for p in cv]) if cv else np.empty(0, np.int64),
-    })
+    course_views = pl.DataFrame(
+        {
+            "institution_id": np.full(n_cv, inst.id, np.int64),
+            "course_id": np.concatenate([p[0] for p in cv]) if cv else np.empty(0, np.int64),
+            "user_id": np.concatenate([p[1] for p in cv]) if cv else np.empty(0, np.int64),
+            "viewed_at": np.concatenate([p[2] for p in cv]) if cv else np.empty(0, np.int64),
+        }
+    )
 
     # Enrollments happen once per (user, course): spread over the window and half a year before it.
     eu = np.nonzero(~users.inactive)[0]
@@ -613,15 +708,32 @@ def _schools_and_courses(
         done = enrolled + 3600 + r.exponential(20 * DAY, len(uu)).astype(np.int64)
         done = np.where((r.random(len(uu)) < 0.4) & (done <= inst.now) & (done < users.deleted[uu]), done, NEVER)
         ok = enrolled <= inst.now
-        enrollments = pl.DataFrame({
-            "institution_id": np.full(int(ok.sum()), inst.id, np.int64), "course_id": course_ids[cc[ok]],
-            "user_id": users.ids[uu[ok]], "enrolled_at": enrolled[ok], "completed_at": done[ok],
-        })
+        enrollments = pl.DataFrame(
+            {
+                "institution_id": np.full(int(ok.sum()), inst.id, np.int64),
+                "course_id": course_ids[cc[ok]],
+                "user_id": users.ids[uu[ok]],
+                "enrolled_at": enrolled[ok],
+                "completed_at": done[ok],
+            }
+        )
     else:
-        enrollments = pl.DataFrame(schema={"institution_id": pl.Int64, "course_id": pl.Int64, "user_id": pl.Int64,
-                                           "enrolled_at": pl.Int64, "completed_at": pl.Int64})
-    return {"schools": schools, "courses": courses, "course_schools": course_schools,
-            "course_views": course_views, "enrollments": enrollments}
+        enrollments = pl.DataFrame(
+            schema={
+                "institution_id": pl.Int64,
+                "course_id": pl.Int64,
+                "user_id": pl.Int64,
+                "enrolled_at": pl.Int64,
+                "completed_at": pl.Int64,
+            }
+        )
+    return {
+        "schools": schools,
+        "courses": courses,
+        "course_schools": course_schools,
+        "course_views": course_views,
+        "enrollments": enrollments,
+    }
 
 
 def _library(inst: _Inst, n: int, first_id: int, users: _Users, school_ids: np.ndarray) -> dict[str, pl.DataFrame]:
@@ -630,10 +742,13 @@ def _library(inst: _Inst, n: int, first_id: int, users: _Users, school_ids: np.n
     ws, cs = inst.window_start, inst.current_start
     ids = first_id + np.arange(n, dtype=np.int64)
     stems = V.library_title_stems()
-    title = pl.concat_str([
-        pl.lit(_pick(stems, r.integers(0, len(stems), n))), pl.lit(" — Unidade "),
-        pl.lit(pl.Series(r.integers(1, 31, n)).cast(pl.String)),
-    ])
+    title = pl.concat_str(
+        [
+            pl.lit(_pick(stems, r.integers(0, len(stems), n))),
+            pl.lit(" — Unidade "),
+            pl.lit(pl.Series(r.integers(1, 31, n)).cast(pl.String)),
+        ]
+    )
     types = np.array(["text", "video_online", "html5"])
     ti = r.choice(3, size=n, p=[0.45, 0.35, 0.20])
     is_text, is_video, is_html = ti == 0, ti == 1, ti == 2
@@ -642,55 +757,74 @@ def _library(inst: _Inst, n: int, first_id: int, users: _Users, school_ids: np.n
     id_s = pl.lit(pl.Series(ids).cast(pl.String))
     base_url = pl.lit(f"{FILES_BASE}/biblioteca/{inst.id}/") + id_s
     youtube = r.random(n) < 0.5
-    video_url = pl.when(pl.lit(pl.Series(youtube))).then(pl.lit("https://www.youtube.com/watch?v=") + pl.lit(_tokens(r, n, 11)))
-    video_url = video_url.otherwise(pl.lit("https://vimeo.com/") + pl.lit(pl.Series(r.integers(100_000_000, 999_999_999, n)).cast(pl.String)))
-    duration = np.where(is_video, r.integers(60, 3600, n), np.where(is_html & (r.random(n) < 0.3), r.integers(300, 1800, n), 0))
+    video_url = pl.when(pl.lit(pl.Series(youtube))).then(
+        pl.lit("https://www.youtube.com/watch?v=") + pl.lit(_tokens(r, n, 11))
+    )
+    video_url = video_url.otherwise(
+        pl.lit("https://vimeo.com/") + pl.lit(pl.Series(r.integers(100_000_000, 999_999_999, n)).cast(pl.String))
+    )
+    duration = np.where(
+        is_video, r.integers(60, 3600, n), np.where(is_html & (r.random(n) < 0.3), r.integers(300, 1800, n), 0)
+    )
     diff_i = r.choice(4, size=n, p=[0.3, 0.35, 0.15, 0.2])
     tag_a, tag_b = r.integers(0, len(V.LIBRARY_TAGS), n), r.integers(0, len(V.LIBRARY_TAGS), n)
     n_tags = r.choice(3, size=n, p=[0.4, 0.35, 0.25])
-    tags = pl.concat_str([
-        pl.lit(_pick(V.LIBRARY_TAGS, tag_a)), _null_where(_pick(V.LIBRARY_TAGS, tag_b), (n_tags < 2) | (tag_a == tag_b)),
-    ], separator=",", ignore_nulls=True)
+    tags = pl.concat_str(
+        [
+            pl.lit(_pick(V.LIBRARY_TAGS, tag_a)),
+            _null_where(_pick(V.LIBRARY_TAGS, tag_b), (n_tags < 2) | (tag_a == tag_b)),
+        ],
+        separator=",",
+        ignore_nulls=True,
+    )
     a1, a2 = r.integers(0, len(V.FEMALE_FIRST), n), r.integers(0, len(V.SURNAMES), n)
     authors = pl.lit("Prof.ª ") + pl.lit(_pick(V.FEMALE_FIRST, a1)) + pl.lit(" ") + pl.lit(_pick(V.SURNAMES, a2))
     created = _uniform(r, ws - 2 * YEAR, cs, n)
     updated = np.where(r.random(n) < 0.4, created, created + (r.random(n) * (cs - created) * 0.3).astype(np.int64))
     deleted = np.where(r.random(n) < 0.05, updated + (r.random(n) * (cs - updated)).astype(np.int64), NEVER)
     booleans = r.random((n, 6)) < np.array([0.1, 0.6, 0.2, 0.1, 0.3, 0.4])
-    contents = _frame({
-        "id": ids,
-        "institution_id": np.full(n, inst.id, np.int64),
-        "user_id": author,
-        "title": title,
-        "description": _null_where(pl.lit("Material de apoio: ") + title.str.to_lowercase(), r.random(n) < 0.2),
-        "type": types[ti],
-        "monolith_type": np.vectorize(MONOLITH_TYPE.get)(types)[ti].astype(np.int32),
-        "status": (r.random(n) < 0.8).astype(np.int32),
-        "body": _null_where(pl.lit("<p>") + title + pl.lit(": leitura orientada, exemplos e exercícios.</p>"), ~is_text),
-        "file_url": pl.when(pl.lit(pl.Series(is_html))).then(base_url + pl.lit("/index.html"))
-        .when(pl.lit(pl.Series(is_text & (r.random(n) < 0.2)))).then(base_url + pl.lit("/material.pdf"))
-        .otherwise(None),
-        "video_url": _null_where(video_url, ~is_video),
-        "duration": duration.astype(np.int32),
-        "thumbnail_url": _null_where(base_url + pl.lit("/thumb.jpg"), r.random(n) >= np.where(is_video, 0.7, 0.3)),
-        "catalog_cover_rectangular_url": _null_where(base_url + pl.lit("/capa.jpg"), r.random(n) >= 0.4),
-        "difficulty": _null_where(_pick(["easy", "medium", "hard", "medium"], diff_i), diff_i == 3),
-        "tags": _null_where(tags, n_tags == 0),
-        "source": _null_where(_pick(V.LIBRARY_SOURCES, r.integers(0, len(V.LIBRARY_SOURCES), n)), r.random(n) < 0.6),
-        "authors": _null_where(authors, r.random(n) < 0.5),
-        "disable_player_controls": booleans[:, 0] & is_video,
-        "show_in_student_catalog": booleans[:, 1],
-        "show_in_visitor_catalog": booleans[:, 2],
-        "block_catalog_logged_out": booleans[:, 3],
-        "show_course_details": booleans[:, 4],
-        "show_in_related_videos": booleans[:, 5] & is_video,
-        "video_orientation": _null_where(
-            pl.lit(pl.Series(np.where(r.random(n) < 0.8, "landscape", "portrait"))), ~is_video
-        ),
-        "created_at": created,
-        "updated_at": updated,
-        "deleted_at": deleted,
-    })
+    contents = _frame(
+        {
+            "id": ids,
+            "institution_id": np.full(n, inst.id, np.int64),
+            "user_id": author,
+            "title": title,
+            "description": _null_where(pl.lit("Material de apoio: ") + title.str.to_lowercase(), r.random(n) < 0.2),
+            "type": types[ti],
+            "monolith_type": np.vectorize(MONOLITH_TYPE.get)(types)[ti].astype(np.int32),
+            "status": (r.random(n) < 0.8).astype(np.int32),
+            "body": _null_where(
+                pl.lit("<p>") + title + pl.lit(": leitura orientada, exemplos e exercícios.</p>"), ~is_text
+            ),
+            "file_url": pl.when(pl.lit(pl.Series(is_html)))
+            .then(base_url + pl.lit("/index.html"))
+            .when(pl.lit(pl.Series(is_text & (r.random(n) < 0.2))))
+            .then(base_url + pl.lit("/material.pdf"))
+            .otherwise(None),
+            "video_url": _null_where(video_url, ~is_video),
+            "duration": duration.astype(np.int32),
+            "thumbnail_url": _null_where(base_url + pl.lit("/thumb.jpg"), r.random(n) >= np.where(is_video, 0.7, 0.3)),
+            "catalog_cover_rectangular_url": _null_where(base_url + pl.lit("/capa.jpg"), r.random(n) >= 0.4),
+            "difficulty": _null_where(_pick(["easy", "medium", "hard", "medium"], diff_i), diff_i == 3),
+            "tags": _null_where(tags, n_tags == 0),
+            "source": _null_where(
+                _pick(V.LIBRARY_SOURCES, r.integers(0, len(V.LIBRARY_SOURCES), n)), r.random(n) < 0.6
+            ),
+            "authors": _null_where(authors, r.random(n) < 0.5),
+            "disable_player_controls": booleans[:, 0] & is_video,
+            "show_in_student_catalog": booleans[:, 1],
+            "show_in_visitor_catalog": booleans[:, 2],
+            "block_catalog_logged_out": booleans[:, 3],
+            "show_course_details": booleans[:, 4],
+            "show_in_related_videos": booleans[:, 5] & is_video,
+            "video_orientation": _null_where(
+                pl.lit(pl.Series(np.where(r.random(n) < 0.8, "landscape", "portrait"))), ~is_video
+            ),
+            "created_at": created,
+            "updated_at": updated,
+            "deleted_at": deleted,
+        }
+    )
 
     # Links: per content a few distinct refs of each kind. Cycle/stage/discipline ids come from
     # per-institution pools (the warehouse has no cycle tables); school links use real schools.
@@ -701,16 +835,27 @@ def _library(inst: _Inst, n: int, first_id: int, users: _Users, school_ids: np.n
         "discipline": inst.id * 100 + 51 + np.arange(15, dtype=np.int64),
         "school": school_ids,
     }
-    count_p = {"cycle": [0.3, 0.5, 0.2], "cycle_stage": [0.5, 0.35, 0.15], "discipline": [0.6, 0.3, 0.1], "school": [0.6, 0.3, 0.1]}
+    count_p = {
+        "cycle": [0.3, 0.5, 0.2],
+        "cycle_stage": [0.5, 0.35, 0.15],
+        "discipline": [0.6, 0.3, 0.1],
+        "school": [0.6, 0.3, 0.1],
+    }
     for kind, pool in pools.items():
         counts = r.choice(3, size=n, p=count_p[kind])
         if kind == "cycle" and n:
             counts[0] = max(counts[0], 1)
         rows, items = _distinct_choice(r, counts, len(pool))
-        parts.append(pl.DataFrame({
-            "institution_id": np.full(len(rows), inst.id, np.int64), "content_id": ids[rows],
-            "link_type": np.full(len(rows), kind), "ref_id": pool[items],
-        }))
+        parts.append(
+            pl.DataFrame(
+                {
+                    "institution_id": np.full(len(rows), inst.id, np.int64),
+                    "content_id": ids[rows],
+                    "link_type": np.full(len(rows), kind),
+                    "ref_id": pool[items],
+                }
+            )
+        )
     return {"library_contents": contents, "library_content_links": pl.concat(parts)}
 
 
@@ -750,8 +895,15 @@ def generate(scale: str | Scale, seed: int = 42, now: datetime | None = None) ->
         course_parts = _schools_and_courses(inst, sizes, users, next_id)
         school_ids = course_parts["schools"]["id"].to_numpy()
         library = _library(inst, sizes.library, next_id["library_contents"], users, school_ids)
-        produced = {"users": users.frame, "storyboards": sb.frame, "stories": sb.stories, "story_views": views,
-                    "storyboard_reactions": reactions, **course_parts, **library}
+        produced = {
+            "users": users.frame,
+            "storyboards": sb.frame,
+            "stories": sb.stories,
+            "story_views": views,
+            "storyboard_reactions": reactions,
+            **course_parts,
+            **library,
+        }
         for table, frame in produced.items():
             parts[table].append(frame)
         for table in next_id:
@@ -770,11 +922,15 @@ def _stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime
             raise
         return {t: empty_frame(t) for t in STIFT_TABLES}
     produced = generate_stift(core, scale, seed, now)
-    return {t: conform(t, produced[t]).sort(sort_keys(t), maintain_order=True) if t in produced else empty_frame(t)
-            for t in STIFT_TABLES}
+    return {
+        t: conform(t, produced[t]).sort(sort_keys(t), maintain_order=True) if t in produced else empty_frame(t)
+        for t in STIFT_TABLES
+    }
 
 
-def generate_warehouse(scale: str | Scale, seed: int = 42, out: str | None = None, *, now: datetime | None = None) -> dict[str, int]:
+def generate_warehouse(
+    scale: str | Scale, seed: int = 42, out: str | None = None, *, now: datetime | None = None
+) -> dict[str, int]:
     """Generate and load in one go (``lxp-reports generate``); returns row counts per table.
 
     ``out``: a DuckDB file path (or ``duckdb:///path``) or a ``postgresql://`` URL;
@@ -793,8 +949,19 @@ def generate_warehouse(scale: str | Scale, seed: int = 42, out: str | None = Non
 
 def with_big_institution(scale: Scale, users: int, storyboards: int, library_contents: int = 0) -> Scale:
     """A copy of `scale` whose last institution is 'big' (tests use a reduced one)."""
-    return replace(scale, big_institution_users=users, big_institution_storyboards=storyboards,
-                   big_institution_library_contents=library_contents)
+    return replace(
+        scale,
+        big_institution_users=users,
+        big_institution_storyboards=storyboards,
+        big_institution_library_contents=library_contents,
+    )
 
 
-__all__ = ["CORE_TABLES", "STIFT_TABLES", "generate", "generate_warehouse", "local_month_bounds", "with_big_institution"]
+__all__ = [
+    "CORE_TABLES",
+    "STIFT_TABLES",
+    "generate",
+    "generate_warehouse",
+    "local_month_bounds",
+    "with_big_institution",
+]

@@ -12,6 +12,7 @@ cancellations, pending, queued, left-queue and not-realized bookings.
 Students without a group have no activity; deleted users act only before their
 deletion.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -44,12 +45,24 @@ CATALOG: list[tuple[str, list[str]]] = [
     ("Inglês", ["Tempos verbais", "Vocabulário", "Compreensão de texto"]),
 ]
 GROUP_NAMES = [
-    "1º ano A", "1º ano B", "2º ano A", "2º ano B", "3º ano A", "3º ano B",
-    "Pré-vestibular Manhã", "Pré-vestibular Noite", "Turma de Reforço", "Intensivo ENEM",
+    "1º ano A",
+    "1º ano B",
+    "2º ano A",
+    "2º ano B",
+    "3º ano A",
+    "3º ano B",
+    "Pré-vestibular Manhã",
+    "Pré-vestibular Noite",
+    "Turma de Reforço",
+    "Intensivo ENEM",
 ]
 ROOMS: list[tuple[str, str]] = [
-    ("Sala 101", "Presencial"), ("Sala Virtual 1", "Online"), ("Laboratório de Ciências", "Presencial"),
-    ("Sala Virtual 2", "Online"), ("Biblioteca - Estudo em grupo", "Presencial"), ("Plantão Online", "Online"),
+    ("Sala 101", "Presencial"),
+    ("Sala Virtual 1", "Online"),
+    ("Laboratório de Ciências", "Presencial"),
+    ("Sala Virtual 2", "Online"),
+    ("Biblioteca - Estudo em grupo", "Presencial"),
+    ("Plantão Online", "Online"),
 ]
 # (prefix, suffix) around the subject name; one starts with "=" on purpose (csv/xlsx injection).
 QUESTION_TEMPLATES: list[tuple[str, str]] = [
@@ -67,11 +80,23 @@ ANSWERS = [
     "Você está quase lá: faltou aplicar a propriedade distributiva.",
 ]
 REPLIES = ["Ainda não entendi o segundo passo.", "Obrigado! E se o valor fosse negativo?", "Pode dar outro exemplo?"]
-REPLY_ANSWERS = ["Claro! Veja este outro exemplo.", "Se for negativo, o sinal se inverte.", "Isso mesmo, ótima observação."]
-RATING_COMMENTS = ["Muito clara a explicação!", "Ajudou bastante.", "Poderia ter mais exemplos.", "Não entendi a resposta."]
+REPLY_ANSWERS = [
+    "Claro! Veja este outro exemplo.",
+    "Se for negativo, o sinal se inverte.",
+    "Isso mesmo, ótima observação.",
+]
+RATING_COMMENTS = [
+    "Muito clara a explicação!",
+    "Ajudou bastante.",
+    "Poderia ter mais exemplos.",
+    "Não entendi a resposta.",
+]
 NPS_COMMENTS = [
-    "Os professores respondem rápido.", "Gostaria de mais horários de plantão.", "Ótima plataforma, recomendo!",
-    "Às vezes a chamada de vídeo trava.", "Atendimento excelente.",
+    "Os professores respondem rápido.",
+    "Gostaria de mais horários de plantão.",
+    "Ótima plataforma, recomendo!",
+    "Às vezes a chamada de vídeo trava.",
+    "Atendimento excelente.",
 ]
 
 
@@ -160,9 +185,7 @@ def _window_start(now: datetime) -> datetime:
 # ------------------------------------------------------------------ generator
 
 
-def generate_stift(
-    core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime
-) -> dict[str, pl.DataFrame]:
+def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime) -> dict[str, pl.DataFrame]:
     """Stift tables for the core's institutions/users/schools, typed exactly as schema.sql."""
     del scale  # activity is per student; the scale already sized the user base
     rng = np.random.default_rng([seed, 0x5717F])
@@ -179,9 +202,13 @@ def generate_stift(
         dtype=np.int64,
     )
     schools = core["schools"].sort("institution_id", "id")
-    users = core["users"].sort("institution_id", "id").with_columns(
-        created_us=pl.col("created_at").dt.epoch("us"),
-        deleted_us=pl.col("deleted_at").dt.epoch("us"),
+    users = (
+        core["users"]
+        .sort("institution_id", "id")
+        .with_columns(
+            created_us=pl.col("created_at").dt.epoch("us"),
+            deleted_us=pl.col("deleted_at").dt.epoch("us"),
+        )
     )
 
     def offsets(inst: np.ndarray) -> np.ndarray:
@@ -238,7 +265,9 @@ def generate_stift(
     teach_rep = np.repeat(teach, rng.integers(1, 4, size=len(teach)))
     admins = np.flatnonzero((u_priv == 2) & (rng.random(len(u_id)) < 0.5))
     m_user_idx = np.concatenate([stud, second, teach_rep, admins])
-    m_role = np.repeat(np.array(["student", "teacher", "admin"]), [len(stud) + len(second), len(teach_rep), len(admins)])
+    m_role = np.repeat(
+        np.array(["student", "teacher", "admin"]), [len(stud) + len(second), len(teach_rep), len(admins)]
+    )
     m_group = _pick(rng, g_pool_inst, u_inst[m_user_idx])
     keep = m_group >= 0
     m_user_idx, m_role, m_group = m_user_idx[keep], m_role[keep], g_order[m_group[keep]]
@@ -251,7 +280,9 @@ def generate_stift(
             "group_id": pl.Series(g_ids[m_group].tolist(), dtype=pl.String()),
             "user_id": u_id[m_user_idx],
             "role": m_role,
-            "joined_at": _ts(np.minimum(u_created[m_user_idx] + rng.integers(0, 30 * DAY, size=len(m_user_idx)), t_now)),
+            "joined_at": _ts(
+                np.minimum(u_created[m_user_idx] + rng.integers(0, 30 * DAY, size=len(m_user_idx)), t_now)
+            ),
         }
     )
 
@@ -321,9 +352,7 @@ def generate_stift(
     rated = answered & (rng.random(nq) < 0.55)
     understood_given = answered & (rng.random(nq) < 0.6)
     commented = rated & (rng.random(nq) < 0.3)
-    subject_text = np.where(
-        q_sub_idx >= 0, _take(subj_pool_names, q_sub_idx, ""), "conteúdo da aula"
-    )
+    subject_text = np.where(q_sub_idx >= 0, _take(subj_pool_names, q_sub_idx, ""), "conteúdo da aula")
     tpl = rng.integers(0, len(QUESTION_TEMPLATES), size=nq)
     prefixes = np.array([p for p, _ in QUESTION_TEMPLATES], dtype=object)[tpl]
     suffixes = np.array([s for _, s in QUESTION_TEMPLATES], dtype=object)[tpl]
@@ -347,7 +376,9 @@ def generate_stift(
             "reply_answer_description": _opt(
                 rng.choice(np.array(REPLY_ANSWERS, object), nq), reply_answered, pl.String()
             ),
-            "answer_rating": _opt(rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], nq, p=[0.05, 0.05, 0.15, 0.3, 0.45]), rated, pl.Float64()),
+            "answer_rating": _opt(
+                rng.choice([1.0, 2.0, 3.0, 4.0, 5.0], nq, p=[0.05, 0.05, 0.15, 0.3, 0.45]), rated, pl.Float64()
+            ),
             "answer_understood": _opt(rng.random(nq) < 0.8, understood_given, pl.Boolean()),
             "answer_comment": _opt(rng.choice(np.array(RATING_COMMENTS, object), nq), commented, pl.String()),
             "has_seen_answer": answered & (rng.random(nq) < 0.85),
@@ -434,7 +465,7 @@ def generate_stift(
     by_admin = other_cancel & ((rng.random(nb) < 0.4) | (b_teacher < 0)) & (admin_id >= 0)
     cancel_role = np.where(by_student, "student", np.where(by_admin, "admin", "teacher"))
     cancel_by = np.where(by_student, u_id[bw], np.where(by_admin, admin_id, b_teacher))
-    cancelled &= (cancel_by >= 0)
+    cancelled &= cancel_by >= 0
     joined = queue
     left_at = np.minimum(b_created + rng.integers(1, 40, nb) * MINUTE, t_now)
     teacher_shown = (~queue & (b_teacher >= 0)) | q_present
@@ -465,8 +496,12 @@ def generate_stift(
             "queue_left_at": _ts(left_at, q_left),
             "rating_by_student": _opt(ratings, ended_ok & chance(0.6), pl.Float64()),
             "rating_by_teacher": _opt(np.round(rng.uniform(3.0, 5.0, nb), 1), ended_ok & chance(0.4), pl.Float64()),
-            "call_quality_rating_by_student": _opt(np.round(rng.uniform(2.0, 5.0, nb), 1), ended_ok & chance(0.5), pl.Float64()),
-            "call_quality_rating_by_teacher": _opt(np.round(rng.uniform(2.0, 5.0, nb), 1), ended_ok & chance(0.4), pl.Float64()),
+            "call_quality_rating_by_student": _opt(
+                np.round(rng.uniform(2.0, 5.0, nb), 1), ended_ok & chance(0.5), pl.Float64()
+            ),
+            "call_quality_rating_by_teacher": _opt(
+                np.round(rng.uniform(2.0, 5.0, nb), 1), ended_ok & chance(0.4), pl.Float64()
+            ),
         }
     ).filter(pl.Series(keep))
 

@@ -6,6 +6,7 @@ maintaining indexes row by row). Both are all-or-nothing for readers: DuckDB is
 built in a temporary file renamed over the target; PostgreSQL loads in one
 transaction (DDL is transactional there), then ANALYZEs.
 """
+
 from __future__ import annotations
 
 import io
@@ -26,7 +27,9 @@ def _ordered(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     unknown = set(frames) - set(table_schemas())
     if unknown:
         raise ValueError(f"frames for tables not in schema.sql: {sorted(unknown)}")
-    return {t: frames[t].sort(sort_keys(t), maintain_order=True) if t in frames else empty_frame(t) for t in table_schemas()}
+    return {
+        t: frames[t].sort(sort_keys(t), maintain_order=True) if t in frames else empty_frame(t) for t in table_schemas()
+    }
 
 
 def load_duckdb(frames: Mapping[str, pl.DataFrame], path: str | Path, *, replace: bool = True) -> Path:

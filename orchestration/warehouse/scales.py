@@ -1,4 +1,5 @@
 """Size knobs of the synthetic warehouse (``lxp-reports generate --scale``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,17 @@ SCALES: dict[str, Scale] = {
     "tiny": Scale("tiny", 3, 40, 6, 8, 3, 30, 6),
     "small": Scale("small", 10, 300, 12, 20, 4, 200, 8),
     "demo": Scale("demo", 25, 1000, 20, 40, 6, 1000, 8),
-    "large": Scale("large", 50, 2000, 20, 40, 6, 1000, 6, big_institution_users=60_000,
-                   big_institution_storyboards=40, big_institution_library_contents=100_000),
+    "large": Scale(
+        "large",
+        50,
+        2000,
+        20,
+        40,
+        6,
+        1000,
+        6,
+        big_institution_users=60_000,
+        big_institution_storyboards=40,
+        big_institution_library_contents=100_000,
+    ),
 }

@@ -4,6 +4,7 @@ schema.sql is the single source of truth; parsing it (instead of repeating
 column lists in Python) keeps the generator, the loaders and empty fallback
 frames in step with the DDL.
 """
+
 from __future__ import annotations
 
 import re

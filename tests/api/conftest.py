@@ -1,5 +1,6 @@
 """API test fixtures: a tiny hand-made DuckDB warehouse, the app in process
 with a fake Dagster GraphQL transport, and JWT helpers."""
+
 from __future__ import annotations
 
 import time
@@ -101,7 +102,13 @@ def client(settings: Settings, fake_dagster: FakeDagster) -> Iterator[TestClient
 
 
 def make_token(claims: dict[str, Any] | None = None, *, secret: str = SECRET, alg: str = "HS256", **extra: Any) -> str:
-    payload: dict[str, Any] = {"institutionId": 1, "userId": 10, "subdomain": "alfa", "privilegio_id": 2, "exp": int(time.time()) + 600}
+    payload: dict[str, Any] = {
+        "institutionId": 1,
+        "userId": 10,
+        "subdomain": "alfa",
+        "privilegio_id": 2,
+        "exp": int(time.time()) + 600,
+    }
     payload.update(claims or {})
     payload.update(extra)
     payload = {k: v for k, v in payload.items() if v is not None}

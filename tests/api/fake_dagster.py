@@ -6,6 +6,7 @@ test move runs through their lifecycle. Plug it into the client with
 ``httpx.MockTransport(fake.handle)``. The real webserver is exercised by the
 end-to-end tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,7 +66,9 @@ class FakeDagster:
         run.ended = time.time()
         run.tags.update(file_tags)
 
-    def add_materialization(self, asset: str, partition: str, metadata: dict[str, Any], *, age_seconds: float = 0, run_id: str = "mat-run") -> None:
+    def add_materialization(
+        self, asset: str, partition: str, metadata: dict[str, Any], *, age_seconds: float = 0, run_id: str = "mat-run"
+    ) -> None:
         event = {"runId": run_id, "timestamp": str(int((time.time() - age_seconds) * 1000)), "metadata": metadata}
         self.materializations.setdefault((asset, partition), []).insert(0, event)
 

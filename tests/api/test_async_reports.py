@@ -1,4 +1,5 @@
 """Seeds 000/001 against a fake Dagster GraphQL endpoint: launch, cache, dedup, unavailability."""
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,12 @@ def test_storyboard_month_launches_the_partition_job(client: TestClient, fake_da
     assert fake_dagster.calls.index("AddPartition") < fake_dagster.calls.index("Launch")
 
 
-def test_month_outside_partitions_runs_the_adhoc_job_in_institution_timezone(client: TestClient, fake_dagster: FakeDagster) -> None:
-    response = client.get(f"{STORYBOARD}?month=12&year=2023", headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"}))
+def test_month_outside_partitions_runs_the_adhoc_job_in_institution_timezone(
+    client: TestClient, fake_dagster: FakeDagster
+) -> None:
+    response = client.get(
+        f"{STORYBOARD}?month=12&year=2023", headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"})
+    )
     assert response.status_code == 200
     (run,) = fake_dagster.launches()
     assert run.job_name == "storyboard_usage_adhoc"
@@ -60,7 +65,9 @@ def test_month_outside_partitions_runs_the_adhoc_job_in_institution_timezone(cli
     assert "dagster/partition" not in run.tags
 
 
-def test_catalog_whole_month_uses_partition_and_filters_use_adhoc(client: TestClient, fake_dagster: FakeDagster) -> None:
+def test_catalog_whole_month_uses_partition_and_filters_use_adhoc(
+    client: TestClient, fake_dagster: FakeDagster
+) -> None:
     assert client.get(f"{CATALOG}?start_date=2026-02-01&end_date=2026-02-28", headers=auth()).status_code == 200
     assert fake_dagster.launches()[-1].job_name == "course_catalog_job"
     assert fake_dagster.launches()[-1].tags["dagster/partition"] == "1|2026-02-01"
@@ -75,7 +82,9 @@ def test_catalog_whole_month_uses_partition_and_filters_use_adhoc(client: TestCl
     assert json.loads(config["filters_json"]) == {"school_ids": [100, 101]}
 
     # Same request with ids reordered: same cache key, joins the queued run.
-    again = client.get(f"{CATALOG}?start_date=2026-01-01&end_date=2026-06-02&school_ids=100,101", headers=auth({"userId": 12}))
+    again = client.get(
+        f"{CATALOG}?start_date=2026-01-01&end_date=2026-06-02&school_ids=100,101", headers=auth({"userId": 12})
+    )
     assert again.json() == {"results": {"id": run.run_id}}
 
 
@@ -101,19 +110,27 @@ def test_identical_request_joins_the_inflight_run(client: TestClient, fake_dagst
     assert [(r.user_id, r.launched) for r in recipients] == [(10, True), (12, False)]
 
 
-def test_finished_run_releases_the_inflight_slot_and_a_failure_relaunches(client: TestClient, fake_dagster: FakeDagster) -> None:
+def test_finished_run_releases_the_inflight_slot_and_a_failure_relaunches(
+    client: TestClient, fake_dagster: FakeDagster
+) -> None:
     first = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     fake_dagster.finish(first, "FAILURE")
     second = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     assert second != first and len(fake_dagster.launches()) == 2
 
 
-def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     url = f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-15"
     run_id = client.get(url, headers=auth()).json()["results"]["id"]
     key = "catalog/institution=1/adhoc/abc/catalog_1_2026-01-01_2026-01-15.xlsx"
     _store_file(settings, key)
-    fake_dagster.finish(run_id, "SUCCESS", **{"lxp/storage_key": key, "lxp/filename": "catalog_1_2026-01-01_2026-01-15.xlsx", "lxp/rows": "7"})
+    fake_dagster.finish(
+        run_id,
+        "SUCCESS",
+        **{"lxp/storage_key": key, "lxp/filename": "catalog_1_2026-01-01_2026-01-15.xlsx", "lxp/rows": "7"},
+    )
 
     response = client.get(url, headers=auth({"userId": 12}))
     assert response.json() == {"results": {"cached": True}}
@@ -150,7 +167,9 @@ def test_stale_or_missing_cache_launches(client: TestClient, fake_dagster: FakeD
     client.app.state.services.store.release(cache_key("storyboard-usage", 1, {"month": "2026-02"}))
     with client.app.state.services.store.engine.begin() as conn:  # and forget the file indexed by the first lookup
         conn.execute(report_files.delete())
-    fake_dagster.add_materialization("storyboard_usage", "1|2026-02-01", meta, age_seconds=settings.cache_ttl_seconds + 60)
+    fake_dagster.add_materialization(
+        "storyboard_usage", "1|2026-02-01", meta, age_seconds=settings.cache_ttl_seconds + 60
+    )
     assert "id" in client.get(f"{STORYBOARD}?month=2&year=2026", headers=auth()).json()["results"]
 
 
@@ -166,7 +185,9 @@ def test_open_month_uses_the_short_ttl(client: TestClient, fake_dagster: FakeDag
     assert "id" in client.get(f"{STORYBOARD}?month={month}&year={year}", headers=auth()).json()["results"]
 
 
-def test_dagster_unreachable_is_503_and_nothing_is_queued(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_dagster_unreachable_is_503_and_nothing_is_queued(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     fake_dagster.down = True
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
@@ -177,7 +198,9 @@ def test_dagster_unreachable_is_503_and_nothing_is_queued(client: TestClient, fa
     assert "id" in client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]
 
 
-def test_launch_refused_by_dagster_is_500_and_releases_the_slot(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_launch_refused_by_dagster_is_500_and_releases_the_slot(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     fake_dagster.known_jobs = set()
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 500 and response.json()["code"] == "internal"
@@ -194,7 +217,9 @@ def test_stale_claim_of_a_crashed_launcher_is_replaced(client: TestClient, fake_
     assert store.get_inflight(key).run_id == response.json()["results"]["id"]
 
 
-def test_requesters_are_subscribed_for_the_delivery_sensor(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_requesters_are_subscribed_for_the_delivery_sensor(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
     rows = Outbox(settings.outbox).list(job_id=run_id)
@@ -202,7 +227,9 @@ def test_requesters_are_subscribed_for_the_delivery_sensor(client: TestClient, f
     assert {n.period for n in rows} == {"2026-03"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
 
 
-def test_late_joiner_of_a_just_finished_run_is_notified_once(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_late_joiner_of_a_just_finished_run_is_notified_once(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     """The run ends between the joiner's status check and its insert, after the sensor
     released the job's waiting rows: the joiner releases its own row."""
     launcher = client.app.state.services.launcher
@@ -220,17 +247,23 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(client: TestClient,
 
     launcher.store.record = record_then_finish  # type: ignore[method-assign]
     try:
-        assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {"results": {"id": run_id}}
+        assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {
+            "results": {"id": run_id}
+        }
     finally:
         launcher.store.record = real_record  # type: ignore[method-assign]
     rows = {n.recipient_user_id: n for n in outbox.list(job_id=run_id)}
     assert set(rows) == {10, 12}
-    assert all(n.state == "pending" and n.status_of_job == "succeeded" and n.storage_key == "k/f.xlsx" for n in rows.values())
+    assert all(
+        n.state == "pending" and n.status_of_job == "succeeded" and n.storage_key == "k/f.xlsx" for n in rows.values()
+    )
     # The sensor seeing the run again changes nothing.
     assert outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx") == 0
 
 
-def test_fifty_concurrent_identical_requests_make_one_run(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_fifty_concurrent_identical_requests_make_one_run(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     fake_dagster.launch_delay = 0.3  # keep the launcher busy while the others arrive
     users = list(range(1000, 1050))
 
@@ -254,6 +287,7 @@ def test_two_processes_sharing_the_store_make_one_run(settings, fake_dagster: Fa
 
     fake_dagster.launch_delay = 0.2
     with build_client(settings, fake_dagster) as a, build_client(settings, fake_dagster) as b:
+
         def call(args):
             c, user = args
             return c.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": user})).json()["results"]["id"]
@@ -276,12 +310,16 @@ def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagst
     _store_file(settings, key)
     meta = {"storage_key": key, "filename": "f.xlsx", "rows": 1, "format": "xlsx"}
     fake_dagster.add_materialization("storyboard_usage", "1|2026-04-01", meta, age_seconds=60)
-    assert client.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
+    assert client.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": 12})).json() == {
+        "results": {"cached": True}
+    }
     hit = [n for n in outbox.list() if n.cached]
     assert [(n.recipient_user_id, n.email) for n in hit] == [(12, "prof@alfa.test")]
 
 
-def test_cache_hits_are_answered_from_the_file_index_without_dagster(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_cache_hits_are_answered_from_the_file_index_without_dagster(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     key = "storyboard-usage/institution=1/2026-05/f.xlsx"
     _store_file(settings, key)
     meta = {"storage_key": key, "filename": "f.xlsx", "rows": 3, "format": "xlsx"}
@@ -297,7 +335,9 @@ def test_cache_hits_are_answered_from_the_file_index_without_dagster(client: Tes
     assert known is not None and (known.storage_key, known.rows) == (key, 3)
 
 
-def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     store = client.app.state.services.store
     k = cache_key("storyboard-usage", 1, {"month": "2026-05"})
     old_key, new_key = "sb/old.xlsx", "sb/new.xlsx"
@@ -305,9 +345,15 @@ def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(client: Te
     _store_file(settings, new_key)
     from orchestration.requests_store import KnownFile
 
-    store.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(seconds=settings.cache_ttl_seconds + 5), "r-old"))
+    store.remember_file(
+        KnownFile(
+            k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(seconds=settings.cache_ttl_seconds + 5), "r-old"
+        )
+    )
     # Re-materialized from the UI a minute ago: only Dagster knows it.
-    fake_dagster.add_materialization("storyboard_usage", "1|2026-05-01", {"storage_key": new_key, "filename": "new.xlsx", "rows": 2}, age_seconds=60)
+    fake_dagster.add_materialization(
+        "storyboard_usage", "1|2026-05-01", {"storage_key": new_key, "filename": "new.xlsx", "rows": 2}, age_seconds=60
+    )
     assert client.get(f"{STORYBOARD}?month=5&year=2026", headers=auth()).json() == {"results": {"cached": True}}
     assert store.known_file(k).storage_key == new_key
     served = [n for n in Outbox(settings.outbox).list() if n.cached]
@@ -324,11 +370,15 @@ def test_open_month_index_entry_obeys_the_short_ttl(client: TestClient, fake_dag
     k = cache_key("storyboard-usage", 1, {"month": f"{year:04d}-{month:02d}"})
     _store_file(settings, "sb/open.xlsx")
     age = timedelta(seconds=settings.open_month_cache_ttl_seconds + 30)
-    client.app.state.services.store.remember_file(KnownFile(k, "sb/open.xlsx", "open.xlsx", 1, datetime.now(UTC) - age, "r"))
+    client.app.state.services.store.remember_file(
+        KnownFile(k, "sb/open.xlsx", "open.xlsx", 1, datetime.now(UTC) - age, "r")
+    )
     assert "id" in client.get(f"{STORYBOARD}?month={month}&year={year}", headers=auth()).json()["results"]
 
 
-def test_status_poll_of_a_finished_run_indexes_its_file(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_status_poll_of_a_finished_run_indexes_its_file(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     url = f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-15"
     run_id = client.get(url, headers=auth()).json()["results"]["id"]
     key = "catalog/institution=1/adhoc/x/c.xlsx"

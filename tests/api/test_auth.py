@@ -1,4 +1,5 @@
 """SPEC §6 auth: 401 for anything wrong with the token, 400 for bad claims, 403 students on the library."""
+
 from __future__ import annotations
 
 import base64
@@ -32,8 +33,14 @@ def _assert_error(response, status: int, code: str) -> dict:
 @pytest.fixture(scope="module")
 def rsa_keys() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -50,7 +57,17 @@ def rsa_keys() -> tuple[str, str]:
         "Bearer a.b.c",
         "Bearer " + "x" * 5000,
     ],
-    ids=["missing", "empty", "bearer-no-token", "bearer-blank", "basic", "other-scheme", "garbled", "garbled-parts", "huge"],
+    ids=[
+        "missing",
+        "empty",
+        "bearer-no-token",
+        "bearer-blank",
+        "basic",
+        "other-scheme",
+        "garbled",
+        "garbled-parts",
+        "huge",
+    ],
 )
 def test_missing_or_garbled_token_is_401(client: TestClient, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
@@ -77,7 +94,9 @@ def test_bad_signature_is_401(client: TestClient) -> None:
 def test_tampered_payload_is_401(client: TestClient) -> None:
     header, _, sig = make_token().split(".")
     forged = _b64({"institutionId": 2, "userId": 20, "subdomain": "beta", "privilegio_id": 2})
-    _assert_error(client.get(LIBRARY, headers={"Authorization": f"Bearer {header}.{forged}.{sig}"}), 401, "unauthenticated")
+    _assert_error(
+        client.get(LIBRARY, headers={"Authorization": f"Bearer {header}.{forged}.{sig}"}), 401, "unauthenticated"
+    )
 
 
 def test_alg_none_is_401(client: TestClient) -> None:

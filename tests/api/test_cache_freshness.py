@@ -1,4 +1,5 @@
 """A file built while its month was still open is partial once the month closes."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,9 @@ SP = Institution(1, "Demo", "demo", "America/Sao_Paulo")
 
 
 def _launcher() -> ReportLauncher:
-    return ReportLauncher(Settings(cache_ttl_seconds=24 * 3600, open_month_cache_ttl_seconds=900), None, None, None, None)  # type: ignore[arg-type]
+    return ReportLauncher(
+        Settings(cache_ttl_seconds=24 * 3600, open_month_cache_ttl_seconds=900), None, None, None, None
+    )  # type: ignore[arg-type]
 
 
 def _october() -> RunPlan:

@@ -1,4 +1,5 @@
 """SharedDuckDB: per-thread cursors on one attached file, and a renamed-over file is picked up."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ the file through the signed link, and the identical request is then a cache
 hit; a sync report answers from the same warehouse. Slow (real processes):
 marked ``e2e``; run with ``pytest -m e2e tests/api/test_e2e_stack.py``.
 """
+
 from __future__ import annotations
 
 import time
@@ -23,7 +24,13 @@ pytestmark = pytest.mark.e2e
 
 
 def _token(institution: int, user: int) -> str:
-    claims = {"institutionId": institution, "userId": user, "subdomain": "demo", "privilegio_id": 2, "exp": int(time.time()) + 3600}
+    claims = {
+        "institutionId": institution,
+        "userId": user,
+        "subdomain": "demo",
+        "privilegio_id": 2,
+        "exp": int(time.time()) + 3600,
+    }
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
@@ -121,7 +128,11 @@ def test_sync_report_and_library_on_the_generated_warehouse(stack: str, stack_ho
 def test_adhoc_catalog_with_school_filter(stack: str) -> None:
     headers = {"Authorization": f"Bearer {_token(1, 501)}"}
     year, month = _last_full_month()
-    bad = httpx.get(f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10&school_ids=999999", headers=headers, timeout=30)
+    bad = httpx.get(
+        f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10&school_ids=999999",
+        headers=headers,
+        timeout=30,
+    )
     assert bad.status_code == 400 and "Not schools of this institution" in bad.json()["message"]
     url = f"{stack}/institution/reports/catalog?start_date={year}-{month:02d}-01&end_date={year}-{month:02d}-10"
     response = httpx.get(url, headers=headers, timeout=30)
@@ -130,4 +141,6 @@ def test_adhoc_catalog_with_school_filter(stack: str) -> None:
     assert job["status"] == "succeeded", job
     assert httpx.get(job["url"], timeout=30).content[:2] == b"PK"
     # The ad-hoc file is found again through the run's cache-key tag.
-    assert httpx.get(url, headers={"Authorization": f"Bearer {_token(1, 777)}"}, timeout=30).json() == {"results": {"cached": True}}
+    assert httpx.get(url, headers={"Authorization": f"Bearer {_token(1, 777)}"}, timeout=30).json() == {
+        "results": {"cached": True}
+    }

@@ -1,4 +1,5 @@
 """Encore error bodies: validation (no 422), unknown routes, internal errors with a request id."""
+
 from __future__ import annotations
 
 import logging
@@ -27,11 +28,17 @@ def test_invalid_month_has_the_seed_message(client: TestClient, month: str) -> N
 
 @pytest.mark.parametrize("year", ["1899", "2101", "twenty"])
 def test_invalid_year_names_range(client: TestClient, year: str) -> None:
-    assert _error(client.get(f"{STORYBOARD}?month=6&year={year}", headers=auth()), 400) == "Invalid year. Must be between 1900 and 2100"
+    assert (
+        _error(client.get(f"{STORYBOARD}?month=6&year={year}", headers=auth()), 400)
+        == "Invalid year. Must be between 1900 and 2100"
+    )
 
 
 def test_missing_parameter_names_it_and_its_range(client: TestClient) -> None:
-    assert _error(client.get(f"{STORYBOARD}?year=2026", headers=auth()), 400) == "Missing required parameter: month. Must be between 1 and 12"
+    assert (
+        _error(client.get(f"{STORYBOARD}?year=2026", headers=auth()), 400)
+        == "Missing required parameter: month. Must be between 1 and 12"
+    )
 
 
 def test_catalog_dates(client: TestClient) -> None:
@@ -43,7 +50,9 @@ def test_catalog_dates(client: TestClient) -> None:
     assert message == "Missing required parameter: end_date. Must be an ISO date (YYYY-MM-DD)"
 
 
-@pytest.mark.parametrize("start, end", [("0001-01-01", "2026-01-01"), ("2026-01-01", "9999-12-31"), ("1899-12-31", "1900-01-01")])
+@pytest.mark.parametrize(
+    "start, end", [("0001-01-01", "2026-01-01"), ("2026-01-01", "9999-12-31"), ("1899-12-31", "1900-01-01")]
+)
 def test_catalog_dates_outside_the_supported_span(client: TestClient, start: str, end: str) -> None:
     message = _error(client.get(f"{CATALOG}?start_date={start}&end_date={end}", headers=auth()), 400)
     assert message.endswith("Must be an ISO date (YYYY-MM-DD) between 1900-01-01 and 2100-12-31")
@@ -58,7 +67,9 @@ def test_extreme_but_valid_inputs_do_not_500(client: TestClient) -> None:
 
 @pytest.mark.parametrize("school_ids", ["a", "10,x", "0", "-1", "10,,20", "1.5"])
 def test_catalog_invalid_school_ids(client: TestClient, school_ids: str) -> None:
-    message = _error(client.get(f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-31&school_ids={school_ids}", headers=auth()), 400)
+    message = _error(
+        client.get(f"{CATALOG}?start_date=2026-01-01&end_date=2026-01-31&school_ids={school_ids}", headers=auth()), 400
+    )
     assert message.startswith("Invalid school_ids. Must be comma-separated positive integers")
 
 
@@ -85,7 +96,10 @@ def test_unexpected_exception_is_500_internal_with_request_id(client: TestClient
     assert rid and rid in message
     assert "secret" not in response.text and "Traceback" not in response.text
     assert any(rid in r.getMessage() for r in caplog.records)
-    assert any("secret internals" in (r.exc_text or "") or (r.exc_info and "secret internals" in str(r.exc_info[1])) for r in caplog.records)
+    assert any(
+        "secret internals" in (r.exc_text or "") or (r.exc_info and "secret internals" in str(r.exc_info[1]))
+        for r in caplog.records
+    )
 
 
 def test_every_response_has_a_request_id(client: TestClient) -> None:
@@ -112,7 +126,9 @@ def test_openapi_documents_errors_and_has_no_422(client: TestClient) -> None:
         for op in paths[path].values():
             assert "422" not in op["responses"]
             for status in ("400", "401"):
-                assert op["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorBody"), (path, status)
+                assert op["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith(
+                    "/ErrorBody"
+                ), (path, status)
     storyboard = paths["/institution/reports/storyboard-usage"]["get"]
     params = {p["name"]: p for p in storyboard["parameters"]}
     assert params["month"]["schema"]["minimum"] == 1 and params["month"]["schema"]["maximum"] == 12

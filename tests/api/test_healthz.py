@@ -1,4 +1,5 @@
 """/healthz: 200 only when warehouse, Dagster and storage are all reachable."""
+
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
@@ -18,7 +19,11 @@ def test_dagster_down_is_503_with_component_status(client: TestClient, fake_dags
     assert response.status_code == 503
     body = response.json()
     assert body["code"] == "unavailable" and body["details"] is None
-    assert "warehouse=ok" in body["message"] and "dagster=unreachable" in body["message"] and "storage=ok" in body["message"]
+    assert (
+        "warehouse=ok" in body["message"]
+        and "dagster=unreachable" in body["message"]
+        and "storage=ok" in body["message"]
+    )
 
 
 def test_missing_warehouse_is_503(settings, fake_dagster, tmp_path) -> None:

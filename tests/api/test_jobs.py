@@ -1,4 +1,5 @@
 """Jobs endpoints: status with a fresh link for requesters only, history, cancel; signed downloads."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -26,7 +27,11 @@ def _succeed(fake: FakeDagster, settings, run_id: str, content: bytes = b"PK\x03
     path = Path(settings.storage_location) / KEY
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-    fake.finish(run_id, "SUCCESS", **{"lxp/storage_key": KEY, "lxp/filename": FILENAME, "lxp/rows": "42", "lxp/bytes": str(len(content))})
+    fake.finish(
+        run_id,
+        "SUCCESS",
+        **{"lxp/storage_key": KEY, "lxp/filename": FILENAME, "lxp/rows": "42", "lxp/bytes": str(len(content))},
+    )
 
 
 def test_status_lifecycle_and_fresh_link(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
@@ -102,11 +107,15 @@ def test_history_newest_first_paged_and_scoped(client: TestClient, fake_dagster:
     assert bad.status_code == 400 and bad.json()["message"] == "Invalid limit. Must be between 1 and 100"
 
 
-def test_cache_hit_appears_in_history_as_succeeded_with_link(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_cache_hit_appears_in_history_as_succeeded_with_link(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     path = Path(settings.storage_location) / KEY
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"x")
-    fake_dagster.add_materialization("storyboard_usage", "1|2026-03-01", {"storage_key": KEY, "filename": FILENAME, "rows": 5})
+    fake_dagster.add_materialization(
+        "storyboard_usage", "1|2026-03-01", {"storage_key": KEY, "filename": FILENAME, "rows": 5}
+    )
     assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json() == {"results": {"cached": True}}
     (item,) = client.get(JOBS, headers=auth()).json()["items"]
     assert item["cached"] is True and item["status"] == "succeeded" and item["rows"] == 5
@@ -143,7 +152,9 @@ def test_download_refuses_tampered_expired_and_foreign_links(client: TestClient,
     good = _signed_path(settings)
     assert client.get(good).content == b"secret file"
     refused = [
-        good.replace("institution%3D1", "institution%3D2").replace("institution=1", "institution=2"),  # re-pointed at B's file
+        good.replace("institution%3D1", "institution%3D2").replace(
+            "institution=1", "institution=2"
+        ),  # re-pointed at B's file
         good.replace("exp=", "exp=9"),  # extended expiry
         good.replace("fn=", "fn=x"),  # renamed
         good[: good.index("&sig=")],  # unsigned

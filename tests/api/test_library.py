@@ -1,4 +1,5 @@
 """Seed 003: library listing filters, paging, item shape and tenant scoping."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,11 +11,37 @@ from tests.api.conftest import auth
 URL = "/institution/library/contents"
 
 SEED_ITEM_KEYS = [
-    "id", "institutionId", "userId", "title", "description", "type", "monolithType", "status", "body", "fileUrl",
-    "videoUrl", "duration", "thumbnailUrl", "catalogCoverRectangularUrl", "cycleIds", "cycleStageIds", "disciplineIds",
-    "schoolIds", "difficulty", "tags", "source", "authors", "disablePlayerControls", "showInStudentCatalog",
-    "showInVisitorCatalog", "blockCatalogLoggedOut", "showCourseDetails", "showInRelatedVideos", "videoOrientation",
-    "createdAt", "updatedAt",
+    "id",
+    "institutionId",
+    "userId",
+    "title",
+    "description",
+    "type",
+    "monolithType",
+    "status",
+    "body",
+    "fileUrl",
+    "videoUrl",
+    "duration",
+    "thumbnailUrl",
+    "catalogCoverRectangularUrl",
+    "cycleIds",
+    "cycleStageIds",
+    "disciplineIds",
+    "schoolIds",
+    "difficulty",
+    "tags",
+    "source",
+    "authors",
+    "disablePlayerControls",
+    "showInStudentCatalog",
+    "showInVisitorCatalog",
+    "blockCatalogLoggedOut",
+    "showCourseDetails",
+    "showInRelatedVideos",
+    "videoOrientation",
+    "createdAt",
+    "updatedAt",
 ]
 
 
@@ -34,13 +61,36 @@ def test_item_has_every_seed_field_with_iso_ms_timestamps(client: TestClient) ->
     item = next(i for i in client.get(URL, headers=auth()).json()["items"] if i["id"] == 1)
     assert list(item) == SEED_ITEM_KEYS
     assert item == {
-        "id": 1, "institutionId": 1, "userId": 10, "title": "Introdução à Plataforma", "description": "Guia",
-        "type": "text", "monolithType": 1, "status": 1, "body": "<p>Olá</p>", "fileUrl": None, "videoUrl": None,
-        "duration": 0, "thumbnailUrl": None, "catalogCoverRectangularUrl": None, "cycleIds": [179, 180],
-        "cycleStageIds": [], "disciplineIds": [], "schoolIds": [100], "difficulty": "medium", "tags": "onboarding,guide",
-        "source": None, "authors": None, "disablePlayerControls": False, "showInStudentCatalog": True,
-        "showInVisitorCatalog": False, "blockCatalogLoggedOut": False, "showCourseDetails": False,
-        "showInRelatedVideos": False, "videoOrientation": None, "createdAt": "2026-06-15T12:00:00.000Z",
+        "id": 1,
+        "institutionId": 1,
+        "userId": 10,
+        "title": "Introdução à Plataforma",
+        "description": "Guia",
+        "type": "text",
+        "monolithType": 1,
+        "status": 1,
+        "body": "<p>Olá</p>",
+        "fileUrl": None,
+        "videoUrl": None,
+        "duration": 0,
+        "thumbnailUrl": None,
+        "catalogCoverRectangularUrl": None,
+        "cycleIds": [179, 180],
+        "cycleStageIds": [],
+        "disciplineIds": [],
+        "schoolIds": [100],
+        "difficulty": "medium",
+        "tags": "onboarding,guide",
+        "source": None,
+        "authors": None,
+        "disablePlayerControls": False,
+        "showInStudentCatalog": True,
+        "showInVisitorCatalog": False,
+        "blockCatalogLoggedOut": False,
+        "showCourseDetails": False,
+        "showInRelatedVideos": False,
+        "videoOrientation": None,
+        "createdAt": "2026-06-15T12:00:00.000Z",
         "updatedAt": "2026-06-15T12:00:00.123Z",
     }
 
@@ -112,4 +162,8 @@ def test_user_not_linked_to_the_institution_is_403(client: TestClient) -> None:
     for claims in ({"userId": 20}, {"userId": 999}, {"institutionId": 2, "userId": 10, "subdomain": "beta"}):
         response = client.get(URL, headers=auth(claims))
         assert response.status_code == 403
-        assert response.json() == {"code": "permission_denied", "message": "User is not linked to this institution", "details": None}
+        assert response.json() == {
+            "code": "permission_denied",
+            "message": "User is not linked to this institution",
+            "details": None,
+        }

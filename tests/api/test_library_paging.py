@@ -1,6 +1,7 @@
 """Library paging on a generated institution with thousands of contents: the
 per-day count and the windowed page query give exactly the full sort's pages,
 and a replaced warehouse file is picked up by the shared DuckDB reader."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -30,14 +31,23 @@ def big_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _admin(path: Path) -> int:
     with duckdb.connect(str(path), read_only=True) as con:
-        return int(con.execute(
-            "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1", [BIG]
-        ).fetchone()[0])
+        return int(
+            con.execute(
+                "SELECT id FROM users WHERE institution_id = ? AND privilege_id <> 4 AND deleted_at IS NULL ORDER BY id LIMIT 1",
+                [BIG],
+            ).fetchone()[0]
+        )
 
 
 def _client(path: Path, home: Path) -> TestClient:
-    settings = Settings(home=home, warehouse_url=f"duckdb:///{path}", jwt_secret=SECRET, jwt_algorithms="HS256",
-                        public_base_url="http://testserver", rate_limit="1000/minute")
+    settings = Settings(
+        home=home,
+        warehouse_url=f"duckdb:///{path}",
+        jwt_secret=SECRET,
+        jwt_algorithms="HS256",
+        public_base_url="http://testserver",
+        rate_limit="1000/minute",
+    )
     return build_client(settings, FakeDagster())
 
 
@@ -52,7 +62,8 @@ def _expected(path: Path, where: str, params: list, limit: int, offset: int) -> 
         cond = f"institution_id = ? AND deleted_at IS NULL AND type IN ('text', 'video_online', 'html5'){where}"
         total = con.execute(f"SELECT COUNT(*) FROM library_contents WHERE {cond}", [BIG, *params]).fetchone()[0]
         ids = con.execute(
-            f"SELECT id FROM library_contents WHERE {cond} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", [BIG, *params, limit, offset]
+            f"SELECT id FROM library_contents WHERE {cond} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            [BIG, *params, limit, offset],
         ).fetchall()
     return int(total), [int(r[0]) for r in ids]
 
@@ -67,7 +78,9 @@ def test_pages_match_the_full_sort(big_client, big_warehouse: Path, query: str, 
     assert total > 500
     last_page = (total + 99) // 100
     for page, limit in [(1, 20), (2, 20), (7, 13), (last_page, 100), (last_page + 1, 100), (1, 100)]:
-        body = client.get(f"{URL}?page={page}&limit={limit}{query}", headers=auth({"institutionId": BIG, "userId": admin})).json()
+        body = client.get(
+            f"{URL}?page={page}&limit={limit}{query}", headers=auth({"institutionId": BIG, "userId": admin})
+        ).json()
         expected_total, expected_ids = _expected(big_warehouse, where, params, limit, (page - 1) * limit)
         assert body["total"] == expected_total
         assert [item["id"] for item in body["items"]] == expected_ids, (page, limit)
@@ -79,7 +92,8 @@ def test_links_of_the_page_are_attached(big_client, big_warehouse: Path) -> None
     with duckdb.connect(str(big_warehouse), read_only=True) as con:
         rows = con.execute(
             f"SELECT content_id, ref_id FROM library_content_links WHERE institution_id = ? AND link_type = 'cycle' "
-            f"AND content_id IN ({', '.join(str(i['id']) for i in items)}) ORDER BY content_id, ref_id", [BIG]
+            f"AND content_id IN ({', '.join(str(i['id']) for i in items)}) ORDER BY content_id, ref_id",
+            [BIG],
         ).fetchall()
     expected: dict[int, list[int]] = {}
     for content, ref in rows:

@@ -1,4 +1,5 @@
 """An institution whose warehouse row is unusable gets a clear error, not a crash or a fake outage."""
+
 from __future__ import annotations
 
 from pathlib import Path

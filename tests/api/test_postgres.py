@@ -1,5 +1,6 @@
 """The same API on PostgreSQL: warehouse queries (library search, tenant checks, a sync report)
 and the requests store / outbox (dedup) on a real PostgreSQL server."""
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -53,8 +54,10 @@ def test_library_item_identical_on_both_engines(pg_client, client) -> None:
 
 
 def test_sync_report_and_tenant_check_on_postgres(pg_client, client) -> None:
-    march = {"start_date": int(datetime.fromisoformat("2026-03-01T00:00:00-03:00").timestamp() * 1000),
-             "end_date": int(datetime.fromisoformat("2026-04-01T00:00:00-03:00").timestamp() * 1000) - 1}
+    march = {
+        "start_date": int(datetime.fromisoformat("2026-03-01T00:00:00-03:00").timestamp() * 1000),
+        "end_date": int(datetime.fromisoformat("2026-04-01T00:00:00-03:00").timestamp() * 1000) - 1,
+    }
     pg = pg_client.post("/reports/questions", json=march, headers=auth())
     assert pg.status_code == 200 and pg.json() == client.post("/reports/questions", json=march, headers=auth()).json()
     refused = pg_client.post("/reports/questions", json={**march, "group_ids": ["g-x"]}, headers=auth())
@@ -65,7 +68,9 @@ def test_dedup_on_postgres_store(pg_client, fake_dagster) -> None:
     fake_dagster.launch_delay = 0.2
 
     def call(user: int) -> str:
-        response = pg_client.get("/institution/reports/storyboard-usage?month=3&year=2026", headers=auth({"userId": user}))
+        response = pg_client.get(
+            "/institution/reports/storyboard-usage?month=3&year=2026", headers=auth({"userId": user})
+        )
         assert response.status_code == 200, response.text
         return response.json()["results"]["id"]
 

@@ -1,4 +1,5 @@
 """Per-institution rate limit on report endpoints, in memory and on a real Redis."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,7 +18,12 @@ def _limited_client(settings, fake_dagster, limit: str = "3/minute", storage: st
 def _exhaust_and_check(client: TestClient) -> None:
     # Every request counts, valid or not: two bad ones and one good one use up the budget.
     assert client.get(f"{STORYBOARD}?month=13&year=2026", headers=auth()).status_code == 400
-    assert client.post("/reports/questions", content=b"{broken", headers={**auth(), "Content-Type": "application/json"}).status_code == 400
+    assert (
+        client.post(
+            "/reports/questions", content=b"{broken", headers={**auth(), "Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
     assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).status_code == 200
     blocked = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
     assert blocked.status_code == 429
@@ -25,7 +31,12 @@ def _exhaust_and_check(client: TestClient) -> None:
     assert body["code"] == "resource_exhausted" and body["details"] is None and "3/minute" in body["message"]
     assert 1 <= int(blocked.headers["Retry-After"]) <= 60
     # Another institution has its own budget.
-    assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"})).status_code == 200
+    assert (
+        client.get(
+            f"{STORYBOARD}?month=3&year=2026", headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"})
+        ).status_code
+        == 200
+    )
     # Outside the report budget: library, jobs, health docs.
     assert client.get("/institution/library/contents", headers=auth()).status_code == 200
     assert client.get("/institution/reports/jobs", headers=auth()).status_code == 200
@@ -40,7 +51,9 @@ def test_unauthenticated_requests_count_per_client_ip_not_per_claimed_institutio
     with _limited_client(settings, fake_dagster, "2/minute") as client:
         for _ in range(2):
             assert client.get(f"{STORYBOARD}?month=3&year=2026").status_code == 401
-        assert client.get(f"{STORYBOARD}?month=3&year=2026", headers={"Authorization": "Bearer forged"}).status_code == 429
+        assert (
+            client.get(f"{STORYBOARD}?month=3&year=2026", headers={"Authorization": "Bearer forged"}).status_code == 429
+        )
         # The institution's own budget is untouched by anonymous traffic.
         assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).status_code == 200
 
@@ -49,7 +62,10 @@ def test_unauthenticated_requests_count_per_client_ip_not_per_claimed_institutio
 def test_redis_rate_limit_is_shared_between_replicas(settings, fake_dagster, redis_url: str) -> None:  # noqa: F811
     storage = redis_url
     inst = 1
-    with _limited_client(settings, fake_dagster, "3/minute", storage) as a, _limited_client(settings, fake_dagster, "3/minute", storage) as b:
+    with (
+        _limited_client(settings, fake_dagster, "3/minute", storage) as a,
+        _limited_client(settings, fake_dagster, "3/minute", storage) as b,
+    ):
         a.app.state.rate_limiter.reset()  # counters of earlier runs on this server
         assert a.get(f"{STORYBOARD}?month=13&year=2026", headers=auth({"institutionId": inst})).status_code == 400
         assert b.get(f"{STORYBOARD}?month=13&year=2026", headers=auth({"institutionId": inst})).status_code == 400
@@ -65,4 +81,9 @@ def test_redis_rate_limit_is_shared_between_replicas(settings, fake_dagster, red
 def test_redis_down_fails_open(settings, fake_dagster) -> None:
     with _limited_client(settings, fake_dagster, "1/minute", "redis://127.0.0.1:1/0") as client:
         for _ in range(3):
-            assert client.get("/institution/reports/catalog?start_date=2026-01-01&end_date=2026-01-02", headers=auth()).status_code == 200
+            assert (
+                client.get(
+                    "/institution/reports/catalog?start_date=2026-01-01&end_date=2026-01-02", headers=auth()
+                ).status_code
+                == 200
+            )

@@ -1,4 +1,5 @@
 """cache_key canonicalization and the requests store (recipients, history, in-flight claims across processes)."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -15,15 +16,25 @@ def test_cache_key_is_canonical() -> None:
     assert a == b and len(a) == 64
     assert a != cache_key("catalog", 2, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10, 20]})
     assert a != cache_key("catalog", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10]})
-    assert a != cache_key("storyboard-usage", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10, 20]})
+    assert a != cache_key(
+        "storyboard-usage", 1, {"start_date": "2026-01-01", "end_date": "2026-06-02", "school_ids": [10, 20]}
+    )
     # A null filter is the same as no filter.
     assert cache_key("catalog", 1, {"m": "x", "school_ids": None}) == cache_key("catalog", 1, {"m": "x"})
     assert canonical_params({"b": 1, "a": [3, 1]}) == '{"a":[1,3],"b":1}'
 
 
 def _record(store: RequestsStore, job: str, user: int, when: datetime, institution: int = 1) -> None:
-    store.record(job_id=job, user_id=user, institution_id=institution, subdomain="alfa", report="catalog",
-                 cache_key="k" * 64, params={"x": 1}, requested_at=when)
+    store.record(
+        job_id=job,
+        user_id=user,
+        institution_id=institution,
+        subdomain="alfa",
+        report="catalog",
+        cache_key="k" * 64,
+        params={"x": 1},
+        requested_at=when,
+    )
 
 
 def test_recipients_and_history(tmp_path: Path) -> None:
@@ -32,7 +43,9 @@ def test_recipients_and_history(tmp_path: Path) -> None:
     t0 = datetime(2026, 6, 1, tzinfo=UTC)
     _record(store, "run-1", 10, t0)
     _record(store, "run-1", 12, t0 + timedelta(seconds=1))
-    store.record(job_id="run-1", user_id=10, institution_id=1, subdomain="alfa", report="catalog", cache_key="k" * 64, params={})
+    store.record(
+        job_id="run-1", user_id=10, institution_id=1, subdomain="alfa", report="catalog", cache_key="k" * 64, params={}
+    )
     _record(store, "run-2", 10, t0 + timedelta(seconds=2))
     _record(store, "run-3", 10, t0 + timedelta(seconds=3), institution=2)
     assert [r.user_id for r in store.recipients("run-1")] == [10, 12]

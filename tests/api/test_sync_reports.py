@@ -1,4 +1,5 @@
 """Seed 002: sync reports computed with the builders, Accept negotiation, validation, tenant scoping."""
+
 from __future__ import annotations
 
 import csv
@@ -51,7 +52,12 @@ def test_period_bounds_are_inclusive_ms(client: TestClient) -> None:
     created = ms("2026-03-10T13:00:00+00:00")
     rows = _json(client.post("/reports/questions", json={"start_date": created, "end_date": created}, headers=auth()))
     assert [r["question_id"] for r in rows] == ["q-1"]
-    assert _json(client.post("/reports/questions", json={"start_date": created + 1, "end_date": created + 5}, headers=auth())) == []
+    assert (
+        _json(
+            client.post("/reports/questions", json={"start_date": created + 1, "end_date": created + 5}, headers=auth())
+        )
+        == []
+    )
 
 
 def test_csv_has_portuguese_headers_and_neutralized_formulas(client: TestClient) -> None:
@@ -95,25 +101,55 @@ def test_unsupported_accept_is_406(client: TestClient, path: str) -> None:
 def test_bookings_school_filter(client: TestClient) -> None:
     assert [r["id"] for r in _json(client.post("/reports/bookings", json=MARCH, headers=auth()))] == ["b-1"]
     assert _json(client.post("/reports/bookings", json={**MARCH, "school_ids": ["101"]}, headers=auth())) == []
-    assert [r["id"] for r in _json(client.post("/reports/bookings", json={**MARCH, "school_ids": [100]}, headers=auth()))] == ["b-1"]
+    assert [
+        r["id"] for r in _json(client.post("/reports/bookings", json={**MARCH, "school_ids": [100]}, headers=auth()))
+    ] == ["b-1"]
     foreign = client.post("/reports/bookings", json={**MARCH, "school_ids": ["200"]}, headers=auth())
-    assert foreign.status_code == 400 and foreign.json()["message"] == "Invalid school_ids. Not schools of this institution: 200"
+    assert (
+        foreign.status_code == 400
+        and foreign.json()["message"] == "Invalid school_ids. Not schools of this institution: 200"
+    )
     bad = client.post("/reports/bookings", json={**MARCH, "school_ids": ["abc"]}, headers=auth())
-    assert bad.status_code == 400 and bad.json()["message"] == "Invalid school_ids. Must be a list of positive integer ids"
+    assert (
+        bad.status_code == 400 and bad.json()["message"] == "Invalid school_ids. Must be a list of positive integer ids"
+    )
 
 
 def test_workload_without_body_and_with_schools(client: TestClient) -> None:
     rows = _json(client.post("/reports/bookings-workload", headers=auth()))
-    assert rows == [{"teacher_name": "Prof Lima", "teacher_email": "prof@alfa.test", "weekly_minutes": 60, "discipline_name": "Matemática"}]
+    assert rows == [
+        {
+            "teacher_name": "Prof Lima",
+            "teacher_email": "prof@alfa.test",
+            "weekly_minutes": 60,
+            "discipline_name": "Matemática",
+        }
+    ]
     assert _json(client.post("/reports/bookings-workload", json={"school_ids": ["101"]}, headers=auth())) == []
-    other = _json(client.post("/reports/bookings-workload", json={}, headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"})))
+    other = _json(
+        client.post(
+            "/reports/bookings-workload", json={}, headers=auth({"institutionId": 2, "userId": 20, "subdomain": "beta"})
+        )
+    )
     assert [r["weekly_minutes"] for r in other] == [120]
 
 
 def test_groups_usage_json_csv_xlsx(client: TestClient) -> None:
-    body = {**MARCH, "group_ids": ["g-a", "g-b"], "name": "Relatório de março", "show_teachers": True, "show_disciplines": True}
+    body = {
+        **MARCH,
+        "group_ids": ["g-a", "g-b"],
+        "name": "Relatório de março",
+        "show_teachers": True,
+        "show_disciplines": True,
+    }
     summary = _json(client.post("/reports/groups-usage", json=body, headers=auth()))
-    assert list(summary)[:5] == ["start_date", "end_date", "total_questions", "average_adjusted_response_time_in_minutes", "questions_count_by_discipline"]
+    assert list(summary)[:5] == [
+        "start_date",
+        "end_date",
+        "total_questions",
+        "average_adjusted_response_time_in_minutes",
+        "questions_count_by_discipline",
+    ]
     assert summary["start_date"] == "01/03/2026" and summary["end_date"] == "31/03/2026"
     assert summary["total_questions"] == 2 and "teachers" in summary and "disciplines" in summary
 
@@ -137,9 +173,15 @@ def test_groups_usage_json_csv_xlsx(client: TestClient) -> None:
         ({"start_date": "2026-01-01", "end_date": 1}, "Invalid start_date. Must be an integer"),
         ({"start_date": True, "end_date": 1}, "Invalid start_date. Must be an integer"),
         ({"start_date": 1.5, "end_date": 2}, "Invalid start_date. Must be an integer"),
-        ({"start_date": -1, "end_date": 2}, "Invalid start_date. Must be an integer (milliseconds since epoch) between 0 and 4102444799999"),
+        (
+            {"start_date": -1, "end_date": 2},
+            "Invalid start_date. Must be an integer (milliseconds since epoch) between 0 and 4102444799999",
+        ),
         ({"start_date": 5, "end_date": 4}, "start_date must be before or equal to end_date"),
-        ({"start_date": 0, "end_date": 4102444800000}, "Invalid end_date. Must be an integer (milliseconds since epoch) between 0 and 4102444799999"),
+        (
+            {"start_date": 0, "end_date": 4102444800000},
+            "Invalid end_date. Must be an integer (milliseconds since epoch) between 0 and 4102444799999",
+        ),
         ({"start_date": 0, "end_date": 10**30}, "Invalid end_date."),
         ({"start_date": 1, "end_date": 2, "group_ids": "g-a"}, "Invalid group_ids. Must be a list of strings"),
         ([1, 2], "Invalid request body. Must be a JSON object"),
@@ -153,7 +195,9 @@ def test_body_validation(client: TestClient, body: object, message: str) -> None
 
 
 def test_malformed_or_missing_body(client: TestClient) -> None:
-    bad = client.post("/reports/questions", content=b"{not json", headers={**auth(), "Content-Type": "application/json"})
+    bad = client.post(
+        "/reports/questions", content=b"{not json", headers={**auth(), "Content-Type": "application/json"}
+    )
     assert bad.status_code == 400 and bad.json()["message"] == "Invalid request body. Must be a JSON object"
     missing = client.post("/reports/questions", headers=auth())
     assert missing.status_code == 400 and missing.json()["message"] == "Missing request body. Must be a JSON object"
@@ -163,7 +207,9 @@ def test_malformed_or_missing_body(client: TestClient) -> None:
     assert empty.status_code == 400 and "group_ids" in empty.json()["message"]
 
 
-def test_exact_cached_month_is_served_from_the_partition_file(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
+def test_exact_cached_month_is_served_from_the_partition_file(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
     key = "questions/institution=1/2026-03/questions_1_2026-03.json"
     path = Path(settings.storage_location) / key
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +222,10 @@ def test_exact_cached_month_is_served_from_the_partition_file(client: TestClient
     # Not exactly the month, or filtered, or another format: computed.
     shifted = {**MARCH, "end_date": MARCH["end_date"] - 1}
     assert _json(client.post("/reports/questions", json=shifted, headers=auth()))[0]["question_id"] == "q-1"
-    assert _json(client.post("/reports/questions", json={**MARCH, "group_ids": ["g-a"]}, headers=auth()))[0]["question_id"] == "q-1"
+    assert (
+        _json(client.post("/reports/questions", json={**MARCH, "group_ids": ["g-a"]}, headers=auth()))[0]["question_id"]
+        == "q-1"
+    )
     as_csv = client.post("/reports/questions", json=MARCH, headers={**auth(), "Accept": "text/csv"})
     assert "from-the-partition-file" not in as_csv.text
     # Dagster down: still answered (computed).
@@ -184,7 +233,9 @@ def test_exact_cached_month_is_served_from_the_partition_file(client: TestClient
     assert _json(client.post("/reports/questions", json=MARCH, headers=auth()))[0]["question_id"] == "q-1"
 
 
-def test_warehouse_failure_is_503_and_a_builder_failure_is_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_warehouse_failure_is_503_and_a_builder_failure_is_500(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import duckdb
 
     services = client.app.state.services

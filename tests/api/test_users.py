@@ -1,4 +1,5 @@
 """UserDirectory: the warehouse user lookup behind notification emails and the library's 403."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Fixtures for the delivery tests: real S3 (moto), SMTP (aiosmtpd), an HTTP receiver, PostgreSQL."""
+
 from __future__ import annotations
 
 import uuid

@@ -1,4 +1,5 @@
 """Webhook and e-mail channels against real local servers."""
+
 from __future__ import annotations
 
 import time
@@ -16,7 +17,9 @@ from tests.services.s3 import free_port
 from tests.services.smtp import SmtpRecorder, TlsSmtp
 
 SECRET = "notify-secret-for-tests"
-LINK = Link(url="https://api.test/downloads/k?exp=1&fn=f.xlsx&sig=abc", expires_at=datetime(2026, 7, 8, 6, 0, tzinfo=UTC))
+LINK = Link(
+    url="https://api.test/downloads/k?exp=1&fn=f.xlsx&sig=abc", expires_at=datetime(2026, 7, 8, 6, 0, tzinfo=UTC)
+)
 
 
 def claimed(outbox: Outbox, **overrides: object) -> Notification:
@@ -59,10 +62,20 @@ def test_webhook_failure_payload_has_no_link(sqlite_outbox: Outbox, http_receive
     assert (body["status"], body["url"], body["expiresAt"], body["typeReport"]) == ("failed", None, None, "catalog")
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, RetryableError), (503, RetryableError), (429, RetryableError),
-                                               (400, PermanentError), (404, PermanentError), (410, PermanentError)])
-def test_webhook_status_classification(sqlite_outbox: Outbox, http_receiver: HttpReceiver, status: int,
-                                       error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, RetryableError),
+        (503, RetryableError),
+        (429, RetryableError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (410, PermanentError),
+    ],
+)
+def test_webhook_status_classification(
+    sqlite_outbox: Outbox, http_receiver: HttpReceiver, status: int, error: type[Exception]
+) -> None:
     n = claimed(sqlite_outbox)
     http_receiver.always(status)
     with pytest.raises(error, match=f"HTTP {status}"):
@@ -77,7 +90,9 @@ def test_webhook_retry_after_is_reported(sqlite_outbox: Outbox, http_receiver: H
     assert caught.value.retry_after == 90
 
 
-def test_webhook_timeout_and_refused_connection_are_retryable(sqlite_outbox: Outbox, http_receiver: HttpReceiver) -> None:
+def test_webhook_timeout_and_refused_connection_are_retryable(
+    sqlite_outbox: Outbox, http_receiver: HttpReceiver
+) -> None:
     n = claimed(sqlite_outbox)
     http_receiver.hang_next(1, seconds=5)
     started = time.monotonic()
@@ -112,8 +127,9 @@ def test_expiry_is_shown_in_the_institution_timezone() -> None:
 
 def test_email_arrives_in_portuguese_with_the_link(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:
     n = claimed(sqlite_outbox)
-    channel = EmailChannel(smtp_server.url, "Relatórios LXP <relatorios@lxp.test>",
-                           titles={"storyboard-usage": "Uso de Storyboards"})
+    channel = EmailChannel(
+        smtp_server.url, "Relatórios LXP <relatorios@lxp.test>", titles={"storyboard-usage": "Uso de Storyboards"}
+    )
     channel.send(n, LINK)
     (mail,) = smtp_server.messages
     assert mail.rcpt_tos == ["ana@acme.test"]
@@ -158,7 +174,6 @@ def test_email_channel_skips_rows_without_address(sqlite_outbox: Outbox, smtp_se
     assert not EmailChannel(smtp_server.url, "relatorios@lxp.test").applies_to(n)
     with pytest.raises(ValueError):
         compose(n, LINK, "relatorios@lxp.test", "x")
-
 
 
 def test_email_over_starttls_with_login(sqlite_outbox: Outbox, smtp_tls_server: TlsSmtp) -> None:

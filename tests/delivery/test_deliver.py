@@ -1,4 +1,5 @@
 """The delivery loop end to end: outbox -> fresh link -> webhook + e-mail, with real servers."""
+
 from __future__ import annotations
 
 import time
@@ -38,8 +39,14 @@ def _wait_for(condition: Any, timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def run_until_idle(outbox: Outbox, storage: ReportStorage, settings: Settings, start: datetime,
-                   step: timedelta = timedelta(minutes=10), passes: int = 12) -> tuple[datetime, list[DeliveryStats]]:
+def run_until_idle(
+    outbox: Outbox,
+    storage: ReportStorage,
+    settings: Settings,
+    start: datetime,
+    step: timedelta = timedelta(minutes=10),
+    passes: int = 12,
+) -> tuple[datetime, list[DeliveryStats]]:
     """Call deliver_due like the sensor would, with the clock advancing between ticks."""
     now, history = start, []
     for _ in range(passes):
@@ -51,7 +58,10 @@ def run_until_idle(outbox: Outbox, storage: ReportStorage, settings: Settings, s
 
 
 def test_retries_end_in_exactly_one_delivery_per_recipient(
-    outbox: Outbox, local_storage: LocalReportStorage, http_receiver: HttpReceiver, smtp_server: SmtpRecorder,
+    outbox: Outbox,
+    local_storage: LocalReportStorage,
+    http_receiver: HttpReceiver,
+    smtp_server: SmtpRecorder,
     tmp_path: Path,
 ) -> None:
     settings = settings_for(tmp_path, notify_url=http_receiver.url, smtp_url=smtp_server.url)
@@ -107,11 +117,16 @@ def test_each_attempt_gets_a_fresh_link_that_downloads_the_file(
 
 
 def test_failed_job_notifies_without_a_link(
-    sqlite_outbox: Outbox, local_storage: LocalReportStorage, http_receiver: HttpReceiver, smtp_server: SmtpRecorder,
+    sqlite_outbox: Outbox,
+    local_storage: LocalReportStorage,
+    http_receiver: HttpReceiver,
+    smtp_server: SmtpRecorder,
     tmp_path: Path,
 ) -> None:
     settings = settings_for(tmp_path, notify_url=http_receiver.url, smtp_url=smtp_server.url)
-    enqueue_row(sqlite_outbox, job_id="run-f", report="catalog", status_of_job="failed", storage_key=None, filename=None)
+    enqueue_row(
+        sqlite_outbox, job_id="run-f", report="catalog", status_of_job="failed", storage_key=None, filename=None
+    )
     stats = deliver_due(sqlite_outbox, local_storage, settings, T0)
     assert (stats.sent, stats.channel_sends) == (1, {"webhook": 1, "email": 1})
     body = http_receiver.requests[0].json()
@@ -143,7 +158,10 @@ def test_dead_letter_after_max_attempts_and_manual_retry(
 
 
 def test_client_error_is_dead_at_once_but_other_channels_still_deliver(
-    sqlite_outbox: Outbox, local_storage: LocalReportStorage, http_receiver: HttpReceiver, smtp_server: SmtpRecorder,
+    sqlite_outbox: Outbox,
+    local_storage: LocalReportStorage,
+    http_receiver: HttpReceiver,
+    smtp_server: SmtpRecorder,
     tmp_path: Path,
 ) -> None:
     settings = settings_for(tmp_path, notify_url=http_receiver.url, smtp_url=smtp_server.url)

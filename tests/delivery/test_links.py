@@ -1,4 +1,5 @@
 """Signed local download links: only the exact, unexpired link works."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

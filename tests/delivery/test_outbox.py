@@ -1,4 +1,5 @@
 """The notification outbox on SQLite and on a real PostgreSQL server."""
+
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+
 import pytest
 
 from orchestration.outbox import Outbox, idempotency_key
@@ -151,18 +153,32 @@ def test_channel_stamps_and_sent(outbox: Outbox) -> None:
 
 
 def test_waiting_subscribers_are_released_when_the_job_ends(outbox: Outbox) -> None:
-    assert outbox.subscribe(job_id="run-9", recipient_user_id=1, institution_id=1, subdomain="acme",
-                            report="catalog", email="a@acme.test", now=T0)
-    assert outbox.subscribe(job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme",
-                            report="catalog", now=T0)
-    assert not outbox.subscribe(job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme",
-                                report="catalog", now=T0)
+    assert outbox.subscribe(
+        job_id="run-9",
+        recipient_user_id=1,
+        institution_id=1,
+        subdomain="acme",
+        report="catalog",
+        email="a@acme.test",
+        now=T0,
+    )
+    assert outbox.subscribe(
+        job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
+    )
+    assert not outbox.subscribe(
+        job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
+    )
     assert outbox.claim_due(T0 + timedelta(hours=1), 10, 60) == []  # nothing to say yet
     assert outbox.recipients("run-9") == [1, 2]
     # The run's own requester is enqueued by the sensor; joiners already have rows.
     assert not enqueue(outbox, job_id="run-9", user=1, report="catalog")
-    released = outbox.complete_job("run-9", "succeeded", storage_key="catalog/institution=1/2026-06/catalog_1_2026-06.xlsx",
-                                   filename="catalog_1_2026-06.xlsx", now=T0 + timedelta(minutes=2))
+    released = outbox.complete_job(
+        "run-9",
+        "succeeded",
+        storage_key="catalog/institution=1/2026-06/catalog_1_2026-06.xlsx",
+        filename="catalog_1_2026-06.xlsx",
+        now=T0 + timedelta(minutes=2),
+    )
     assert released == 2
     assert outbox.complete_job("run-9", "failed") == 0  # only waiting rows move
     claimed = outbox.claim_due(T0 + timedelta(minutes=2), 10, 60)
@@ -210,8 +226,13 @@ def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Out
         enqueue(outbox, user=user)
     start = str(time.time() + 2.0)  # all workers begin claiming at the same moment
     workers = [
-        subprocess.Popen([sys.executable, "-c", CLAIMER, outbox.url, T0.isoformat(), start], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"PYTHONPATH": str(REPO), "PATH": ""})
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, outbox.url, T0.isoformat(), start],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={"PYTHONPATH": str(REPO), "PATH": ""},
+        )
         for _ in range(3)
     ]
     results = []
@@ -233,7 +254,15 @@ def test_a_huge_retry_after_is_capped_not_an_overflow(tmp_path) -> None:
     box = Outbox(f"sqlite:///{tmp_path / 'o.sqlite'}")
     box.create_schema()
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    box.enqueue(job_id="r", recipient_user_id=1, institution_id=1, subdomain="d", report="catalog", status_of_job="failed", now=now)
+    box.enqueue(
+        job_id="r",
+        recipient_user_id=1,
+        institution_id=1,
+        subdomain="d",
+        report="catalog",
+        status_of_job="failed",
+        now=now,
+    )
     (row,) = box.claim_due(now)
     assert box.mark_failed(row.id, "429", now, retry_after=1e12) == "pending"
     assert not box.claim_due(now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS - 1))

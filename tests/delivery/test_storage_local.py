@@ -1,4 +1,5 @@
 """Local report storage: atomic writes, checksums, safe keys, signed links."""
+
 from __future__ import annotations
 
 import hashlib

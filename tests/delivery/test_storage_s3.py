@@ -1,4 +1,5 @@
 """S3 report storage against a real S3 server (moto in server mode)."""
+
 from __future__ import annotations
 
 import hashlib

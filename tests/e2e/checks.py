@@ -1,4 +1,5 @@
 """What a requester receives, checked the way the platform and a mail client see it."""
+
 from __future__ import annotations
 
 import re
@@ -34,13 +35,20 @@ def wait_webhook(receiver: HttpReceiver, user: int, timeout: float, count: int =
     )
 
 
-def check_webhook(request: RecordedRequest, *, user: int, institution: int, subdomain: str, report: str) -> dict[str, Any]:
+def check_webhook(
+    request: RecordedRequest, *, user: int, institution: int, subdomain: str, report: str
+) -> dict[str, Any]:
     """Signed body, stable idempotency key, the documented fields; returns the body."""
     assert request.method == "POST" and request.headers["content-type"] == "application/json"
     assert verify_signature(request.body, request.headers.get("x-signature"), NOTIFY_SECRET), request.headers
     body = request.json()
     assert set(body) == WEBHOOK_FIELDS, body
-    assert (body["userId"], body["institutionId"], body["subdomain"], body["typeReport"]) == (user, institution, subdomain, report)
+    assert (body["userId"], body["institutionId"], body["subdomain"], body["typeReport"]) == (
+        user,
+        institution,
+        subdomain,
+        report,
+    )
     assert request.idempotency_key == idempotency_key(body["jobId"], user)
     if body["status"] == "succeeded":
         expires = datetime.strptime(body["expiresAt"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -1,6 +1,7 @@
 """Fixtures of the delivery end-to-end tests: the people who ask for reports
 (real users of the generated warehouse, with their e-mail addresses), a
 webhook receiver and an SMTP server per module, and the moto S3 server."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.stack import Person
 from tests.services.http_receiver import HttpReceiver
 from tests.services.s3 import s3_client, s3_endpoint  # noqa: F401 - fixtures
 from tests.services.smtp import SmtpRecorder, running_smtp
-from tests.e2e.stack import Person
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ can be stopped and started again on the same home, which the crash/restart
 test needs. Every wait is bounded; :meth:`Stack.stop` sends SIGTERM to the
 process group (SIGKILL if it lingers) and is safe to call twice.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -145,8 +146,21 @@ class Stack:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "orchestration.cli", "up", "--port", str(self.api_port), "--dagster-port", str(self.dagster_port)],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestration.cli",
+                    "up",
+                    "--port",
+                    str(self.api_port),
+                    "--dagster-port",
+                    str(self.dagster_port),
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         finally:
             log.close()  # the child holds its own descriptor

@@ -15,6 +15,7 @@ occupied by a plain file before the stack starts, so the run's write fails
 (``NotADirectoryError``) the way a full disk or a read-only mount would. The
 API is unaffected; only the Dagster run fails.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -155,7 +156,12 @@ def test_failed_run_notifies_its_requester_with_status_failed_and_no_url(
 
 
 def test_adhoc_run_notifies_with_the_seed_type_report_and_its_own_file(
-    stack: Stack, launched: dict[str, tuple[Person, str]], receiver: HttpReceiver, smtp: SmtpRecorder, outbox: Outbox, home: Path
+    stack: Stack,
+    launched: dict[str, tuple[Person, str]],
+    receiver: HttpReceiver,
+    smtp: SmtpRecorder,
+    outbox: Outbox,
+    home: Path,
 ) -> None:
     """Seed 001: the catalog's notification carries ``typeReport=catalog``; the
     ad-hoc file (a date range, not a month partition) is what the link serves."""
@@ -257,7 +263,9 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     response = stack.request(PATH, e.bearer, month=e_month, year=e_year)
     assert response.status_code == 200, response.text
     job_e = response.json()["results"]["id"]
-    wait_until(lambda: any(r.status == 503 for r in webhook_calls(receiver, c.user)), NOTIFY_TIMEOUT, "a refused webhook for C")
+    wait_until(
+        lambda: any(r.status == 503 for r in webhook_calls(receiver, c.user)), NOTIFY_TIMEOUT, "a refused webhook for C"
+    )
     assert stack.wait_job(job_e, e.bearer)["status"] == "succeeded"
     assert stack.request(PATH, d.bearer, month=MONTH, year=YEAR).json() == CACHED
     stack.stop()
@@ -267,7 +275,9 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     # If the stop hit a sensor tick while it held rows, they come back when its
     # lease runs out: give the post-restart wait that much more time.
     now = datetime.now(UTC)
-    held = [(r[0].lease_until - now).total_seconds() for r in rows.values() if r[0].state == "sending" and r[0].lease_until]
+    held = [
+        (r[0].lease_until - now).total_seconds() for r in rows.values() if r[0].state == "sending" and r[0].lease_until
+    ]
     deliver_timeout = NOTIFY_TIMEOUT + max([0.0, *held])
     # A worker claims what is due and dies: its short leases are never settled.
     leased: set[int] = set()

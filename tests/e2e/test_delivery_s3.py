@@ -4,6 +4,7 @@ exact object, and a colleague served from the cache gets their own fresh link
 while the first requester gets nothing new — even when the platform answers
 the colleague's webhook too late and it is sent again (same Idempotency-Key,
 so the receiver drops the copy)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

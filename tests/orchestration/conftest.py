@@ -22,7 +22,9 @@ def resources(tiny_warehouse: str, report_dir: Path) -> dict:
     s = Settings()
     return {
         "warehouse": WarehouseResource(url=tiny_warehouse),
-        "storage": ReportStorageResource(location=str(report_dir), public_base_url="http://testserver", link_secret="k"),
+        "storage": ReportStorageResource(
+            location=str(report_dir), public_base_url="http://testserver", link_secret="k"
+        ),
         "options": ReportOptionsResource(options_json=json.dumps(s.report_options())),
     }
 

@@ -1,10 +1,11 @@
 """The `lxp-reports` CLI as users call it (real subprocesses)."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jwt
@@ -13,15 +14,28 @@ BIN = Path(sys.executable).parent / "lxp-reports"
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
+    )
 
 
 def test_token_is_signed_with_the_configured_secret() -> None:
-    proc = _run("token", "--institution", "7", "--user", "42", "--privilege", "4", "--subdomain", "escola", env={"LXP_JWT_SECRET": "s3cr3t-for-tests-only-0123456789abcdef"})
+    proc = _run(
+        "token",
+        "--institution",
+        "7",
+        "--user",
+        "42",
+        "--privilege",
+        "4",
+        "--subdomain",
+        "escola",
+        env={"LXP_JWT_SECRET": "s3cr3t-for-tests-only-0123456789abcdef"},
+    )
     assert proc.returncode == 0, proc.stderr
     claims = jwt.decode(proc.stdout.strip(), "s3cr3t-for-tests-only-0123456789abcdef", algorithms=["HS256"])
     assert claims["institutionId"] == 7 and claims["userId"] == 42 and claims["privilegio_id"] == 4
-    assert claims["subdomain"] == "escola" and claims["exp"] > datetime.now(timezone.utc).timestamp()
+    assert claims["subdomain"] == "escola" and claims["exp"] > datetime.now(UTC).timestamp()
 
 
 def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
@@ -43,9 +57,16 @@ def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
     box = Outbox(url, max_attempts=1)
     box.create_schema()
-    box.enqueue(job_id="run-1", recipient_user_id=5, institution_id=1, subdomain="demo", report="catalog", status_of_job="failed")
-    (row,) = box.claim_due(datetime.now(timezone.utc))
-    box.mark_failed(row.id, "receiver said 400", datetime.now(timezone.utc), permanent=True)
+    box.enqueue(
+        job_id="run-1",
+        recipient_user_id=5,
+        institution_id=1,
+        subdomain="demo",
+        report="catalog",
+        status_of_job="failed",
+    )
+    (row,) = box.claim_due(datetime.now(UTC))
+    box.mark_failed(row.id, "receiver said 400", datetime.now(UTC), permanent=True)
     env = {"LXP_OUTBOX_URL": url}
     listed = _run("outbox", "--status", "dead", env=env)
     assert listed.returncode == 0 and "run-1" in listed.stdout and "dead" in listed.stdout
@@ -78,5 +99,5 @@ def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> N
     settings = Settings()
     options = resources_from_settings(settings)["options"].as_options()  # what a Dagster run sees
     assert options == json.loads(json.dumps(settings.report_options()))
-    request = ReportRequest(Institution(1, "I", "i"), None, None, datetime.now(timezone.utc), options=options)
+    request = ReportRequest(Institution(1, "I", "i"), None, None, datetime.now(UTC), options=options)
     assert service_hours(request) == {0: (540, 1050), 5: (600, 720)}

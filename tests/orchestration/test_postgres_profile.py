@@ -1,9 +1,9 @@
 """The production profile on a real PostgreSQL server: Dagster instance storage in
 PostgreSQL and the warehouse in PostgreSQL give the same report as DuckDB."""
+
 from __future__ import annotations
 
-import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -30,15 +30,19 @@ def _rows(path: Path) -> list[tuple]:
     return rows
 
 
-def test_postgres_instance_and_warehouse_match_duckdb(postgres_url, resources, report_dir, tiny_warehouse, tmp_path, monkeypatch) -> None:  # noqa: F811
+def test_postgres_instance_and_warehouse_match_duckdb(
+    postgres_url, resources, report_dir, tiny_warehouse, tmp_path, monkeypatch
+) -> None:
     warehouse_url = create_database(postgres_url)
     load_postgres(generate("tiny", 42), warehouse_url)
 
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(postgres_profile(Settings()), encoding="utf-8")
-    monkeypatch.setenv("DAGSTER_PG_URL", create_database(postgres_url).replace("postgresql://", "postgresql+psycopg2://", 1))
-    month = previous_month(datetime.now(timezone.utc).date())
+    monkeypatch.setenv(
+        "DAGSTER_PG_URL", create_database(postgres_url).replace("postgresql://", "postgresql+psycopg2://", 1)
+    )
+    month = previous_month(datetime.now(UTC).date())
     pk = f"1|{month:%Y-%m-%d}"
     spec = REPORTS["storyboard_usage"]
 

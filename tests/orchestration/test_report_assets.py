@@ -1,15 +1,15 @@
 """Materialize report partitions in process against the generated tiny warehouse
 and read the files back with an independent reader."""
+
 from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import openpyxl
-import polars as pl
 import pytest
 
 from assets.registry import REPORTS
@@ -17,7 +17,7 @@ from orchestration.factory import adhoc_job, report_asset
 from orchestration.partitions import month_bounds, previous_month
 from orchestration.warehouse.client import Warehouse
 
-LAST_MONTH = previous_month(datetime.now(timezone.utc).date())
+LAST_MONTH = previous_month(datetime.now(UTC).date())
 
 
 def _latest(instance: dg.DagsterInstance, name: str, partition: str) -> dg.AssetMaterialization:
@@ -52,7 +52,7 @@ def test_storyboard_partition_file_matches_warehouse(instance, resources, report
     wh = Warehouse(tiny_warehouse)
     tz = wh.query("SELECT timezone FROM institutions WHERE id = 1")["timezone"][0]
     start, end = month_bounds(LAST_MONTH, tz)
-    params = {"i": 1, "s": start.astimezone(timezone.utc).replace(tzinfo=None), "e": end.astimezone(timezone.utc).replace(tzinfo=None)}
+    params = {"i": 1, "s": start.astimezone(UTC).replace(tzinfo=None), "e": end.astimezone(UTC).replace(tzinfo=None)}
     expected = wh.query(
         """SELECT COUNT(*) AS n FROM (
              SELECT user_id, storyboard_id FROM story_views WHERE institution_id = :i AND viewed_at >= :s AND viewed_at < :e
@@ -70,7 +70,9 @@ def test_batched_run_materializes_each_partition_with_its_own_file(instance, res
     """A multi-partition range in ONE run (as BackfillPolicy.multi_run batches it)."""
     spec = REPORTS["course_catalog"]
     asset = report_asset(spec)
-    defs = dg.Definitions(assets=[asset], jobs=[dg.define_asset_job("batch", selection=[asset.key])], resources=resources)
+    defs = dg.Definitions(
+        assets=[asset], jobs=[dg.define_asset_job("batch", selection=[asset.key])], resources=resources
+    )
     job = defs.resolve_job_def("batch")
     month = f"{LAST_MONTH:%Y-%m-%d}"
     tags = {
@@ -90,12 +92,15 @@ def test_batched_run_materializes_each_partition_with_its_own_file(instance, res
 def test_adhoc_job_with_range_and_school_filter(instance, resources, report_dir, tiny_warehouse) -> None:
     spec = REPORTS["course_catalog"]
     wh = Warehouse(tiny_warehouse)
-    school = wh.query("SELECT s.id, s.name FROM schools s WHERE s.institution_id = 1 ORDER BY s.id LIMIT 1").row(0, named=True)
+    school = wh.query("SELECT s.id, s.name FROM schools s WHERE s.institution_id = 1 ORDER BY s.id LIMIT 1").row(
+        0, named=True
+    )
     linked = wh.query(
-        "SELECT COUNT(DISTINCT course_id) AS n FROM course_schools WHERE institution_id = 1 AND school_id = :s", {"s": school["id"]}
+        "SELECT COUNT(DISTINCT course_id) AS n FROM course_schools WHERE institution_id = 1 AND school_id = :s",
+        {"s": school["id"]},
     )["n"][0]
-    start = datetime(2020, 1, 1).astimezone(timezone.utc).isoformat()
-    end = datetime.now(timezone.utc).isoformat()
+    start = datetime(2020, 1, 1).astimezone(UTC).isoformat()
+    end = datetime.now(UTC).isoformat()
     config = {
         "institution_id": 1,
         "start": start,
@@ -122,16 +127,28 @@ def test_unknown_institution_fails_visibly(instance, resources) -> None:
     spec = REPORTS["storyboard_usage"]
     instance.add_dynamic_partitions("institution", ["999"])
     result = dg.materialize(
-        [report_asset(spec)], instance=instance, resources=resources, partition_key=f"999|{LAST_MONTH:%Y-%m-%d}", raise_on_error=False
+        [report_asset(spec)],
+        instance=instance,
+        resources=resources,
+        partition_key=f"999|{LAST_MONTH:%Y-%m-%d}",
+        raise_on_error=False,
     )
     assert not result.success
 
 
 def test_adhoc_job_refuses_a_filter_the_report_does_not_offer(instance, resources) -> None:
-    config = {"institution_id": 1, "start": "2026-01-01T00:00:00-03:00", "end": "2026-02-01T00:00:00-03:00",
-              "filters_json": json.dumps({"group_ids": ["x"]}), "fmt": "xlsx"}
+    config = {
+        "institution_id": 1,
+        "start": "2026-01-01T00:00:00-03:00",
+        "end": "2026-02-01T00:00:00-03:00",
+        "filters_json": json.dumps({"group_ids": ["x"]}),
+        "fmt": "xlsx",
+    }
     result = adhoc_job(REPORTS["course_catalog"]).execute_in_process(
-        run_config={"ops": {"build_report": {"config": config}}}, resources=resources, instance=instance, raise_on_error=False
+        run_config={"ops": {"build_report": {"config": config}}},
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -144,8 +161,8 @@ def test_adhoc_range_without_offset_is_institution_local_and_must_be_ordered() -
     from orchestration.factory import _adhoc_bounds
 
     start, end = _adhoc_bounds("2026-10-01T00:00", "2026-11-01T00:00", "America/Sao_Paulo")
-    assert start.astimezone(timezone.utc) == datetime(2026, 10, 1, 3, tzinfo=timezone.utc)
-    assert end.astimezone(timezone.utc) == datetime(2026, 11, 1, 3, tzinfo=timezone.utc)
+    assert start.astimezone(UTC) == datetime(2026, 10, 1, 3, tzinfo=UTC)
+    assert end.astimezone(UTC) == datetime(2026, 11, 1, 3, tzinfo=UTC)
     assert _adhoc_bounds("", "", "America/Sao_Paulo") == (None, None)
     with pytest.raises(_dg.Failure, match="before"):
         _adhoc_bounds("2026-11-01T00:00", "2026-10-01T00:00", "America/Sao_Paulo")
@@ -163,7 +180,9 @@ def test_nested_report_renders_its_document_without_building_the_flat_table(tiny
     wh = Warehouse(tiny_warehouse)
     start, end = month_bounds(LAST_MONTH, "America/Sao_Paulo")
     group_ids = wh.query("SELECT id FROM groups WHERE institution_id = 1 ORDER BY id")["id"].to_list()
-    request = build_request(load_institution(wh, 1), start, end, Settings().report_options(), filters={"group_ids": group_ids})
+    request = build_request(
+        load_institution(wh, 1), start, end, Settings().report_options(), filters={"group_ids": group_ids}
+    )
     computed = compute(spec, request, wh)
     rendered = render_file(spec, computed, request, "json", tmp_path / "g.json")
     assert "frame" not in computed.__dict__  # never built

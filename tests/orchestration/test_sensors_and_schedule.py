@@ -1,10 +1,11 @@
 """Institution sync, the monthly backfill trigger and the definitions as a whole."""
+
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -12,9 +13,9 @@ import dagster as dg
 from assets.registry import REPORTS
 from assets.spec import Institution
 from orchestration.definitions import build_definitions
+from orchestration.resources import WarehouseResource
 from orchestration.schedules import build_monthly_sensor, due_months
 from orchestration.sensors import institution_sync
-from orchestration.resources import WarehouseResource
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,15 +26,15 @@ TOKYO = Institution(3, "Tokyo", "tk", "Asia/Tokyo")
 
 def test_due_months_respects_each_institution_timezone() -> None:
     # 2026-03-01 04:00 UTC: Tokyo is at 13:00 on Mar 1, São Paulo at 01:00, New York at 23:00 on Feb 28.
-    now = datetime(2026, 3, 1, 4, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
     done = {"1": "2026-01", "2": "2026-01", "3": "2026-01"}
     assert due_months(now, [SP, NY, TOKYO], hour=3, done=done) == {date(2026, 2, 1): [3]}
     # 07:00 UTC: São Paulo reached 04:00 local on day 1.
-    later = datetime(2026, 3, 1, 7, 0, tzinfo=timezone.utc)
+    later = datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
     assert due_months(later, [SP, NY, TOKYO], hour=3, done={**done, "3": "2026-02"}) == {date(2026, 2, 1): [1]}
     # Nothing twice; a daemon down on day 1 catches up on day 5.
     assert due_months(later, [SP], 3, {"1": "2026-02"}) == {}
-    assert due_months(datetime(2026, 3, 5, tzinfo=timezone.utc), [NY], 3, {"2": "2026-01"}) == {date(2026, 2, 1): [2]}
+    assert due_months(datetime(2026, 3, 5, tzinfo=UTC), [NY], 3, {"2": "2026-01"}) == {date(2026, 2, 1): [2]}
 
 
 def test_institution_sync_adds_missing_partitions(tiny_warehouse: str) -> None:
@@ -54,11 +55,17 @@ def test_monthly_sensor_requests_one_backfill_for_every_institution_and_monthly_
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("institution", ["1", "2", "3"])
     sensor = build_monthly_sensor(list(REPORTS.values()), hour=0)
-    ctx = dg.build_sensor_context(instance=instance, repository_def=repo, resources={"warehouse": WarehouseResource(url=tiny_warehouse)})
+    ctx = dg.build_sensor_context(
+        instance=instance, repository_def=repo, resources={"warehouse": WarehouseResource(url=tiny_warehouse)}
+    )
     result = sensor(ctx)
     assert isinstance(result, dg.SensorResult)
     monthly = {s.name for s in REPORTS.values() if s.monthly}
-    requested = {(ap.asset_key.path[0], str(ap.partition_key)) for r in result.run_requests for ap in r.asset_graph_subset.iterate_asset_partitions()}
+    requested = {
+        (ap.asset_key.path[0], str(ap.partition_key))
+        for r in result.run_requests
+        for ap in r.asset_graph_subset.iterate_asset_partitions()
+    }
     months = {pk.split("|")[1] for _, pk in requested}
     assert len(months) <= 2  # institutions in far zones may still be in the previous month around day 1
     assert {name for name, _ in requested} == monthly
@@ -68,22 +75,45 @@ def test_monthly_sensor_requests_one_backfill_for_every_institution_and_monthly_
     cursor = json.loads(result.cursor)
     assert set(cursor) == {"1", "2", "3"}
     # The same month is never requested twice.
-    again = sensor(dg.build_sensor_context(instance=instance, repository_def=repo, cursor=result.cursor, resources={"warehouse": WarehouseResource(url=tiny_warehouse)}))
+    again = sensor(
+        dg.build_sensor_context(
+            instance=instance,
+            repository_def=repo,
+            cursor=result.cursor,
+            resources={"warehouse": WarehouseResource(url=tiny_warehouse)},
+        )
+    )
     assert isinstance(again, dg.SkipReason)
 
 
 def test_definitions_validate_with_the_dagster_cli(tiny_warehouse_path: Path, tmp_path: Path) -> None:
-    env = {"PATH": str(Path(sys.executable).parent), "LXP_HOME": str(tmp_path), "DAGSTER_HOME": str(tmp_path),
-           "LXP_WAREHOUSE_URL": f"duckdb:///{tiny_warehouse_path}", "HOME": str(tmp_path)}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "LXP_HOME": str(tmp_path),
+        "DAGSTER_HOME": str(tmp_path),
+        "LXP_WAREHOUSE_URL": f"duckdb:///{tiny_warehouse_path}",
+        "HOME": str(tmp_path),
+    }
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     dg_check = subprocess.run(
-        [str(Path(sys.executable).parent / "dg"), "check", "defs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
-    assert dg_check.returncode == 0 and "All definitions loaded successfully" in dg_check.stdout + dg_check.stderr, dg_check.stderr
+    assert dg_check.returncode == 0 and "All definitions loaded successfully" in dg_check.stdout + dg_check.stderr, (
+        dg_check.stderr
+    )
 
 
 def test_every_report_has_asset_partition_job_and_adhoc_job() -> None:
@@ -96,7 +126,7 @@ def test_every_report_has_asset_partition_job_and_adhoc_job() -> None:
 
 def test_an_institution_with_a_bad_timezone_does_not_stop_the_others() -> None:
     bad = Institution(9, "Bad", "bad", "Mars/Olympus_Mons")
-    now = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     assert due_months(now, [bad, SP], hour=3, done={}) == {date(2026, 2, 1): [1]}
 
 

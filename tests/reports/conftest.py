@@ -5,6 +5,7 @@ removed afterwards. PostgreSQL refuses to run as root, so under root it runs as
 the ``postgres`` system user (the Debian ``postgresql`` package creates it).
 Skipped, not failed, where no PostgreSQL binaries are installed.
 """
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Frames are written row by row, as the warehouse extraction would return them
 (same column names as the modules' queries, naive UTC timestamps), so every
 expected value in the tests can be checked by reading the fixture.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence

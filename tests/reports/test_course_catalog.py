@@ -3,6 +3,7 @@
 Institution 1 is in America/Sao_Paulo (UTC-3): the API's inclusive range
 start_date=2026-01-01 .. end_date=2026-01-31 is [2026-01-01 03:00, 2026-02-01 03:00) UTC.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -82,7 +83,7 @@ ROW_3 = (3, "Curso sem escola", url("student", 3), "Publicado", url("admin", 3),
 ROW_4 = (4, "Antigo despublicado", url("student", 4), "Rascunho", url("admin", 4), 0, 0, 1, None, "Zona Leste")
 
 
-def january(filters: dict | None = None, options: dict | None = None):  # noqa: ANN201 - ReportRequest
+def january(filters: dict | None = None, options: dict | None = None):
     """What the API builds for start_date=2026-01-01&end_date=2026-01-31 (end is exclusive next midnight)."""
     return range_request(
         ALFA, datetime(2026, 1, 1), datetime(2026, 2, 1), filters, URL_OPTIONS if options is None else options

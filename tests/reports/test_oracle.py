@@ -7,6 +7,7 @@ computes each report in a single DuckDB SQL query, filtering on *local* time
 (``timezone(tz, ts AT TIME ZONE 'UTC')`` and local dates) instead of the UTC
 bounds the builders use, so the two paths share no code.
 """
+
 from __future__ import annotations
 
 import random

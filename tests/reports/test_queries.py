@@ -6,6 +6,7 @@ rows just outside the period), queried through ``Warehouse.query_many`` exactly 
 report run does, and fed to the builders. The raw frames are checked too: the rows
 outside the institution/period must not even leave the warehouse.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -31,14 +32,56 @@ TABLES: dict[str, tuple[tuple[str, ...], list[tuple[Any, ...]]]] = {
         [(1, "Escola Alfa", "alfa", "America/Sao_Paulo"), (2, "Beta", "beta", "America/Sao_Paulo")],
     ),
     "users": (
-        ("id", "institution_id", "uuid", "external_id", "first_name", "last_name", "name", "email",
-         "cpf", "cnpj", "privilege_id", "created_at", "blocked_at", "deleted_at"),
+        (
+            "id",
+            "institution_id",
+            "uuid",
+            "external_id",
+            "first_name",
+            "last_name",
+            "name",
+            "email",
+            "cpf",
+            "cnpj",
+            "privilege_id",
+            "created_at",
+            "blocked_at",
+            "deleted_at",
+        ),
         [
-            (1, 1, "u-1", None, "João", "da Silva", "João da Silva", "joao@alfa.com", "123.456.789-00", None, 4, C,
-             None, None),
+            (
+                1,
+                1,
+                "u-1",
+                None,
+                "João",
+                "da Silva",
+                "João da Silva",
+                "joao@alfa.com",
+                "123.456.789-00",
+                None,
+                4,
+                C,
+                None,
+                None,
+            ),
             # deleted in the middle of June, after her interactions
-            (2, 1, "u-2", "ext-2", "Ana", "Çarvalho", "Ana Çarvalho", "ana@alfa.com", None, "12.345.678/0001-90", 4,
-             C, None, "2026-06-15 12:00"),
+            (
+                2,
+                1,
+                "u-2",
+                "ext-2",
+                "Ana",
+                "Çarvalho",
+                "Ana Çarvalho",
+                "ana@alfa.com",
+                None,
+                "12.345.678/0001-90",
+                4,
+                C,
+                None,
+                "2026-06-15 12:00",
+            ),
             (3, 1, "u-3", None, "Sem", "Atividade", "Sem Atividade", "sem@alfa.com", None, None, 4, C, None, None),
             (4, 2, "u-4", None, "Outro", "Usuário", "Outro Usuário", "outro@beta.com", None, None, 4, C, None, None),
         ],
@@ -167,9 +210,7 @@ def _sorted(frame: pl.DataFrame) -> list[tuple[Any, ...]]:
 
 def test_storyboard_usage_queries(warehouse: Warehouse) -> None:
     request = month_request(ALFA, 2026, 6)
-    extracted: Mapping[str, pl.DataFrame] = warehouse.query_many(
-        storyboard_usage.SPEC.queries, request.query_params()
-    )
+    extracted: Mapping[str, pl.DataFrame] = warehouse.query_many(storyboard_usage.SPEC.queries, request.query_params())
     # Pushed down: nothing of institution 2, nothing outside June (local), only active users.
     assert _sorted(extracted["story_views"].select("user_id", "story_id", "viewed_at")) == [
         (1, 101, ts("2026-06-02 12:00")),

@@ -2,6 +2,7 @@
 
 Institution 1 is in America/Sao_Paulo (UTC-3 all year): local = UTC - 3h.
 """
+
 from __future__ import annotations
 
 from datetime import datetime

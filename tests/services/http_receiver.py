@@ -7,6 +7,7 @@ only counted as duplicates. It can be scripted to fail the next N calls with a
 status (500, 400, 429 …) or to hang past the client's timeout.
 Import the fixture into a conftest: ``from tests.services.http_receiver import http_receiver``.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ class HttpReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
                 script = receiver._next_script()

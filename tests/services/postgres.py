@@ -13,6 +13,7 @@ that is a broken CI image and fails loudly.
 
 Import into a conftest: ``from tests.services.postgres import postgres_url, postgres_db``.
 """
+
 from __future__ import annotations
 
 import glob
@@ -48,7 +49,9 @@ def find_bindir() -> Path | None:
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"PostgreSQL test server unavailable in CI: {reason} (apt-get install -y postgresql)", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL test server unavailable in CI: {reason} (apt-get install -y postgresql)", pytrace=False
+        )
     pytest.skip(f"PostgreSQL test server unavailable: {reason} (apt-get install -y postgresql)")
 
 
@@ -115,12 +118,32 @@ def postgres_server() -> Iterator[str]:
     started = False
     try:
         try:
-            _run(prefix, [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                          "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"], root)
-            options = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100")
-            _run(prefix, [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options,
-                          "-w", "-t", "60", "start"], root)
+            _run(
+                prefix,
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-sync",
+                ],
+                root,
+            )
+            options = (
+                f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off "
+                "-c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+            )
+            _run(
+                prefix,
+                [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "60", "start"],
+                root,
+            )
         except RuntimeError as exc:
             detail = log.read_text(errors="replace") if log.exists() else ""
             raise RuntimeError(f"{exc}\n{detail}") from None
@@ -130,7 +153,7 @@ def postgres_server() -> Iterator[str]:
         if started:
             try:
                 _run(prefix, [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], root)
-            except Exception:  # noqa: BLE001 - teardown must not mask the test outcome
+            except Exception:
                 pass
         shutil.rmtree(root, ignore_errors=True)
 

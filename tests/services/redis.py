@@ -5,6 +5,7 @@ tests using the fixture are skipped when it is missing. No persistence, no
 config file, its own temporary directory; stopped by pid at the end of the
 session. Import into a conftest: ``from tests.services.redis import redis_url``.
 """
+
 from __future__ import annotations
 
 import shutil

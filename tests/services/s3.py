@@ -4,6 +4,7 @@ A separate process (not ``ThreadedMotoServer``) so big multipart uploads are
 served by another core instead of competing with the test for the GIL.
 Import the fixtures into a conftest: ``from tests.services.s3 import s3_endpoint, s3_client, s3_bucket``.
 """
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ A second server, ``smtp_tls_server``, requires STARTTLS (self-signed loopback
 certificate) and AUTH, like a production relay.
 Import the fixtures into a conftest: ``from tests.services.smtp import smtp_server, smtp_tls_server``.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,9 +16,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,7 +131,11 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USERNAME and auth_data.password.decode() == PASSWORD
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login.decode() == USERNAME
+        and auth_data.password.decode() == PASSWORD
+    )
     return AuthResult(success=ok, handled=False)
 
 

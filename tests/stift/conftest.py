@@ -1,5 +1,6 @@
 """Fixtures of the Stift-style report tests: a small hand-made core and a DuckDB
 warehouse built from it with ``generate_stift`` (independent of the core generator)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -40,15 +41,47 @@ def tiny_core(students: int = 40, teachers: int = 4, admins: int = 2) -> dict[st
                 created = NOW - timedelta(days=500 - 11 * k)  # some created inside the window
                 deleted = NOW - timedelta(days=90) if priv == 4 and k % 13 == 5 else None
                 blocked = NOW - timedelta(days=30) if priv == 4 and k % 17 == 3 else None
-                first, last = ("Aluno", "Conceição") if priv == 4 else (("Profª", "Gonçalves") if priv == 3 else ("Admin", "Simões"))
+                first, last = (
+                    ("Aluno", "Conceição")
+                    if priv == 4
+                    else (("Profª", "Gonçalves") if priv == 3 else ("Admin", "Simões"))
+                )
                 rows.append(
-                    (uid, inst, f"00000000-0000-4000-8000-{uid:012d}", f"EXT{uid}", f"{first} {k}", last,
-                     f"{first} {k} {last}", f"u{uid}@example.com.br", None, None, priv, created, blocked, deleted)
+                    (
+                        uid,
+                        inst,
+                        f"00000000-0000-4000-8000-{uid:012d}",
+                        f"EXT{uid}",
+                        f"{first} {k}",
+                        last,
+                        f"{first} {k} {last}",
+                        f"u{uid}@example.com.br",
+                        None,
+                        None,
+                        priv,
+                        created,
+                        blocked,
+                        deleted,
+                    )
                 )
     users = pl.DataFrame(
         rows,
-        schema=["id", "institution_id", "uuid", "external_id", "first_name", "last_name", "name", "email", "cpf",
-                "cnpj", "privilege_id", "created_at", "blocked_at", "deleted_at"],
+        schema=[
+            "id",
+            "institution_id",
+            "uuid",
+            "external_id",
+            "first_name",
+            "last_name",
+            "name",
+            "email",
+            "cpf",
+            "cnpj",
+            "privilege_id",
+            "created_at",
+            "blocked_at",
+            "deleted_at",
+        ],
         orient="row",
     )
     return {

@@ -4,6 +4,7 @@ Rows are tuples in the column order of ``FRAME_SCHEMAS[table]`` (the dtypes the
 extraction queries return); strings in timestamp columns are parsed as naive
 UTC, so every expected value in the tests can be checked by reading the rows.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -68,8 +69,46 @@ def request(
     )
 
 
-def question(id_, group, student, teacher, disc, subj, desc, anon, created, assigned=None, answered=None, closed=None,
-             answer=None, reply=None, reply_answer=None, rating=None, understood=None, comment=None, seen=False):
+def question(
+    id_,
+    group,
+    student,
+    teacher,
+    disc,
+    subj,
+    desc,
+    anon,
+    created,
+    assigned=None,
+    answered=None,
+    closed=None,
+    answer=None,
+    reply=None,
+    reply_answer=None,
+    rating=None,
+    understood=None,
+    comment=None,
+    seen=False,
+):
     """A ``questions`` row in FRAME_SCHEMAS order."""
-    return (id_, group, student, teacher, disc, subj, desc, anon, created, assigned, answered, closed, answer, reply,
-            reply_answer, rating, understood, comment, seen)
+    return (
+        id_,
+        group,
+        student,
+        teacher,
+        disc,
+        subj,
+        desc,
+        anon,
+        created,
+        assigned,
+        answered,
+        closed,
+        answer,
+        reply,
+        reply_answer,
+        rating,
+        understood,
+        comment,
+        seen,
+    )

@@ -2,6 +2,7 @@
 
 America/Sao_Paulo is UTC-3 all year (no DST since 2019): 20:00 UTC shows as 17:00.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,20 +17,59 @@ from tests.stift.helpers import frame, frames, request
 SCHED = "2024-10-17 20:00"  # 17:00 local
 
 USERS = [
-    (100, "uuid-ana", "123456", "Ana", "Conceição", "Ana Conceição", "ana@ex.com.br", 4, "2023-01-01 00:00", None, None),
-    (200, "uuid-t", None, "Márcio", "Gonçalves", "Márcio Gonçalves", "marcio@ex.com.br", 3, "2023-01-01 00:00", None,
-     None),
+    (
+        100,
+        "uuid-ana",
+        "123456",
+        "Ana",
+        "Conceição",
+        "Ana Conceição",
+        "ana@ex.com.br",
+        4,
+        "2023-01-01 00:00",
+        None,
+        None,
+    ),
+    (
+        200,
+        "uuid-t",
+        None,
+        "Márcio",
+        "Gonçalves",
+        "Márcio Gonçalves",
+        "marcio@ex.com.br",
+        3,
+        "2023-01-01 00:00",
+        None,
+        None,
+    ),
     (300, "uuid-adm", None, "Sérgio", "Adm", "Sérgio Adm", "adm@ex.com.br", 2, "2023-01-01 00:00", None, None),
 ]
 
 
 def booking(id_: str = "b1", **kw: Any) -> tuple:
     row: dict[str, Any] = {
-        "id": id_, "school_id": 10, "group_id": "g1", "student_id": 100, "teacher_id": 200, "discipline_id": 1,
-        "booking_room_id": 5, "is_queue": False, "created_at": "2024-10-15 18:41", "scheduled_for": SCHED,
-        "meeting_started_at": None, "meeting_ended_at": None, "cancelled_at": None, "cancelled_by_id": None,
-        "cancelled_by_role": None, "queue_joined_at": None, "queue_left_at": None, "rating_by_student": None,
-        "rating_by_teacher": None, "call_quality_rating_by_student": None, "call_quality_rating_by_teacher": None,
+        "id": id_,
+        "school_id": 10,
+        "group_id": "g1",
+        "student_id": 100,
+        "teacher_id": 200,
+        "discipline_id": 1,
+        "booking_room_id": 5,
+        "is_queue": False,
+        "created_at": "2024-10-15 18:41",
+        "scheduled_for": SCHED,
+        "meeting_started_at": None,
+        "meeting_ended_at": None,
+        "cancelled_at": None,
+        "cancelled_by_id": None,
+        "cancelled_by_role": None,
+        "queue_joined_at": None,
+        "queue_left_at": None,
+        "rating_by_student": None,
+        "rating_by_teacher": None,
+        "call_quality_rating_by_student": None,
+        "call_quality_rating_by_teacher": None,
     }
     unknown = set(kw) - set(row)
     assert not unknown, unknown
@@ -58,30 +98,67 @@ def status(row: tuple, as_of: str, **kw: Any) -> str:
 
 def test_columns_follow_the_seed_example_in_order() -> None:
     assert [c.key for c in SPEC.columns] == [
-        "id", "school_name", "created_at", "scheduled_for", "start_time", "end_time", "duration",
-        "student_external_id", "student_name", "student_email", "teacher_name", "teacher_email", "group_name",
-        "discipline_name", "booking_room_name", "booking_room_modal", "rating_by_student", "rating_by_teacher",
-        "call_quality_rating_by_student", "call_quality_rating_by_teacher", "status", "cancelled_at",
+        "id",
+        "school_name",
+        "created_at",
+        "scheduled_for",
+        "start_time",
+        "end_time",
+        "duration",
+        "student_external_id",
+        "student_name",
+        "student_email",
+        "teacher_name",
+        "teacher_email",
+        "group_name",
+        "discipline_name",
+        "booking_room_name",
+        "booking_room_modal",
+        "rating_by_student",
+        "rating_by_teacher",
+        "call_quality_rating_by_student",
+        "call_quality_rating_by_teacher",
+        "status",
+        "cancelled_at",
         "cancelled_by_name",
     ]
 
 
 def test_pending_row_like_the_seed_example() -> None:
     out = run(booking(rating_by_student=4.9, call_quality_rating_by_teacher=5.0))
-    assert out.to_dicts() == [{
-        "id": "b1", "school_name": "Escola Central", "created_at": "15/10/2024 15:41",
-        "scheduled_for": "17/10/2024 17:00", "start_time": "", "end_time": "", "duration": None,
-        "student_external_id": "123456", "student_name": "Ana Conceição", "student_email": "ana@ex.com.br",
-        "teacher_name": "Márcio Gonçalves", "teacher_email": "marcio@ex.com.br", "group_name": "Turma de Testes",
-        "discipline_name": "Matemática", "booking_room_name": "Sala Virtual 1", "booking_room_modal": "Online",
-        "rating_by_student": 4.9, "rating_by_teacher": None, "call_quality_rating_by_student": None,
-        "call_quality_rating_by_teacher": 5.0, "status": "Pendente", "cancelled_at": "", "cancelled_by_name": "",
-    }]
+    assert out.to_dicts() == [
+        {
+            "id": "b1",
+            "school_name": "Escola Central",
+            "created_at": "15/10/2024 15:41",
+            "scheduled_for": "17/10/2024 17:00",
+            "start_time": "",
+            "end_time": "",
+            "duration": None,
+            "student_external_id": "123456",
+            "student_name": "Ana Conceição",
+            "student_email": "ana@ex.com.br",
+            "teacher_name": "Márcio Gonçalves",
+            "teacher_email": "marcio@ex.com.br",
+            "group_name": "Turma de Testes",
+            "discipline_name": "Matemática",
+            "booking_room_name": "Sala Virtual 1",
+            "booking_room_modal": "Online",
+            "rating_by_student": 4.9,
+            "rating_by_teacher": None,
+            "call_quality_rating_by_student": None,
+            "call_quality_rating_by_teacher": 5.0,
+            "status": "Pendente",
+            "cancelled_at": "",
+            "cancelled_by_name": "",
+        }
+    ]
 
 
 def test_present_row_with_times_and_duration_rounded_half_up() -> None:
-    row = booking(meeting_started_at="2024-10-17 20:02:10", meeting_ended_at="2024-10-17 20:32:40",
-                  rating_by_teacher=4.0)
+    row = booking(
+        meeting_started_at="2024-10-17 20:02:10", meeting_ended_at="2024-10-17 20:32:40", rating_by_teacher=4.0
+    )
     out = run(row, as_of="2024-10-18 00:00").row(0, named=True)
     assert (out["start_time"], out["end_time"], out["duration"]) == ("17/10/2024 17:02", "17/10/2024 17:32", 31)
     assert out["status"] == "Presente" and out["rating_by_teacher"] == 4.0
@@ -90,14 +167,27 @@ def test_present_row_with_times_and_duration_rounded_half_up() -> None:
 def test_started_meeting_without_end_has_no_duration() -> None:
     out = run(booking(meeting_started_at="2024-10-17 20:00"), as_of="2024-10-17 20:10").row(0, named=True)
     assert (out["status"], out["start_time"], out["end_time"], out["duration"]) == (
-        "Presente", "17/10/2024 17:00", "", None)
+        "Presente",
+        "17/10/2024 17:00",
+        "",
+        None,
+    )
 
 
 def test_absent_dimensions_are_empty_strings() -> None:
     row = booking(group_id=None, teacher_id=None, discipline_id=None, booking_room_id=None, student_id=999)
     out = run(row).row(0, named=True)
-    for key in ("student_external_id", "student_name", "student_email", "teacher_name", "teacher_email",
-                "group_name", "discipline_name", "booking_room_name", "booking_room_modal"):
+    for key in (
+        "student_external_id",
+        "student_name",
+        "student_email",
+        "teacher_name",
+        "teacher_email",
+        "group_name",
+        "discipline_name",
+        "booking_room_name",
+        "booking_room_modal",
+    ):
         assert out[key] == "", key
 
 
@@ -113,8 +203,12 @@ def test_no_show_once_the_scheduled_instant_passed() -> None:
 
 
 def test_present_when_the_meeting_started_even_late_or_after_a_cancellation() -> None:
-    row = booking(meeting_started_at="2024-10-17 20:20", cancelled_at="2024-10-17 19:00", cancelled_by_id=100,
-                  cancelled_by_role="student")
+    row = booking(
+        meeting_started_at="2024-10-17 20:20",
+        cancelled_at="2024-10-17 19:00",
+        cancelled_by_id=100,
+        cancelled_by_role="student",
+    )
     assert status(row, as_of="2024-10-17 21:00") == "Presente"
 
 
@@ -227,9 +321,27 @@ def test_empty_input() -> None:
 
 def test_csv_headers() -> None:
     assert SPEC.csv_headers == [
-        "ID", "Escola", "Criado em", "Agendado para", "Início", "Término", "Duração (minutos)",
-        "ID externo do aluno", "Nome do aluno", "E-mail do aluno", "Nome do professor", "E-mail do professor",
-        "Turma", "Disciplina", "Sala", "Modalidade", "Avaliação do aluno", "Avaliação do professor",
-        "Qualidade da chamada (aluno)", "Qualidade da chamada (professor)", "Status", "Cancelado em",
+        "ID",
+        "Escola",
+        "Criado em",
+        "Agendado para",
+        "Início",
+        "Término",
+        "Duração (minutos)",
+        "ID externo do aluno",
+        "Nome do aluno",
+        "E-mail do aluno",
+        "Nome do professor",
+        "E-mail do professor",
+        "Turma",
+        "Disciplina",
+        "Sala",
+        "Modalidade",
+        "Avaliação do aluno",
+        "Avaliação do professor",
+        "Qualidade da chamada (aluno)",
+        "Qualidade da chamada (professor)",
+        "Status",
+        "Cancelado em",
         "Cancelado por",
     ]

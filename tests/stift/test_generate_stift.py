@@ -1,4 +1,5 @@
 """The Stift-style synthetic data: schema, determinism, integrity, coverage of every status."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -13,8 +14,18 @@ from orchestration.warehouse.scales import SCALES
 from orchestration.warehouse.tables import table_schemas
 from tests.stift.conftest import INSTITUTIONS, NOW, SEED, tiny_core
 
-TABLES = ["groups", "group_members", "disciplines", "subjects", "teacher_disciplines", "questions",
-          "teacher_schedules", "booking_rooms", "bookings", "nps_answers"]
+TABLES = [
+    "groups",
+    "group_members",
+    "disciplines",
+    "subjects",
+    "teacher_disciplines",
+    "questions",
+    "teacher_schedules",
+    "booking_rooms",
+    "bookings",
+    "nps_answers",
+]
 
 
 def test_tables_columns_and_dtypes_match_schema_sql(stift_frames: dict[str, pl.DataFrame]) -> None:
@@ -34,16 +45,25 @@ def test_deterministic_for_a_seed(core, stift_frames) -> None:
 
 
 def test_primary_keys_are_unique(stift_frames) -> None:
-    for name in ("groups", "disciplines", "subjects", "questions", "teacher_schedules", "booking_rooms", "bookings",
-                 "nps_answers"):
+    for name in (
+        "groups",
+        "disciplines",
+        "subjects",
+        "questions",
+        "teacher_schedules",
+        "booking_rooms",
+        "bookings",
+        "nps_answers",
+    ):
         assert stift_frames[name]["id"].is_unique().all(), name
     assert stift_frames["questions"]["id"].str.contains(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab]").all()
     assert not stift_frames["group_members"].select("group_id", "user_id").is_duplicated().any()
 
 
 def test_references_stay_inside_one_institution(core, stift_frames) -> None:
-    users = core["users"].select("id", u_inst="institution_id", priv="privilege_id", deleted="deleted_at",
-                                 created="created_at")
+    users = core["users"].select(
+        "id", u_inst="institution_id", priv="privilege_id", deleted="deleted_at", created="created_at"
+    )
     groups = stift_frames["groups"].select(group_id="id", g_inst="institution_id", g_school="school_id")
     q = stift_frames["questions"].join(users, left_on="student_id", right_on="id").join(groups, on="group_id")
     assert q.height == stift_frames["questions"].height
@@ -52,8 +72,11 @@ def test_references_stay_inside_one_institution(core, stift_frames) -> None:
     # a question is asked by a living user after their account existed
     assert (q["created_at"] >= q["created"]).all()
     assert q.filter(pl.col("deleted").is_not_null() & (pl.col("created_at") > pl.col("deleted"))).height == 0
-    teachers = stift_frames["questions"].filter(pl.col("teacher_id").is_not_null()).join(
-        users, left_on="teacher_id", right_on="id")
+    teachers = (
+        stift_frames["questions"]
+        .filter(pl.col("teacher_id").is_not_null())
+        .join(users, left_on="teacher_id", right_on="id")
+    )
     assert (teachers["priv"] == 3).all() and (teachers["institution_id"] == teachers["u_inst"]).all()
     subjects = stift_frames["subjects"].select(subject_id="id", s_disc="discipline_id")
     qs = stift_frames["questions"].filter(pl.col("subject_id").is_not_null()).join(subjects, on="subject_id")
@@ -96,8 +119,11 @@ def _whole_range_request(inst: tuple) -> ReportRequest:
 
 
 def _report_inputs(core, stift_frames, inst_id: int) -> dict[str, pl.DataFrame]:
-    mine = {k: v.filter(pl.col("institution_id") == inst_id) for k, v in {**core, **stift_frames}.items()
-            if "institution_id" in v.columns}
+    mine = {
+        k: v.filter(pl.col("institution_id") == inst_id)
+        for k, v in {**core, **stift_frames}.items()
+        if "institution_id" in v.columns
+    }
     return mine
 
 
@@ -144,5 +170,7 @@ def test_an_institution_without_schools_or_teachers_gets_no_activity_but_no_erro
     out = generate_stift(core, SCALES["tiny"], 1, NOW + timedelta(days=3))
     assert out["groups"].filter(pl.col("institution_id") == 2).height == 0
     assert out["questions"].filter(pl.col("institution_id") == 2).height == 0
-    assert out["questions"].filter(pl.col("institution_id") == 1)["teacher_id"].null_count() == \
-        out["questions"].filter(pl.col("institution_id") == 1).height
+    assert (
+        out["questions"].filter(pl.col("institution_id") == 1)["teacher_id"].null_count()
+        == out["questions"].filter(pl.col("institution_id") == 1).height
+    )

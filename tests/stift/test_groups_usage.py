@@ -3,6 +3,7 @@
 February 2024 in America/Sao_Paulo (UTC-3): 2024-02-01 is a Thursday, 02-02 a
 Friday, 02-05 a Monday. Default service hours: Monday-Friday 08:00-22:00 local.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -20,37 +21,96 @@ from tests.stift.helpers import frames, question, request
 U = "2023-01-01 12:00"
 USERS = [
     (100, "u100", None, "Ana", "Conceição", "Ana Conceição", "ana@ex.com.br", 4, "2023-04-26 13:00", None, None),
-    (101, "u101", None, "João", "Simões", "João Simões", "joao@ex.com.br", 4, "2023-05-01 01:00",
-     "2024-01-10 12:00", None),
+    (
+        101,
+        "u101",
+        None,
+        "João",
+        "Simões",
+        "João Simões",
+        "joao@ex.com.br",
+        4,
+        "2023-05-01 01:00",
+        "2024-01-10 12:00",
+        None,
+    ),
     (102, "u102", None, "Bia", "Deletada", "Bia Deletada", "bia@ex.com.br", 4, U, None, "2024-02-10 12:00"),
     (103, "u103", None, "Caio", "Novo", "Caio Novo", "caio@ex.com.br", 4, "2024-03-05 12:00", None, None),
     (104, "u104", None, "Duda", "Anônima", "Duda Anônima", "duda@ex.com.br", 4, U, None, None),
     (105, "u105", None, "Eva", "Externa", "Eva Externa", "eva@ex.com.br", 4, U, None, None),
     (106, "u106", None, "Fábio", "Outro", "Fábio Outro", "fabio@ex.com.br", 4, U, None, None),
     (107, "u107", None, "Gil", "Parado", "Gil Parado", "gil@ex.com.br", 4, U, None, None),
-    (200, "u200", None, "Márcio", "Gonçalves", "Márcio Gonçalves", "marcio@ex.com.br", 3, "2023-04-26 13:00", None,
-     None),
+    (
+        200,
+        "u200",
+        None,
+        "Márcio",
+        "Gonçalves",
+        "Márcio Gonçalves",
+        "marcio@ex.com.br",
+        3,
+        "2023-04-26 13:00",
+        None,
+        None,
+    ),
     (201, "u201", None, "Paula", "Santos", "Paula Santos", "paula@ex.com.br", 3, "2024-01-03 12:00", None, None),
     (202, "u202", None, "Rui", "Terceiro", "Rui Terceiro", "rui@ex.com.br", 3, U, None, None),
     (300, "u300", None, "Sérgio", "Adm", "Sérgio Adm", "adm@ex.com.br", 2, U, None, None),
 ]
 MEMBERS = [
-    ("g1", 100, "student", U), ("g1", 101, "student", U), ("g2", 101, "student", U), ("g1", 102, "student", U),
-    ("g2", 103, "student", U), ("g1", 104, "student", U), ("g2", 107, "student", U), ("g3", 106, "student", U),
-    ("g1", 200, "teacher", U), ("g2", 201, "teacher", U), ("g3", 202, "teacher", U), ("g1", 300, "admin", U),
+    ("g1", 100, "student", U),
+    ("g1", 101, "student", U),
+    ("g2", 101, "student", U),
+    ("g1", 102, "student", U),
+    ("g2", 103, "student", U),
+    ("g1", 104, "student", U),
+    ("g2", 107, "student", U),
+    ("g3", 106, "student", U),
+    ("g1", 200, "teacher", U),
+    ("g2", 201, "teacher", U),
+    ("g3", 202, "teacher", U),
+    ("g1", 300, "admin", U),
 ]
 QUESTIONS = [
     # plain 90, adjusted 90 (Thu 13:00-14:30 local)
-    question("qA", "g1", 100, 200, 1, 1, "a", False, "2024-02-01 16:00", "2024-02-01 16:01", "2024-02-01 17:30",
-             rating=5.0, understood=True, comment="Ótimo"),
+    question(
+        "qA",
+        "g1",
+        100,
+        200,
+        1,
+        1,
+        "a",
+        False,
+        "2024-02-01 16:00",
+        "2024-02-01 16:01",
+        "2024-02-01 17:30",
+        rating=5.0,
+        understood=True,
+        comment="Ótimo",
+    ),
     # Fri 21:00 -> Mon 09:00 local: plain 3600, adjusted 60 + 60 = 120
-    question("qB", "g1", 100, 200, 1, 2, "b", False, "2024-02-03 00:00", "2024-02-03 00:01", "2024-02-05 12:00",
-             rating=3.0),
+    question(
+        "qB", "g1", 100, 200, 1, 2, "b", False, "2024-02-03 00:00", "2024-02-03 00:01", "2024-02-05 12:00", rating=3.0
+    ),
     # Mon 07:00 -> 07:30 local, before opening: plain 30, adjusted 0
     question("qC", "g2", 101, 200, 2, 3, "c", False, "2024-02-05 10:00", "2024-02-05 10:01", "2024-02-05 10:30"),
     # anonymous: plain 45, adjusted 45
-    question("qD", "g1", 104, 200, 1, 1, "d", True, "2024-02-06 13:00", "2024-02-06 13:01", "2024-02-06 13:45",
-             rating=4.0, understood=False),
+    question(
+        "qD",
+        "g1",
+        104,
+        200,
+        1,
+        1,
+        "d",
+        True,
+        "2024-02-06 13:00",
+        "2024-02-06 13:01",
+        "2024-02-06 13:45",
+        rating=4.0,
+        understood=False,
+    ),
     # a non-member asks in g1, no discipline, unanswered
     question("qE", "g1", 105, None, None, None, "e", False, "2024-02-07 13:00"),
     question("qF", "g1", 101, 200, 1, 1, "f", False, "2024-02-08 13:00", "2024-02-08 13:05"),
@@ -100,16 +160,29 @@ MAT = {"id": 1, "name": "Matemática"}
 def test_summary_every_key_hand_computed() -> None:
     summary = build_summary(inputs(), feb(group_ids=["g1", "g2"], show_teachers=True, show_disciplines=True))
     assert list(summary) == [
-        "start_date", "end_date", "total_questions", "average_adjusted_response_time_in_minutes",
-        "questions_count_by_discipline", "active_users_percentage", "average_answer_rating", "average_nps",
-        "average_response_time_nps", "nps_answers", "answer_ratings", "students", "teachers", "disciplines",
+        "start_date",
+        "end_date",
+        "total_questions",
+        "average_adjusted_response_time_in_minutes",
+        "questions_count_by_discipline",
+        "active_users_percentage",
+        "average_answer_rating",
+        "average_nps",
+        "average_response_time_nps",
+        "nps_answers",
+        "answer_ratings",
+        "students",
+        "teachers",
+        "disciplines",
     ]
     assert summary["start_date"] == "01/02/2024"
     assert summary["end_date"] == "29/02/2024"
     assert summary["total_questions"] == 7  # qA..qF, qH
     assert summary["average_adjusted_response_time_in_minutes"] == 63.75  # (90 + 120 + 0 + 45) / 4
     assert list(summary["questions_count_by_discipline"].items()) == [
-        ("Matemática", 5), ("Física", 1), ("Sem disciplina", 1)
+        ("Matemática", 5),
+        ("Física", 1),
+        ("Sem disciplina", 1),
     ]
     # existing at the period end: Ana, Duda, Eva, João, Gil (Bia deleted, Caio created later); Gil inactive
     assert summary["active_users_percentage"] == 0.8
@@ -117,60 +190,172 @@ def test_summary_every_key_hand_computed() -> None:
     assert summary["average_nps"] == 7.5  # (9 + 6) / 2
     assert summary["average_response_time_nps"] == 135.0  # (120 + 150) / 2
     assert summary["nps_answers"] == [
-        {"name": "Ana Conceição", "email": "ana@ex.com.br", "group": "Turma de Testes", "score": 9,
-         "comment": "Muito bom", "answered_at": "2024-02-10", "response_time_in_minutes": 120.0},
-        {"name": "João Simões", "email": "joao@ex.com.br", "group": None, "score": 6, "comment": None,
-         "answered_at": "2024-02-10", "response_time_in_minutes": 150.0},
+        {
+            "name": "Ana Conceição",
+            "email": "ana@ex.com.br",
+            "group": "Turma de Testes",
+            "score": 9,
+            "comment": "Muito bom",
+            "answered_at": "2024-02-10",
+            "response_time_in_minutes": 120.0,
+        },
+        {
+            "name": "João Simões",
+            "email": "joao@ex.com.br",
+            "group": None,
+            "score": 6,
+            "comment": None,
+            "answered_at": "2024-02-10",
+            "response_time_in_minutes": 150.0,
+        },
     ]
     assert summary["answer_ratings"] == [
-        {"question_id": "qA", "discipline": "Matemática", "subject": "Álgebra", "rating": 5.0, "understood": True,
-         "comment": "Ótimo"},
-        {"question_id": "qB", "discipline": "Matemática", "subject": "Aritmética", "rating": 3.0,
-         "understood": None, "comment": None},
-        {"question_id": "qD", "discipline": "Matemática", "subject": "Álgebra", "rating": 4.0, "understood": False,
-         "comment": None},
+        {
+            "question_id": "qA",
+            "discipline": "Matemática",
+            "subject": "Álgebra",
+            "rating": 5.0,
+            "understood": True,
+            "comment": "Ótimo",
+        },
+        {
+            "question_id": "qB",
+            "discipline": "Matemática",
+            "subject": "Aritmética",
+            "rating": 3.0,
+            "understood": None,
+            "comment": None,
+        },
+        {
+            "question_id": "qD",
+            "discipline": "Matemática",
+            "subject": "Álgebra",
+            "rating": 4.0,
+            "understood": False,
+            "comment": None,
+        },
     ]
     student = {"blocked_at": None, "deleted_at": None, "created_at": "2023-01-01"}
     assert summary["students"] == [
-        {**student, "name": "Ana Conceição", "groups": ["Turma de Testes"], "email": "ana@ex.com.br",
-         "active": True, "created_at": "2023-04-26", "questions_count": 2,
-         "questions": [{"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}},
-                       {"discipline": MAT, "subject": {"id": 2, "name": "Aritmética"}}]},
-        {**student, "name": "Bia Deletada", "groups": ["Turma de Testes"], "email": "bia@ex.com.br",
-         "active": True, "deleted_at": "2024-02-10", "questions_count": 1,
-         "questions": [{"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}}]},
-        {**student, "name": "Caio Novo", "groups": ["3º ano B"], "email": "caio@ex.com.br", "active": False,
-         "created_at": "2024-03-05", "questions_count": 0, "questions": []},
+        {
+            **student,
+            "name": "Ana Conceição",
+            "groups": ["Turma de Testes"],
+            "email": "ana@ex.com.br",
+            "active": True,
+            "created_at": "2023-04-26",
+            "questions_count": 2,
+            "questions": [
+                {"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}},
+                {"discipline": MAT, "subject": {"id": 2, "name": "Aritmética"}},
+            ],
+        },
+        {
+            **student,
+            "name": "Bia Deletada",
+            "groups": ["Turma de Testes"],
+            "email": "bia@ex.com.br",
+            "active": True,
+            "deleted_at": "2024-02-10",
+            "questions_count": 1,
+            "questions": [{"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}}],
+        },
+        {
+            **student,
+            "name": "Caio Novo",
+            "groups": ["3º ano B"],
+            "email": "caio@ex.com.br",
+            "active": False,
+            "created_at": "2024-03-05",
+            "questions_count": 0,
+            "questions": [],
+        },
         # her only question is anonymous: not attributed; active through a held booking without group
-        {**student, "name": "Duda Anônima", "groups": ["Turma de Testes"], "email": "duda@ex.com.br",
-         "active": True, "questions_count": 0, "questions": []},
-        {**student, "name": "Eva Externa", "groups": ["Turma de Testes"], "email": "eva@ex.com.br", "active": True,
-         "questions_count": 1, "questions": [{"discipline": None, "subject": None}]},
-        {**student, "name": "Gil Parado", "groups": ["3º ano B"], "email": "gil@ex.com.br", "active": False,
-         "questions_count": 0, "questions": []},
+        {
+            **student,
+            "name": "Duda Anônima",
+            "groups": ["Turma de Testes"],
+            "email": "duda@ex.com.br",
+            "active": True,
+            "questions_count": 0,
+            "questions": [],
+        },
+        {
+            **student,
+            "name": "Eva Externa",
+            "groups": ["Turma de Testes"],
+            "email": "eva@ex.com.br",
+            "active": True,
+            "questions_count": 1,
+            "questions": [{"discipline": None, "subject": None}],
+        },
+        {
+            **student,
+            "name": "Gil Parado",
+            "groups": ["3º ano B"],
+            "email": "gil@ex.com.br",
+            "active": False,
+            "questions_count": 0,
+            "questions": [],
+        },
         # created 01:00 UTC = 22:00 the day before in São Paulo
-        {**student, "name": "João Simões", "groups": ["3º ano B", "Turma de Testes"], "email": "joao@ex.com.br",
-         "active": True, "created_at": "2023-04-30", "blocked_at": "2024-01-10", "questions_count": 2,
-         "questions": [{"discipline": {"id": 2, "name": "Física"}, "subject": {"id": 3, "name": "Óptica"}},
-                       {"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}}]},
+        {
+            **student,
+            "name": "João Simões",
+            "groups": ["3º ano B", "Turma de Testes"],
+            "email": "joao@ex.com.br",
+            "active": True,
+            "created_at": "2023-04-30",
+            "blocked_at": "2024-01-10",
+            "questions_count": 2,
+            "questions": [
+                {"discipline": {"id": 2, "name": "Física"}, "subject": {"id": 3, "name": "Óptica"}},
+                {"discipline": MAT, "subject": {"id": 1, "name": "Álgebra"}},
+            ],
+        },
     ]
     assert summary["teachers"] == [
-        {"first_name": "Márcio", "last_name": "Gonçalves", "email": "marcio@ex.com.br",
-         "groups": ["3º ano B", "Turma de Testes"], "disciplines": ["Física", "Matemática"], "active": True,
-         "answered_questions_count": 4, "average_response_time_in_minutes": 941.25,  # (90+3600+30+45)/4
-         "created_at": "2023-04-26", "blocked_at": None, "deleted_at": None},
-        {"first_name": "Paula", "last_name": "Santos", "email": "paula@ex.com.br", "groups": ["3º ano B"],
-         "disciplines": [], "active": False, "answered_questions_count": 0,
-         "average_response_time_in_minutes": None, "created_at": "2024-01-03", "blocked_at": None,
-         "deleted_at": None},
+        {
+            "first_name": "Márcio",
+            "last_name": "Gonçalves",
+            "email": "marcio@ex.com.br",
+            "groups": ["3º ano B", "Turma de Testes"],
+            "disciplines": ["Física", "Matemática"],
+            "active": True,
+            "answered_questions_count": 4,
+            "average_response_time_in_minutes": 941.25,  # (90+3600+30+45)/4
+            "created_at": "2023-04-26",
+            "blocked_at": None,
+            "deleted_at": None,
+        },
+        {
+            "first_name": "Paula",
+            "last_name": "Santos",
+            "email": "paula@ex.com.br",
+            "groups": ["3º ano B"],
+            "disciplines": [],
+            "active": False,
+            "answered_questions_count": 0,
+            "average_response_time_in_minutes": None,
+            "created_at": "2024-01-03",
+            "blocked_at": None,
+            "deleted_at": None,
+        },
     ]
     assert summary["disciplines"] == [
-        {"name": "Matemática", "top_subjects": {"Álgebra": 4, "Aritmética": 1}, "total_questions": 5,
-         "average_response_time_in_minutes": 1245.0},  # (90 + 3600 + 45) / 3
-        {"name": "Física", "top_subjects": {"Óptica": 1}, "total_questions": 1,
-         "average_response_time_in_minutes": 30.0},
-        {"name": "Sem disciplina", "top_subjects": {}, "total_questions": 1,
-         "average_response_time_in_minutes": None},
+        {
+            "name": "Matemática",
+            "top_subjects": {"Álgebra": 4, "Aritmética": 1},
+            "total_questions": 5,
+            "average_response_time_in_minutes": 1245.0,
+        },  # (90 + 3600 + 45) / 3
+        {
+            "name": "Física",
+            "top_subjects": {"Óptica": 1},
+            "total_questions": 1,
+            "average_response_time_in_minutes": 30.0,
+        },
+        {"name": "Sem disciplina", "top_subjects": {}, "total_questions": 1, "average_response_time_in_minutes": None},
     ]
 
 
@@ -201,8 +386,13 @@ def test_no_data_gives_nulls_and_empty_lists() -> None:
     summary = build_summary(inputs(), feb(group_ids=["no-such-group"], show_disciplines=True))
     assert summary["total_questions"] == 0
     assert summary["questions_count_by_discipline"] == {}
-    for key in ("average_adjusted_response_time_in_minutes", "active_users_percentage", "average_answer_rating",
-                "average_nps", "average_response_time_nps"):
+    for key in (
+        "average_adjusted_response_time_in_minutes",
+        "active_users_percentage",
+        "average_answer_rating",
+        "average_nps",
+        "average_response_time_nps",
+    ):
         assert summary[key] is None, key
     assert summary["nps_answers"] == summary["answer_ratings"] == summary["students"] == summary["disciplines"] == []
 
@@ -211,12 +401,26 @@ def test_flat_students_table_for_csv() -> None:
     out = groups_usage.build(inputs(), feb(group_ids=["g1", "g2"]))
     assert out.columns == [c.key for c in SPEC.columns]
     assert out.row(by_predicate=pl.col("name") == "João Simões", named=True) == {
-        "name": "João Simões", "groups": "3º ano B, Turma de Testes", "email": "joao@ex.com.br", "active": True,
-        "created_at": date(2023, 4, 30), "blocked_at": date(2024, 1, 10), "deleted_at": None, "questions_count": 2,
+        "name": "João Simões",
+        "groups": "3º ano B, Turma de Testes",
+        "email": "joao@ex.com.br",
+        "active": True,
+        "created_at": date(2023, 4, 30),
+        "blocked_at": date(2024, 1, 10),
+        "deleted_at": None,
+        "questions_count": 2,
     }
     assert out.height == 7
-    assert SPEC.csv_headers == ["Nome", "Turmas", "E-mail", "Ativo", "Criado em", "Bloqueado em", "Excluído em",
-                                "Quantidade de perguntas"]
+    assert SPEC.csv_headers == [
+        "Nome",
+        "Turmas",
+        "E-mail",
+        "Ativo",
+        "Criado em",
+        "Bloqueado em",
+        "Excluído em",
+        "Quantidade de perguntas",
+    ]
     assert SPEC.summary is build_summary and SPEC.formats == ("json", "csv", "xlsx")
 
 
@@ -227,7 +431,9 @@ def _service(start: str, end: str, hours: dict | None = None) -> float:
     options = {} if hours is None else {"service_hours": hours}
     resolved = groups_usage.service_hours(request(None, None, options=options))
     frame = pl.DataFrame({"a": [datetime.fromisoformat(start)], "b": [datetime.fromisoformat(end)]})
-    return frame.select(service_minutes_until(pl.col("b"), resolved) - service_minutes_until(pl.col("a"), resolved)).item()
+    return frame.select(
+        service_minutes_until(pl.col("b"), resolved) - service_minutes_until(pl.col("a"), resolved)
+    ).item()
 
 
 @pytest.mark.parametrize(
@@ -267,8 +473,14 @@ def test_xlsx_workbook_summary_plus_one_sheet_per_list(tmp_path: Path) -> None:
     path = tmp_path / "groups.xlsx"
     write_groups_usage_xlsx(summary, path, "Uso: Turmas/2024 [fev]")
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["Uso  Turmas 2024  fev", "Alunos", "Professores", "Disciplinas", "Respostas NPS",
-                             "Avaliações"]
+    assert wb.sheetnames == [
+        "Uso  Turmas 2024  fev",
+        "Alunos",
+        "Professores",
+        "Disciplinas",
+        "Respostas NPS",
+        "Avaliações",
+    ]
     first = wb.worksheets[0]
     assert [c.value for c in first[1]] == ["Indicador", "Valor"]
     assert first.freeze_panes == "A2" and first["A1"].font.bold
@@ -280,7 +492,14 @@ def test_xlsx_workbook_summary_plus_one_sheet_per_list(tmp_path: Path) -> None:
     assert values["Data final"] == "29/02/2024"
     students = wb["Alunos"]
     assert [c.value for c in students[1]] == [
-        "Nome", "Turmas", "E-mail", "Ativo", "Criado em", "Bloqueado em", "Excluído em", "Quantidade de perguntas",
+        "Nome",
+        "Turmas",
+        "E-mail",
+        "Ativo",
+        "Criado em",
+        "Bloqueado em",
+        "Excluído em",
+        "Quantidade de perguntas",
         "Perguntas (disciplina / assunto)",
     ]
     assert students.freeze_panes == "A2" and all(c.font.bold for c in students[1])
@@ -302,11 +521,23 @@ def test_xlsx_without_optional_lists_and_without_name(tmp_path: Path) -> None:
 
 def test_xlsx_text_is_never_a_formula(tmp_path: Path) -> None:
     summary = {
-        "start_date": "01/02/2024", "end_date": "29/02/2024", "total_questions": 1,
+        "start_date": "01/02/2024",
+        "end_date": "29/02/2024",
+        "total_questions": 1,
         "questions_count_by_discipline": {"=1+1": 1},
-        "students": [{"name": "=HYPERLINK(\"http://x\")", "groups": ["+Turma"], "email": "@x", "active": False,
-                      "created_at": "2024-01-01", "blocked_at": None, "deleted_at": None, "questions_count": 0,
-                      "questions": []}],
+        "students": [
+            {
+                "name": '=HYPERLINK("http://x")',
+                "groups": ["+Turma"],
+                "email": "@x",
+                "active": False,
+                "created_at": "2024-01-01",
+                "blocked_at": None,
+                "deleted_at": None,
+                "questions_count": 0,
+                "questions": [],
+            }
+        ],
     }
     path = tmp_path / "inj.xlsx"
     write_groups_usage_xlsx(summary, path, "-relatório")

@@ -1,5 +1,6 @@
 """The four reports' SQL against a real warehouse (DuckDB file; PostgreSQL server when
 available) loaded with generate_stift data, then built: invariants against the source."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -45,7 +46,9 @@ def month(inst_index: int, year: int, month_: int, **filters: Any) -> ReportRequ
 def in_period(frame: pl.DataFrame, req: ReportRequest, col: str) -> pl.DataFrame:
     p = req.query_params()
     return frame.filter(
-        (pl.col("institution_id") == p["institution_id"]) & (pl.col(col) >= p["start_utc"]) & (pl.col(col) < p["end_utc"])
+        (pl.col("institution_id") == p["institution_id"])
+        & (pl.col(col) >= p["start_utc"])
+        & (pl.col(col) < p["end_utc"])
     )
 
 
@@ -104,22 +107,30 @@ def test_workload_is_a_per_institution_snapshot(warehouse: Warehouse, core, stif
     _, out = run(warehouse, bookings_workload, req)
     users = core["users"].filter(pl.col("institution_id") == id_)
     living = users.filter(pl.col("deleted_at").is_null())
-    slots = stift_frames["teacher_schedules"].filter(pl.col("institution_id") == id_).join(
-        living.select(teacher_id="id", teacher_email="email"), on="teacher_id")
-    pairs = slots.join(stift_frames["disciplines"].select(discipline_id="id", discipline_name="name"), on="discipline_id")
+    slots = (
+        stift_frames["teacher_schedules"]
+        .filter(pl.col("institution_id") == id_)
+        .join(living.select(teacher_id="id", teacher_email="email"), on="teacher_id")
+    )
+    pairs = slots.join(
+        stift_frames["disciplines"].select(discipline_id="id", discipline_name="name"), on="discipline_id"
+    )
     bounds = pairs.group_by("teacher_email", "discipline_name").agg(
         raw=(pl.col("end_minute") - pl.col("start_minute")).sum(),
         longest=(pl.col("end_minute") - pl.col("start_minute")).max(),
     )
     checked = out.join(bounds, on=["teacher_email", "discipline_name"], how="left")
     assert out.height == bounds.height > 0
-    assert (checked["weekly_minutes"] <= checked["raw"]).all() and (checked["weekly_minutes"] >= checked["longest"]).all()
+    assert (checked["weekly_minutes"] <= checked["raw"]).all() and (
+        checked["weekly_minutes"] >= checked["longest"]
+    ).all()
     assert set(out["teacher_email"]) <= set(living["email"])
 
 
 @pytest.mark.parametrize("inst_index", [0, 1])
-def test_groups_usage_totals_equal_the_sum_of_their_parts(warehouse: Warehouse, core, stift_frames,
-                                                          inst_index: int) -> None:
+def test_groups_usage_totals_equal_the_sum_of_their_parts(
+    warehouse: Warehouse, core, stift_frames, inst_index: int
+) -> None:
     req = month(inst_index, 2026, 10, show_teachers=True, show_disciplines=True)
     frames = warehouse.query_many(groups_usage.SPEC.queries, req.query_params())
     summary = groups_usage.build_summary(frames, req)
@@ -191,8 +202,11 @@ def test_duckdb_and_postgres_give_the_same_reports(stift_warehouse: str, stift_p
 def test_csv_files_carry_the_portuguese_headers(stift_warehouse: str, module: Any, tmp_path) -> None:
     from assets.writers import write_csv
 
-    req = month(0, 2026, 10) if module.SPEC.monthly else ReportRequest(month(0, 2026, 10).institution, None, None,
-                                                                       NOW.replace(tzinfo=UTC))
+    req = (
+        month(0, 2026, 10)
+        if module.SPEC.monthly
+        else ReportRequest(month(0, 2026, 10).institution, None, None, NOW.replace(tzinfo=UTC))
+    )
     _, out = run(Warehouse(stift_warehouse), module, req)
     path = tmp_path / f"{module.SPEC.slug}.csv"
     result = write_csv(out, module.SPEC.columns, path)

@@ -1,4 +1,5 @@
 """Warehouse generator fixtures: one tiny warehouse per session, a fixed clock, a real PostgreSQL."""
+
 from __future__ import annotations
 
 from datetime import datetime

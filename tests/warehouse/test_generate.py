@@ -1,4 +1,5 @@
 """The synthetic warehouse has the data shapes the reports must cope with (SPEC §3)."""
+
 from __future__ import annotations
 
 import re
@@ -10,13 +11,23 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from orchestration.warehouse.generate import CORE_TABLES, STIFT_TABLES, generate, local_month_bounds, with_big_institution
+from orchestration.warehouse.generate import (
+    CORE_TABLES,
+    STIFT_TABLES,
+    generate,
+    local_month_bounds,
+    with_big_institution,
+)
 from orchestration.warehouse.scales import SCALES
 from orchestration.warehouse.tables import sort_keys, table_schemas
 
 Frames = dict[str, pl.DataFrame]
-EVENT_TIME = {"story_views": "viewed_at", "storyboard_reactions": "reacted_at", "course_views": "viewed_at",
-              "enrollments": "enrolled_at"}
+EVENT_TIME = {
+    "story_views": "viewed_at",
+    "storyboard_reactions": "reacted_at",
+    "course_views": "viewed_at",
+    "enrollments": "enrolled_at",
+}
 
 
 def local_month(frame: pl.DataFrame, institutions: pl.DataFrame, col: str) -> pl.DataFrame:
@@ -24,9 +35,15 @@ def local_month(frame: pl.DataFrame, institutions: pl.DataFrame, col: str) -> pl
     tz = institutions.select(pl.col("id").alias("institution_id"), "timezone")
     parts = []
     for (zone,), part in frame.join(tz, on="institution_id").group_by("timezone"):
-        parts.append(part.with_columns(
-            pl.col(col).dt.replace_time_zone("UTC").dt.convert_time_zone(str(zone)).dt.strftime("%Y-%m").alias("month")
-        ).drop("timezone"))
+        parts.append(
+            part.with_columns(
+                pl.col(col)
+                .dt.replace_time_zone("UTC")
+                .dt.convert_time_zone(str(zone))
+                .dt.strftime("%Y-%m")
+                .alias("month")
+            ).drop("timezone")
+        )
     return pl.concat(parts)
 
 
@@ -75,7 +92,9 @@ def test_later_now_in_same_month_only_adds_events(tiny: Frames, now: datetime) -
     for table, col in EVENT_TIME.items():
         cut = later[table].filter(pl.col(col) <= now)
         if table == "enrollments":  # completions after `now` had not happened yet
-            cut = cut.with_columns(pl.when(pl.col("completed_at") <= now).then(pl.col("completed_at")).alias("completed_at"))
+            cut = cut.with_columns(
+                pl.when(pl.col("completed_at") <= now).then(pl.col("completed_at")).alias("completed_at")
+            )
         assert_frame_equal(cut, tiny[table])
         assert later[table][col].max() <= later_now
     assert later["story_views"].height > tiny["story_views"].height
@@ -101,13 +120,20 @@ def test_ids_unique_and_references_stay_inside_the_institution(tiny: Frames) -> 
         assert tiny[table]["id"].is_unique().all(), table
     assert tiny["institutions"]["id"].min() == 1
     refs = [
-        ("story_views", "user_id", "users"), ("story_views", "storyboard_id", "storyboards"),
-        ("story_views", "story_id", "stories"), ("storyboard_reactions", "user_id", "users"),
-        ("storyboard_reactions", "storyboard_id", "storyboards"), ("stories", "storyboard_id", "storyboards"),
-        ("course_schools", "course_id", "courses"), ("course_schools", "school_id", "schools"),
-        ("course_views", "course_id", "courses"), ("course_views", "user_id", "users"),
-        ("enrollments", "course_id", "courses"), ("enrollments", "user_id", "users"),
-        ("library_contents", "user_id", "users"), ("library_content_links", "content_id", "library_contents"),
+        ("story_views", "user_id", "users"),
+        ("story_views", "storyboard_id", "storyboards"),
+        ("story_views", "story_id", "stories"),
+        ("storyboard_reactions", "user_id", "users"),
+        ("storyboard_reactions", "storyboard_id", "storyboards"),
+        ("stories", "storyboard_id", "storyboards"),
+        ("course_schools", "course_id", "courses"),
+        ("course_schools", "school_id", "schools"),
+        ("course_views", "course_id", "courses"),
+        ("course_views", "user_id", "users"),
+        ("enrollments", "course_id", "courses"),
+        ("enrollments", "user_id", "users"),
+        ("library_contents", "user_id", "users"),
+        ("library_content_links", "content_id", "library_contents"),
     ]
     for child, col, parent in refs:
         keys = tiny[parent].select(pl.col("id").alias(col), pl.col("institution_id"))
@@ -122,7 +148,11 @@ def test_ids_unique_and_references_stay_inside_the_institution(tiny: Frames) -> 
 # ---------------------------------------------------------------- time
 def test_thirteen_local_months_of_activity_per_institution(tiny: Frames, now: datetime) -> None:
     inst = tiny["institutions"]
-    for table, col in (("story_views", "viewed_at"), ("course_views", "viewed_at"), ("storyboard_reactions", "reacted_at")):
+    for table, col in (
+        ("story_views", "viewed_at"),
+        ("course_views", "viewed_at"),
+        ("storyboard_reactions", "reacted_at"),
+    ):
         months = local_month(tiny[table], inst, col)
         for iid, zone in inst.select("id", "timezone").iter_rows():
             seen = sorted(months.filter(pl.col("institution_id") == iid)["month"].unique())
@@ -135,8 +165,12 @@ def test_thirteen_local_months_of_activity_per_institution(tiny: Frames, now: da
 
 def test_demo_institution_and_timezones(tiny: Frames, now: datetime) -> None:
     inst = tiny["institutions"]
-    assert inst.row(0, named=True) == {"id": 1, "name": "Instituição Demo", "subdomain": "demo",
-                                       "timezone": "America/Sao_Paulo"}
+    assert inst.row(0, named=True) == {
+        "id": 1,
+        "name": "Instituição Demo",
+        "subdomain": "demo",
+        "timezone": "America/Sao_Paulo",
+    }
     assert inst["subdomain"].is_unique().all()
 
     def has_dst(zone: str) -> bool:
@@ -173,24 +207,29 @@ def test_users_identity_fields(tiny: Frames) -> None:
 
 
 def _activity(tiny: Frames) -> pl.DataFrame:
-    return pl.concat([
-        tiny["story_views"].select("user_id", pl.col("viewed_at").alias("at")),
-        tiny["storyboard_reactions"].select("user_id", pl.col("reacted_at").alias("at")),
-        tiny["course_views"].select("user_id", pl.col("viewed_at").alias("at")),
-        tiny["enrollments"].select("user_id", pl.col("enrolled_at").alias("at")),
-    ])
+    return pl.concat(
+        [
+            tiny["story_views"].select("user_id", pl.col("viewed_at").alias("at")),
+            tiny["storyboard_reactions"].select("user_id", pl.col("reacted_at").alias("at")),
+            tiny["course_views"].select("user_id", pl.col("viewed_at").alias("at")),
+            tiny["enrollments"].select("user_id", pl.col("enrolled_at").alias("at")),
+        ]
+    )
 
 
 def test_deleted_blocked_and_silent_users(tiny: Frames) -> None:
     users = tiny["users"]
-    activity = _activity(tiny).join(users.select(pl.col("id").alias("user_id"), "created_at", "deleted_at"), on="user_id")
+    activity = _activity(tiny).join(
+        users.select(pl.col("id").alias("user_id"), "created_at", "deleted_at"), on="user_id"
+    )
     assert (activity["at"] >= activity["created_at"]).all()
     assert activity.filter(pl.col("at") >= pl.col("deleted_at")).height == 0
     deleted_active = activity.filter(pl.col("deleted_at").is_not_null())["user_id"].unique()
     assert deleted_active.len() >= tiny["institutions"].height  # at least one per institution
     # ... including users deleted in the middle of a month in which they were active
     same_month = activity.filter(
-        pl.col("deleted_at").is_not_null() & (pl.col("at").dt.truncate("1mo") == pl.col("deleted_at").dt.truncate("1mo"))
+        pl.col("deleted_at").is_not_null()
+        & (pl.col("at").dt.truncate("1mo") == pl.col("deleted_at").dt.truncate("1mo"))
     )
     assert same_month.height > 0
     silent = users.join(activity.select(pl.col("user_id").alias("id")).unique(), on="id", how="anti")
@@ -200,7 +239,12 @@ def test_deleted_blocked_and_silent_users(tiny: Frames) -> None:
 
 # ---------------------------------------------------------------- storyboards
 def test_storyboards_stories_views_and_reactions(tiny: Frames) -> None:
-    sb, stories, views, reactions = tiny["storyboards"], tiny["stories"], tiny["story_views"], tiny["storyboard_reactions"]
+    sb, stories, views, reactions = (
+        tiny["storyboards"],
+        tiny["stories"],
+        tiny["story_views"],
+        tiny["storyboard_reactions"],
+    )
     per_sb = stories.group_by("storyboard_id").agg(pl.len().alias("n"), pl.col("position").sort().alias("pos"))
     assert per_sb.height == sb.height  # every storyboard has stories
     assert all(p == list(range(1, n + 1)) for n, p in per_sb.select("n", "pos").iter_rows())
@@ -222,8 +266,11 @@ def test_completion_mix_and_reaction_view_overlap(tiny: Frames) -> None:
     views = local_month(tiny["story_views"], inst, "viewed_at")
     reactions = local_month(tiny["storyboard_reactions"], inst, "reacted_at")
     n_stories = tiny["stories"].group_by("storyboard_id").len("total")
-    progress = (views.group_by("user_id", "storyboard_id", "month").agg(pl.col("story_id").n_unique().alias("viewed"))
-                .join(n_stories, on="storyboard_id"))
+    progress = (
+        views.group_by("user_id", "storyboard_id", "month")
+        .agg(pl.col("story_id").n_unique().alias("viewed"))
+        .join(n_stories, on="storyboard_id")
+    )
     assert progress.filter(pl.col("viewed") == pl.col("total")).height > 0
     assert progress.filter(pl.col("viewed") < pl.col("total")).height > 0
     key = ["user_id", "storyboard_id", "month"]
@@ -242,11 +289,15 @@ def test_courses_schools_views_enrollments(tiny: Frames) -> None:
     assert published.height > 0 and published["published_at"].null_count() == 0
     assert (published["published_at"] >= published["created_at"]).all()
     assert set(courses["status"].unique()) == {0, 1}
-    counts = courses.select(pl.col("id").alias("course_id")).join(links.group_by("course_id").len(), on="course_id", how="left")
+    counts = courses.select(pl.col("id").alias("course_id")).join(
+        links.group_by("course_id").len(), on="course_id", how="left"
+    )
     n = counts["len"].fill_null(0)
     assert (n == 0).any() and (n == 1).any() and (n >= 2).any()
     assert links.select("course_id", "school_id").is_unique().all()
-    views = tiny["course_views"].join(courses.select(pl.col("id").alias("course_id"), "status", "published_at"), on="course_id")
+    views = tiny["course_views"].join(
+        courses.select(pl.col("id").alias("course_id"), "status", "published_at"), on="course_id"
+    )
     assert (views["status"] == 1).all() and (views["viewed_at"] >= views["published_at"]).all()
     enr = tiny["enrollments"]
     assert enr.select("course_id", "user_id").is_unique().all()
@@ -268,9 +319,22 @@ def test_library_contents_cover_seed_003(tiny: Frames) -> None:
     assert (videos["duration"] > 0).all() and set(videos["video_orientation"].unique()) <= {"landscape", "portrait"}
     assert lib.filter(pl.col("type") == "text")["body"].null_count() == 0
     assert lib.filter(pl.col("type") == "html5")["file_url"].null_count() == 0
-    for col in ("description", "thumbnail_url", "catalog_cover_rectangular_url", "difficulty", "tags", "source", "authors"):
+    for col in (
+        "description",
+        "thumbnail_url",
+        "catalog_cover_rectangular_url",
+        "difficulty",
+        "tags",
+        "source",
+        "authors",
+    ):
         assert 0 < lib[col].null_count() < lib.height, col
-    for col in ("show_in_student_catalog", "show_in_visitor_catalog", "block_catalog_logged_out", "show_course_details"):
+    for col in (
+        "show_in_student_catalog",
+        "show_in_visitor_catalog",
+        "block_catalog_logged_out",
+        "show_course_details",
+    ):
         assert lib[col].any() and not lib[col].all(), col
     assert (lib["updated_at"] >= lib["created_at"]).all()
     assert lib["deleted_at"].null_count() < lib.height
@@ -291,10 +355,22 @@ def test_big_institution_campaign_month_at_reduced_size(now: datetime) -> None:
     big = inst.row(-1, named=True)
     assert big["id"] == scale.institutions and big["id"] != 1
     months = expected_months(big["timezone"], now)
-    pairs = pl.concat([
-        local_month(frames["story_views"], inst, "viewed_at").select("institution_id", "user_id", "storyboard_id", "month"),
-        local_month(frames["storyboard_reactions"], inst, "reacted_at").select("institution_id", "user_id", "storyboard_id", "month"),
-    ]).filter(pl.col("institution_id") == big["id"]).unique().group_by("month").len()
+    pairs = (
+        pl.concat(
+            [
+                local_month(frames["story_views"], inst, "viewed_at").select(
+                    "institution_id", "user_id", "storyboard_id", "month"
+                ),
+                local_month(frames["storyboard_reactions"], inst, "reacted_at").select(
+                    "institution_id", "user_id", "storyboard_id", "month"
+                ),
+            ]
+        )
+        .filter(pl.col("institution_id") == big["id"])
+        .unique()
+        .group_by("month")
+        .len()
+    )
     by_month = dict(pairs.iter_rows())
     last_full = by_month[months[-2]]
     assert last_full > 0.5 * 400 * 10  # most (user, storyboard) pairs are touched in the campaign
@@ -303,8 +379,10 @@ def test_big_institution_campaign_month_at_reduced_size(now: datetime) -> None:
     assert frames["library_contents"].filter(pl.col("institution_id") == big["id"]).height == 500
     # the other institutions are unaffected by the big one
     tiny = generate("tiny", 42, now)
-    assert_frame_equal(frames["users"].filter(pl.col("institution_id") < big["id"]),
-                       tiny["users"].filter(pl.col("institution_id") < big["id"]))
+    assert_frame_equal(
+        frames["users"].filter(pl.col("institution_id") < big["id"]),
+        tiny["users"].filter(pl.col("institution_id") < big["id"]),
+    )
 
 
 def test_unknown_scale_is_rejected() -> None:
@@ -312,7 +390,9 @@ def test_unknown_scale_is_rejected() -> None:
         generate("huge")
 
 
-@pytest.mark.parametrize("zone", ["America/Sao_Paulo", "America/New_York", "Europe/Lisbon", "Asia/Tokyo", "America/Manaus"])
+@pytest.mark.parametrize(
+    "zone", ["America/Sao_Paulo", "America/New_York", "Europe/Lisbon", "Asia/Tokyo", "America/Manaus"]
+)
 def test_local_month_bounds_are_local_midnights_across_dst(zone: str, now: datetime) -> None:
     starts, ends = local_month_bounds(zone, now)
     assert len(starts) == 13 and (starts[1:] == ends[:-1]).all()
@@ -323,7 +403,11 @@ def test_local_month_bounds_are_local_midnights_across_dst(zone: str, now: datet
         assert (local.day, local.hour, local.minute) == (1, 0, 0)
         months.append(local.strftime("%Y-%m"))
     assert months == expected_months(zone, now)
-    assert datetime.fromtimestamp(int(starts[-1]), UTC).replace(tzinfo=None) <= now < datetime.fromtimestamp(int(ends[-1]), UTC).replace(tzinfo=None)
+    assert (
+        datetime.fromtimestamp(int(starts[-1]), UTC).replace(tzinfo=None)
+        <= now
+        < datetime.fromtimestamp(int(ends[-1]), UTC).replace(tzinfo=None)
+    )
     hours = sorted({int(e - s) % 86_400 // 3600 for s, e in zip(starts, ends, strict=True)})
     dst = datetime(2026, 1, 15, tzinfo=tz).utcoffset() != datetime(2026, 7, 15, tzinfo=tz).utcoffset()
     assert hours == ([0, 1, 23] if dst else [0])  # DST months are an hour shorter/longer

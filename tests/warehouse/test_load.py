@@ -1,4 +1,5 @@
 """Loading the same frames into DuckDB and a real PostgreSQL gives the same warehouse."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -123,7 +124,9 @@ def test_postgres_and_duckdb_answer_identically(tiny: Frames, duck_url: str, pos
 
 
 @pytest.mark.services
-def test_postgres_reload_replaces_and_generate_warehouse_accepts_url(tiny: Frames, postgres_db: str, now: datetime) -> None:
+def test_postgres_reload_replaces_and_generate_warehouse_accepts_url(
+    tiny: Frames, postgres_db: str, now: datetime
+) -> None:
     load_postgres({"institutions": tiny["institutions"]}, postgres_db)
     assert _counts(postgres_db)["users"] == 0
     counts = generate_warehouse("tiny", 42, postgres_db, now=now)

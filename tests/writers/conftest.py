@@ -1,4 +1,5 @@
 """A small report frame with every column kind and the awkward values."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -19,8 +20,15 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 ROWS = [
-    ("João Gonçalves Araújo", "=HYPERLINK(\"http://x\",\"y\")", 3, 1.5, True,
-     date(2024, 2, 29), datetime(2024, 3, 1, 8, 5, 59)),
+    (
+        "João Gonçalves Araújo",
+        '=HYPERLINK("http://x","y")',
+        3,
+        1.5,
+        True,
+        date(2024, 2, 29),
+        datetime(2024, 3, 1, 8, 5, 59),
+    ),
     ("Márcia Conceição", "+55 11 9999-0000", None, None, False, None, None),
     (None, "-10", -7, -0.25, None, date(1999, 12, 31), datetime(2023, 12, 31, 23, 59)),
     ("  Íris <Sá> & Cia  ", "@SUM(A1)", 0, 1e20, True, date(2026, 6, 1), datetime(2026, 6, 1, 0, 0)),
@@ -36,8 +44,13 @@ def columns() -> tuple[Column, ...]:
 @pytest.fixture
 def frame() -> pl.DataFrame:
     schema = {
-        "name": pl.String, "formula": pl.String, "likes": pl.Int64, "score": pl.Float64,
-        "active": pl.Boolean, "born": pl.Date, "seen": pl.Datetime("us"),
+        "name": pl.String,
+        "formula": pl.String,
+        "likes": pl.Int64,
+        "score": pl.Float64,
+        "active": pl.Boolean,
+        "born": pl.Date,
+        "seen": pl.Datetime("us"),
     }
     return pl.DataFrame(ROWS, schema=schema, orient="row")
 
@@ -54,6 +67,13 @@ def numbered(rows: int) -> pl.DataFrame:
             "born": [date(2024, 1, 1 + i % 28) for i in range(rows)],
             "seen": [datetime(2024, 1, 1, i % 24, i % 60) for i in range(rows)],
         },
-        schema={"name": pl.String, "formula": pl.String, "likes": pl.Int64, "score": pl.Float64,
-                "active": pl.Boolean, "born": pl.Date, "seen": pl.Datetime("us")},
+        schema={
+            "name": pl.String,
+            "formula": pl.String,
+            "likes": pl.Int64,
+            "score": pl.Float64,
+            "active": pl.Boolean,
+            "born": pl.Date,
+            "seen": pl.Datetime("us"),
+        },
     )

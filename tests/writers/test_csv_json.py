@@ -1,4 +1,5 @@
 """csv and json files checked with the standard library readers."""
+
 from __future__ import annotations
 
 import csv
@@ -22,9 +23,24 @@ def test_csv_header_values_and_injection_guard(tmp_path: Path, frame, columns) -
     path = tmp_path / "r.csv"
     write_csv(frame, columns, path)
     rows = _read_csv(path)
-    assert rows[0] == ["Nome do usuário", "Fórmula?", "Curtidas", "Nota", "Ativo", "Data de nascimento", "Último acesso"]
-    assert rows[1] == ["João Gonçalves Araújo", "'=HYPERLINK(\"http://x\",\"y\")", "3", "1.5", "true",
-                       "29/02/2024", "01/03/2024 08:05"]
+    assert rows[0] == [
+        "Nome do usuário",
+        "Fórmula?",
+        "Curtidas",
+        "Nota",
+        "Ativo",
+        "Data de nascimento",
+        "Último acesso",
+    ]
+    assert rows[1] == [
+        "João Gonçalves Araújo",
+        '\'=HYPERLINK("http://x","y")',
+        "3",
+        "1.5",
+        "true",
+        "29/02/2024",
+        "01/03/2024 08:05",
+    ]
     assert rows[2] == ["Márcia Conceição", "'+55 11 9999-0000", "", "", "false", "", ""]
     assert rows[3] == ["", "'-10", "-7", "-0.25", "", "31/12/1999", "31/12/2023 23:59"]
     assert rows[4][:2] == ["  Íris <Sá> & Cia  ", "'@SUM(A1)"]
@@ -63,12 +79,22 @@ def test_json_objects_keys_types_and_nulls(tmp_path: Path, frame, columns) -> No
     assert len(data) == len(ROWS)
     assert all(list(obj) == [c.key for c in columns] for obj in data)
     assert data[0] == {
-        "name": "João Gonçalves Araújo", "formula": '=HYPERLINK("http://x","y")', "likes": 3, "score": 1.5,
-        "active": True, "born": "2024-02-29", "seen": "2024-03-01T08:05:59",
+        "name": "João Gonçalves Araújo",
+        "formula": '=HYPERLINK("http://x","y")',
+        "likes": 3,
+        "score": 1.5,
+        "active": True,
+        "born": "2024-02-29",
+        "seen": "2024-03-01T08:05:59",
     }
     assert data[1] == {
-        "name": "Márcia Conceição", "formula": "+55 11 9999-0000", "likes": None, "score": None,
-        "active": False, "born": None, "seen": None,
+        "name": "Márcia Conceição",
+        "formula": "+55 11 9999-0000",
+        "likes": None,
+        "score": None,
+        "active": False,
+        "born": None,
+        "seen": None,
     }
     assert data[4]["name"] == "tab\tand\nnewline\x01ctrl"
 
@@ -120,7 +146,12 @@ def test_json_nulls_can_be_written_as_empty_strings(tmp_path) -> None:
     from assets.spec import Column as _Column
     from assets.writers import write_report
 
-    cols = [_Column("id", "id"), _Column("rating", "rating", "float"), _Column("seen", "seen", "bool"), _Column("note", "note")]
+    cols = [
+        _Column("id", "id"),
+        _Column("rating", "rating", "float"),
+        _Column("seen", "seen", "bool"),
+        _Column("note", "note"),
+    ]
     frame = _pl.DataFrame(
         {"id": ["a", "b"], "rating": [4.5, None], "seen": [None, False], "note": ['x,"rating":null}', None]},
         schema={"id": _pl.String, "rating": _pl.Float64, "seen": _pl.Boolean, "note": _pl.String},

@@ -1,4 +1,5 @@
 """The generated xlsx opens in LibreOffice (headless) and reads back as written."""
+
 from __future__ import annotations
 
 import csv
@@ -20,15 +21,28 @@ CSV_FILTER = "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,fals
 
 
 @pytest.mark.soffice
-@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui")
+@pytest.mark.skipif(
+    SOFFICE is None, reason="LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui"
+)
 def test_libreoffice_opens_and_reads_the_workbook(tmp_path: Path, frame, columns) -> None:
     path = tmp_path / "relatorio.xlsx"
     write_xlsx(frame, columns, path, max_rows_per_sheet=3)
     profile = tmp_path / "lo-profile"
     proc = subprocess.run(
-        [SOFFICE, f"-env:UserInstallation=file://{profile}", "--headless", "--norestore",
-         "--convert-to", CSV_FILTER, "--outdir", str(tmp_path / "out"), str(path)],
-        capture_output=True, text=True, timeout=120,
+        [
+            SOFFICE,
+            f"-env:UserInstallation=file://{profile}",
+            "--headless",
+            "--norestore",
+            "--convert-to",
+            CSV_FILTER,
+            "--outdir",
+            str(tmp_path / "out"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     out = tmp_path / "out"
     sheets = {p.name: p for p in out.glob("*.csv")} if out.exists() else {}

@@ -1,4 +1,5 @@
 """xlsx files checked with an independent reader (openpyxl, zipfile)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -182,7 +183,9 @@ def test_workbook_parts_are_well_formed(tmp_path: Path, frame, columns) -> None:
 
 def test_long_and_invalid_sheet_names_are_made_valid(tmp_path: Path, frame, columns) -> None:
     path = tmp_path / "n.xlsx"
-    write_xlsx(frame, columns, path, sheet_name="Relatório de uso: [storyboards]/2026 muito longo", max_rows_per_sheet=2)
+    write_xlsx(
+        frame, columns, path, sheet_name="Relatório de uso: [storyboards]/2026 muito longo", max_rows_per_sheet=2
+    )
     names = openpyxl.load_workbook(path).sheetnames
     assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names)
     assert names[1].endswith(" (2)") and len(set(names)) == 3
@@ -211,4 +214,6 @@ def test_quotes_and_ampersands_in_sheet_names_and_headers(tmp_path: Path) -> Non
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ['Uso "R&D" d\'água']
     assert wb.active["A1"].value == 'Nome "apelido" & <tag>'
-    assert "'Uso \"R&amp;D\" d''água'!$A$1:$A$2" in zipfile.ZipFile(path).read("xl/workbook.xml").decode().replace("&quot;", '"')
+    assert "'Uso \"R&amp;D\" d''água'!$A$1:$A$2" in zipfile.ZipFile(path).read("xl/workbook.xml").decode().replace(
+        "&quot;", '"'
+    )
