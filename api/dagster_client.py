@@ -16,9 +16,7 @@ from typing import Any
 
 import httpx
 
-LOCATION = "lxp_reports"
-REPOSITORY = "__repository__"
-INSTITUTION_DIMENSION = "institution"
+from assets.contract import INSTITUTION_DIMENSION, LOCATION, REPOSITORY
 
 ACTIVE_STATUSES = frozenset({"QUEUED", "NOT_STARTED", "MANAGED", "STARTING", "STARTED", "SUSPENDED", "CANCELING"})
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})

@@ -25,6 +25,17 @@ from typing import Any
 from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
 from api.dependencies import Principal
 from api.errors import ApiError
+from assets.contract import (
+    DAGSTER_PARTITION_TAG,
+    TAG_CACHE_KEY,
+    TAG_INSTITUTION,
+    TAG_REPORT,
+    TAG_REQUESTER,
+    AdhocParams,
+    ProducedFile,
+    adhoc_job_name,
+    partition_job_name,
+)
 from assets.spec import Institution
 from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.outbox import job_outcome
@@ -33,14 +44,6 @@ from orchestration.requests_store import KnownFile, RequestsStore
 from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.launcher")
-
-TAG_REPORT = "lxp/report"
-TAG_INSTITUTION = "lxp/institution"
-TAG_REQUESTER = "lxp/requester"
-TAG_CACHE_KEY = "lxp/cache_key"
-TAG_STORAGE_KEY = "lxp/storage_key"
-TAG_FILENAME = "lxp/filename"
-TAG_ROWS = "lxp/rows"
 
 
 @dataclass(frozen=True)
@@ -92,19 +95,17 @@ def date_range_period(institution: Institution, first: date, last: date) -> tupl
 def file_of_run(run: RunInfo) -> KnownFile | None:
     """The file a successful single-request run produced, from its tags (None otherwise)."""
     tags = run.tags
-    if run.status != "SUCCESS" or not (
-        tags.get(TAG_CACHE_KEY) and tags.get(TAG_STORAGE_KEY) and tags.get(TAG_FILENAME)
-    ):
+    produced = ProducedFile.from_run_tags(tags)
+    if run.status != "SUCCESS" or not tags.get(TAG_CACHE_KEY) or produced is None:
         return None
-    rows = tags.get(TAG_ROWS)
     return KnownFile(
         cache_key=tags[TAG_CACHE_KEY],
-        storage_key=tags[TAG_STORAGE_KEY],
-        filename=tags[TAG_FILENAME],
-        rows=int(rows) if rows and rows.isdigit() else None,
+        storage_key=produced.storage_key,
+        filename=produced.filename,
+        rows=produced.rows,
         # A partition's materialization is stamped before its run ends: take the
         # run's start there, so a file learned from tags never outlives the TTL.
-        produced_at=(run.started_at if "dagster/partition" in tags else None)
+        produced_at=(run.started_at if DAGSTER_PARTITION_TAG in tags else None)
         or run.ended_at
         or run.created_at
         or datetime.now(UTC),
@@ -220,13 +221,13 @@ class ReportLauncher:
         partition = plan.partition_key
         if partition is not None:
             event = self.dagster.latest_materialization(plan.spec_name, partition)
-            if event is not None and event.metadata.get("storage_key") and event.metadata.get("filename"):
-                rows = event.metadata.get("rows")
+            produced = None if event is None else ProducedFile.from_metadata(event.metadata)
+            if event is not None and produced is not None:
                 return KnownFile(
                     cache_key=key,
-                    storage_key=str(event.metadata["storage_key"]),
-                    filename=str(event.metadata["filename"]),
-                    rows=None if rows is None else int(rows),
+                    storage_key=produced.storage_key,
+                    filename=produced.filename,
+                    rows=produced.rows,
                     produced_at=event.timestamp,
                     run_id=event.run_id,
                 )
@@ -267,19 +268,13 @@ class ReportLauncher:
     # -- launch / join -----------------------------------------------------------
 
     def run_config(self, plan: RunPlan) -> dict[str, Any]:
-        return {
-            "ops": {
-                "build_report": {
-                    "config": {
-                        "institution_id": plan.institution.id,
-                        "start": plan.start.isoformat(),
-                        "end": plan.end.isoformat(),
-                        "filters_json": json.dumps(dict(plan.filters), sort_keys=True, ensure_ascii=False),
-                        "fmt": plan.fmt,
-                    }
-                }
-            }
-        }
+        return AdhocParams(
+            institution_id=plan.institution.id,
+            start=plan.start.isoformat(),
+            end=plan.end.isoformat(),
+            filters_json=json.dumps(dict(plan.filters), sort_keys=True, ensure_ascii=False),
+            fmt=plan.fmt,
+        ).run_config()
 
     def _launch(self, principal: Principal, plan: RunPlan, key: str, owner: str) -> str:
         tags = {
@@ -293,9 +288,9 @@ class ReportLauncher:
             if partition is not None:
                 self.dagster.ensure_institution_partition(plan.institution.id)
                 tags.update(partition_tags(plan.institution.id, date.fromisoformat(partition.split("|")[1])))
-                run_id = self.dagster.launch_run(f"{plan.spec_name}_job", {}, tags)
+                run_id = self.dagster.launch_run(partition_job_name(plan.spec_name), {}, tags)
             else:
-                run_id = self.dagster.launch_run(f"{plan.spec_name}_adhoc", self.run_config(plan), tags)
+                run_id = self.dagster.launch_run(adhoc_job_name(plan.spec_name), self.run_config(plan), tags)
         except BaseException:
             self.store.release(key, owner=owner)
             raise

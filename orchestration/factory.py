@@ -14,11 +14,23 @@ materialization per partition after ours and hide the file from the cache.
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from assets.contract import (
+    ADHOC_OP,
+    META_PARTITION,
+    META_PREVIEW,
+    TAG_CACHE_KEY,
+    TAG_REPORT,
+    AdhocParams,
+    ProducedFile,
+    adhoc_job_name,
+    partition_job_name,
+)
 from assets.spec import ReportSpec
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
 from orchestration.partitions import (
@@ -27,7 +39,7 @@ from orchestration.partitions import (
     parse_partition_key,
     report_partitions,
 )
-from orchestration.produce import ProducedReport, build_request, compute, write_and_store
+from orchestration.produce import build_request, compute, write_and_store
 from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
 POOL = "reports"
@@ -45,14 +57,11 @@ def _storage_names(
     )
 
 
-def _materialization_metadata(produced: ProducedReport, partition_key: str) -> dict:
-    meta = produced.metadata()
+def _materialization_metadata(produced: ProducedFile, partition_key: str) -> dict[str, Any]:
     return {
-        **meta,
-        "partition": partition_key,
-        "rows": dg.MetadataValue.int(produced.rows),
-        "bytes": dg.MetadataValue.int(produced.bytes),
-        "preview": dg.MetadataValue.md(produced.preview_md),
+        **produced.metadata(),
+        META_PARTITION: partition_key,
+        META_PREVIEW: dg.MetadataValue.md(produced.preview_md),
     }
 
 
@@ -104,7 +113,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         as_of = datetime.now(UTC)
         # One institutions query per run, not one connection per partition of a batch.
         known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
-        done: list[ProducedReport] = []
+        done: list[ProducedFile] = []
         failed: dict[str, str] = {}
         for pk in context.partition_keys:
             part = parse_partition_key(pk)
@@ -148,38 +157,25 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
     return _report
 
 
-def _tag_run(context: dg.OpExecutionContext, produced: ProducedReport) -> None:
+def _tag_run(context: dg.OpExecutionContext, produced: ProducedFile) -> None:
     """Single-request runs expose their file through run tags too, so the API and
     the delivery sensor find it from the run alone."""
-    context.instance.add_run_tags(
-        context.run.run_id,
-        {
-            "lxp/storage_key": produced.storage_key,
-            "lxp/filename": produced.filename,
-            "lxp/rows": str(produced.rows),
-            "lxp/bytes": str(produced.bytes),
-        },
-    )
+    context.instance.add_run_tags(context.run.run_id, produced.run_tags())
 
 
 def report_asset_job(spec: ReportSpec) -> "UnresolvedAssetJobDefinition":
     """The job the API launches for exactly one partition (with all three partition tags)."""
     return dg.define_asset_job(
-        name=f"{spec.name}_job",
+        name=partition_job_name(spec.name),
         selection=dg.AssetSelection.assets(dg.AssetKey([spec.name])),
-        tags={"lxp/report": spec.slug},
+        tags={TAG_REPORT: spec.slug},
         description=f"Materialize one partition of {spec.title}.",
     )
 
 
-class AdhocReportConfig(dg.Config):
-    """Request parameters for reports that are not a whole month or have filters."""
-
-    institution_id: int
-    start: str = ""  # ISO-8601 aware datetime, inclusive; empty for snapshot reports
-    end: str = ""  # ISO-8601 aware datetime, exclusive
-    filters_json: str = "{}"
-    fmt: str = ""
+class AdhocReportConfig(AdhocParams, dg.Config):  # type: ignore[misc]
+    """Request parameters for reports that are not a whole month or have filters:
+    exactly the contract's ``AdhocParams`` (the launcher sends those), as Dagster config."""
 
 
 def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
@@ -190,7 +186,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         warehouse: WarehouseResource,
         storage: ReportStorageResource,
         options: ReportOptionsResource,
-    ) -> dg.Output[dict]:
+    ) -> dg.Output[dict[str, Any]]:
         from orchestration.cache_key import cache_key as make_cache_key
 
         client, store = warehouse.client(), storage.get()
@@ -206,7 +202,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         request = build_request(institution, start, end, options.as_options(), filters=filters)
         computed = compute(spec, request, client)
         period = _adhoc_period(start, end, institution.timezone, request.as_of)
-        ck = context.run.tags.get("lxp/cache_key") or make_cache_key(
+        ck = context.run.tags.get(TAG_CACHE_KEY) or make_cache_key(
             spec.slug, institution.id, {"start": config.start, "end": config.end, "filters": filters, "fmt": fmt}
         )
         skey, fname = _storage_names(spec, institution.id, period, fmt, cache_key=ck)
@@ -216,18 +212,18 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
             produced.metadata(),
             metadata={
                 **produced.metadata(),
-                "preview": dg.MetadataValue.md(produced.preview_md),
+                META_PREVIEW: dg.MetadataValue.md(produced.preview_md),
                 "filters": dg.MetadataValue.json(filters),
             },
         )
 
     @dg.job(
-        name=f"{spec.name}_adhoc",
+        name=adhoc_job_name(spec.name),
         description=f"{spec.title} for a custom range or filters.",
-        tags={"lxp/report": spec.slug},
+        tags={TAG_REPORT: spec.slug},
     )
     def _job() -> None:
-        build_report.alias("build_report")()
+        build_report.alias(ADHOC_OP)()
 
     return _job
 

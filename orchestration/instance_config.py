@@ -10,31 +10,37 @@ rendered by ``postgres_profile`` and documented in ``deploy/``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import yaml
+
+from assets.contract import INSTITUTION_DIMENSION, TAG_INSTITUTION, dagster_dimension_tag
 from orchestration.settings import Settings
 
-_LIMITS = """\
-concurrency:
-  runs:
-    max_concurrent_runs: {max_runs}
-    tag_concurrency_limits:
-      - key: "dagster/partition/institution"
-        value:
-          applyLimitPerUniqueValue: true
-        limit: {per_institution}
-      - key: "lxp/institution"
-        value:
-          applyLimitPerUniqueValue: true
-        limit: {per_institution}
-  pools:
-    default_limit: {max_runs}
-telemetry:
-  enabled: false
-"""
+
+def _limits(settings: Settings) -> dict[str, Any]:
+    per_institution = {"applyLimitPerUniqueValue": True}
+    return {
+        "concurrency": {
+            "runs": {
+                "max_concurrent_runs": settings.max_concurrent_runs,
+                "tag_concurrency_limits": [
+                    {"key": tag, "value": per_institution, "limit": settings.max_runs_per_institution}
+                    for tag in (dagster_dimension_tag(INSTITUTION_DIMENSION), TAG_INSTITUTION)
+                ],
+            },
+            "pools": {"default_limit": settings.max_concurrent_runs},
+        },
+        "telemetry": {"enabled": False},
+    }
+
+
+def _dump(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
 def local_profile(settings: Settings) -> str:
-    return _LIMITS.format(max_runs=settings.max_concurrent_runs, per_institution=settings.max_runs_per_institution)
+    return _dump(_limits(settings))
 
 
 def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
@@ -43,14 +49,12 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
     ``$DAGSTER_PG_URL`` must name the driver (``postgresql+psycopg2://...``):
     SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which
     dagster-postgres does not support."""
-    return (
-        "storage:\n"
-        "  postgres:\n"
-        "    postgres_url:\n"
-        f"      env: {postgres_url_env}\n"
-        "run_coordinator:\n"
-        "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n" + local_profile(settings)
+    return _dump(
+        {
+            "storage": {"postgres": {"postgres_url": {"env": postgres_url_env}}},
+            "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+            **_limits(settings),
+        }
     )
 
 

@@ -41,6 +41,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 
+from assets.contract import ProducedFile
+
 State = Literal["waiting", "pending", "sending", "sent", "dead"]
 JobStatus = Literal["succeeded", "failed"]
 Channel = Literal["webhook", "email"]
@@ -95,9 +97,9 @@ def job_outcome(run_succeeded: bool, tags: Mapping[str, str]) -> tuple[JobStatus
     One rule for the delivery sensor and the API: a run counts as succeeded only
     when it also recorded its file, so a succeeded notification always has a link.
     """
-    key, filename = tags.get("lxp/storage_key"), tags.get("lxp/filename")
-    if run_succeeded and key and filename:
-        return "succeeded", key, filename
+    produced = ProducedFile.from_run_tags(tags)
+    if run_succeeded and produced is not None:
+        return "succeeded", produced.storage_key, produced.filename
     return "failed", None, None
 
 

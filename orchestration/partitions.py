@@ -12,6 +12,7 @@ from datetime import date
 
 import dagster as dg
 
+from assets.contract import INSTITUTION_DIMENSION, MONTH_DIMENSION
 from orchestration.periods import MONTHS_START, month_bounds, partition_tags, previous_month
 
 __all__ = [
@@ -26,9 +27,11 @@ __all__ = [
     "report_partitions",
 ]
 
-institution_partitions = dg.DynamicPartitionsDefinition(name="institution")
+institution_partitions = dg.DynamicPartitionsDefinition(name=INSTITUTION_DIMENSION)
 month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START.isoformat(), end_offset=1)
-report_partitions = dg.MultiPartitionsDefinition({"institution": institution_partitions, "month": month_partitions})
+report_partitions = dg.MultiPartitionsDefinition(
+    {INSTITUTION_DIMENSION: institution_partitions, MONTH_DIMENSION: month_partitions}
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ def parse_partition_key(key: str) -> ReportPartition:
     """``"12|2026-06-01"`` (institution|month) or ``"12"`` (institution only)."""
     keys_by_dim = getattr(key, "keys_by_dimension", None)
     if keys_by_dim:
-        return ReportPartition(int(keys_by_dim["institution"]), date.fromisoformat(keys_by_dim["month"]))
+        return ReportPartition(
+            int(keys_by_dim[INSTITUTION_DIMENSION]), date.fromisoformat(keys_by_dim[MONTH_DIMENSION])
+        )
     if "|" in key:
         inst, month = key.split("|", 1)
         return ReportPartition(int(inst), date.fromisoformat(month))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from assets.contract import DAGSTER_PARTITION_TAG, INSTITUTION_DIMENSION, MONTH_DIMENSION, dagster_dimension_tag
+
 MONTHS_START = date(2024, 1, 1)  # first monthly partition
 
 
@@ -33,7 +35,7 @@ def partition_key(institution_id: int, month: date) -> str:
 def partition_tags(institution_id: int, month: date) -> dict[str, str]:
     """All three tags Dagster needs to launch one multi-partition run."""
     return {
-        "dagster/partition": partition_key(institution_id, month),
-        "dagster/partition/institution": str(institution_id),
-        "dagster/partition/month": f"{month:%Y-%m-%d}",
+        DAGSTER_PARTITION_TAG: partition_key(institution_id, month),
+        dagster_dimension_tag(INSTITUTION_DIMENSION): str(institution_id),
+        dagster_dimension_tag(MONTH_DIMENSION): f"{month:%Y-%m-%d}",
     }

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from assets.contract import ProducedFile
 from assets.spec import Institution, ReportRequest, ReportSpec
 from orchestration.warehouse.client import Warehouse
 
@@ -22,27 +23,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
 }
-
-
-@dataclass(frozen=True)
-class ProducedReport:
-    storage_key: str
-    filename: str
-    fmt: str
-    rows: int
-    bytes: int
-    sha256: str
-    preview_md: str
-
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "storage_key": self.storage_key,
-            "filename": self.filename,
-            "format": self.fmt,
-            "rows": self.rows,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-        }
 
 
 def build_request(
@@ -134,16 +114,15 @@ def write_and_store(
     storage: Any,
     storage_key: str,
     filename: str,
-) -> ProducedReport:
+) -> ProducedFile:
     """Write the file in a temp dir, then hand it to storage (atomic on its side)."""
     with tempfile.TemporaryDirectory(prefix="lxp-report-") as tmp:
         path = Path(tmp) / filename
         rendered = render_file(spec, computed, request, fmt, path)
         stored = storage.put_file(path, storage_key, CONTENT_TYPES[fmt])
-    return ProducedReport(
+    return ProducedFile(
         storage_key=stored.key,
         filename=filename,
-        fmt=fmt,
         rows=rendered.rows,
         bytes=stored.bytes,
         sha256=stored.sha256,

@@ -22,6 +22,13 @@ import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
+from assets.contract import (
+    DAGSTER_PRIORITY_TAG,
+    INSTITUTION_DIMENSION,
+    MONTH_DIMENSION,
+    TAG_MONTH,
+    TAG_TRIGGER,
+)
 from assets.spec import Institution, ReportSpec
 from orchestration.institutions import list_institutions, valid_timezone
 from orchestration.partitions import previous_month
@@ -53,7 +60,8 @@ def monthly_subset(
 ) -> AssetGraphSubset:
     keys = {
         AssetKeyPartitionKey(
-            dg.AssetKey([s.name]), dg.MultiPartitionKey({"institution": str(i), "month": f"{month:%Y-%m-%d}"})
+            dg.AssetKey([s.name]),
+            dg.MultiPartitionKey({INSTITUTION_DIMENSION: str(i), MONTH_DIMENSION: f"{month:%Y-%m-%d}"}),
         )
         for s in specs
         if s.monthly
@@ -82,7 +90,7 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
         due = due_months(datetime.now(UTC), institutions, hour, done)
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
-        known = set(context.instance.get_dynamic_partitions("institution"))
+        known = set(context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION))
         requests = []
         for month, ids in sorted(due.items()):
             ready = [i for i in ids if str(i) in known]  # the institution sensor adds new ones first
@@ -91,7 +99,7 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
             subset = monthly_subset(monthly, month, ready, context.repository_def.asset_graph)
             requests.append(
                 dg.RunRequest.for_asset_graph_subset(
-                    subset, tags={"lxp/trigger": "monthly", "lxp/month": f"{month:%Y-%m}", "dagster/priority": "-1"}
+                    subset, tags={TAG_TRIGGER: "monthly", TAG_MONTH: f"{month:%Y-%m}", DAGSTER_PRIORITY_TAG: "-1"}
                 )
             )
             for i in ready:

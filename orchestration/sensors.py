@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from assets.contract import TAG_REPORT
 from assets.registry import REPORTS
 from orchestration.institutions import list_institutions
 from orchestration.outbox import job_outcome
@@ -51,7 +52,7 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
     for record in records:
         run = record.dagster_run
         newest = max(newest, record.update_timestamp.timestamp())
-        if "lxp/report" not in run.tags:
+        if TAG_REPORT not in run.tags:
             continue
         status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
         released += outbox.complete_job(run.run_id, status, storage_key=key, filename=filename)

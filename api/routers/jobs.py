@@ -15,9 +15,9 @@ from fastapi import APIRouter, Path, Query, Response
 from api.dagster_client import DagsterError, RunInfo
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
-from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
 from api.models import Job, JobPage
 from api.services import Services, ServicesDep
+from assets.contract import ProducedFile
 from orchestration.requests_store import RequestRow
 
 router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
@@ -46,10 +46,10 @@ def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_l
         data.update(status="failed")
     else:
         data.update(status=run.job_status, started_at=run.started_at, finished_at=run.ended_at)
-        storage_key = run.tags.get(TAG_STORAGE_KEY)
-        filename = run.tags.get(TAG_FILENAME)
-        raw_rows = run.tags.get(TAG_ROWS)
-        rows = int(raw_rows) if raw_rows and raw_rows.isdigit() else None
+        produced = ProducedFile.from_run_tags(run.tags)
+        storage_key = produced.storage_key if produced else None
+        filename = produced.filename if produced else None
+        rows = produced.rows if produced else None
     if data["status"] == "succeeded":
         data.update(rows=rows, filename=filename)
         if with_link and storage_key and filename:

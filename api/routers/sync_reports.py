@@ -28,6 +28,7 @@ from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
 from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
 from api.validation import positive_ids
+from assets.contract import ProducedFile
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
 from orchestration.produce import build_request, compute, render_file
@@ -174,15 +175,16 @@ def _cached_month_file(
     except (DagsterUnavailable, DagsterError) as exc:
         log.warning("sync %s: cache lookup skipped (%s)", spec.slug, exc)
         return None
-    if event is None or event.metadata.get("format") != fmt or not event.metadata.get("storage_key"):
+    produced = None if event is None else ProducedFile.from_metadata(event.metadata)
+    if event is None or produced is None or produced.fmt != fmt:
         return None
     if not services.launcher.is_fresh(plan, event.timestamp, datetime.now(UTC)):
         return None
     try:
-        with services.storage.open(str(event.metadata["storage_key"])) as fh:
+        with services.storage.open(produced.storage_key) as fh:
             return fh.read()
     except STORAGE_ERRORS:
-        log.warning("sync %s: cached file %s unreadable", spec.slug, event.metadata["storage_key"], exc_info=True)
+        log.warning("sync %s: cached file %s unreadable", spec.slug, produced.storage_key, exc_info=True)
         return None
 
 
