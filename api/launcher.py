@@ -13,13 +13,11 @@ for its cache key and launches; the others wait for the run id and join it.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
@@ -31,65 +29,17 @@ from assets.contract import (
     TAG_INSTITUTION,
     TAG_REPORT,
     TAG_REQUESTER,
-    AdhocParams,
     ProducedFile,
     adhoc_job_name,
     partition_job_name,
 )
-from assets.spec import Institution
-from orchestration.cache_key import cache_key as compute_cache_key
+from assets.periods import partition_tags
+from assets.request import RequestedReport
 from orchestration.outbox import job_outcome
-from orchestration.periods import MONTHS_START, month_bounds, partition_key, partition_tags
 from orchestration.requests_store import KnownFile, RequestsStore
 from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.launcher")
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """Everything needed to look up, dedupe and launch one report request."""
-
-    spec_name: str
-    slug: str
-    institution: Institution
-    start: datetime
-    end: datetime  # exclusive
-    filters: Mapping[str, Any] = field(default_factory=dict)
-    fmt: str = "xlsx"
-    cache_params: Mapping[str, Any] = field(default_factory=dict)
-    period: str = ""
-
-    @property
-    def cache_key(self) -> str:
-        return compute_cache_key(self.slug, self.institution.id, self.cache_params)
-
-    @property
-    def partition_key(self) -> str | None:
-        """``"<institution>|<YYYY-MM-01>"`` when the request is exactly one existing month partition."""
-        if self.filters:
-            return None
-        month = self.start.astimezone(self.institution.tz).date().replace(day=1)
-        if (self.start, self.end) != month_bounds(month, self.institution.timezone):
-            return None
-        if month < MONTHS_START or month > datetime.now(UTC).date().replace(day=1):
-            return None  # the monthly partitions run from 2024-01 to the current month
-        return partition_key(self.institution.id, month)
-
-    def open_period(self, now: datetime) -> bool:
-        """True when the period has not ended yet (its file may still change)."""
-        return self.end > now
-
-
-def month_period(institution: Institution, year: int, month: int) -> tuple[datetime, datetime]:
-    return month_bounds(date(year, month, 1), institution.timezone)
-
-
-def date_range_period(institution: Institution, first: date, last: date) -> tuple[datetime, datetime]:
-    """Inclusive local dates -> [first 00:00, day after last 00:00) in the institution's timezone."""
-    start = datetime(first.year, first.month, first.day, tzinfo=institution.tz)
-    after = last + timedelta(days=1)
-    return start, datetime(after.year, after.month, after.day, tzinfo=institution.tz)
 
 
 def file_of_run(run: RunInfo) -> KnownFile | None:
@@ -140,7 +90,7 @@ class ReportLauncher:
 
     # -- public ----------------------------------------------------------------
 
-    def request(self, principal: Principal, plan: RunPlan) -> dict[str, Any]:
+    def request(self, principal: Principal, plan: RequestedReport) -> dict[str, Any]:
         """``{"id": run_id}`` (new or joined run) or ``{"cached": True}``."""
         key = plan.cache_key
         deadline = time.monotonic() + self.wait_for_launch_seconds
@@ -181,20 +131,20 @@ class ReportLauncher:
 
     # -- cache -----------------------------------------------------------------
 
-    def ttl(self, plan: RunPlan, now: datetime) -> timedelta:
+    def ttl(self, plan: RequestedReport, now: datetime) -> timedelta:
         seconds = (
             self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
         )
         return timedelta(seconds=seconds)
 
-    def is_fresh(self, plan: RunPlan, produced_at: datetime, now: datetime) -> bool:
+    def is_fresh(self, plan: RequestedReport, produced_at: datetime, now: datetime) -> bool:
         """Younger than the TTL, and not built before its period closed: a file made
         while the month was still open is partial once the month has ended."""
-        if produced_at < plan.end <= now:
+        if plan.end is not None and produced_at < plan.end <= now:
             return False
         return now - produced_at <= self.ttl(plan, now)
 
-    def _fresh_file(self, plan: RunPlan, key: str) -> KnownFile | None:
+    def _fresh_file(self, plan: RequestedReport, key: str) -> KnownFile | None:
         """A fresh stored file: the store's index first, Dagster on a miss."""
         now = datetime.now(UTC)
         known = self.store.known_file(key)
@@ -216,11 +166,11 @@ class ReportLauncher:
             log.warning("cache: storage check failed for %s", file.storage_key, exc_info=True)
             return False
 
-    def find_cached(self, plan: RunPlan, key: str) -> KnownFile | None:
+    def find_cached(self, plan: RequestedReport, key: str) -> KnownFile | None:
         """Newest finished file for this request that Dagster knows, whatever its age."""
         partition = plan.partition_key
         if partition is not None:
-            event = self.dagster.latest_materialization(plan.spec_name, partition)
+            event = self.dagster.latest_materialization(plan.spec.name, partition)
             produced = None if event is None else ProducedFile.from_metadata(event.metadata)
             if event is not None and produced is not None:
                 return KnownFile(
@@ -238,7 +188,7 @@ class ReportLauncher:
                 return file
         return None
 
-    def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: KnownFile) -> None:
+    def _serve_cached(self, principal: Principal, plan: RequestedReport, key: str, cached: KnownFile) -> None:
         job_id = f"cache:{key}:{uuid.uuid4().hex}"
         self._record(
             principal,
@@ -255,42 +205,36 @@ class ReportLauncher:
             recipient_user_id=principal.user_id,
             institution_id=principal.institution_id,
             subdomain=principal.subdomain,
-            report=plan.slug,
+            report=plan.spec.slug,
             status_of_job="succeeded",
             cached=True,
             storage_key=cached.storage_key,
             filename=cached.filename,
-            period=plan.period,
+            period=plan.period_text(datetime.now(UTC)),
             email=self.email_of(principal.user_id, principal.institution_id),
             timezone=plan.institution.timezone,
         )
 
     # -- launch / join -----------------------------------------------------------
 
-    def run_config(self, plan: RunPlan) -> dict[str, Any]:
-        return AdhocParams(
-            institution_id=plan.institution.id,
-            start=plan.start.isoformat(),
-            end=plan.end.isoformat(),
-            filters_json=json.dumps(dict(plan.filters), sort_keys=True, ensure_ascii=False),
-            fmt=plan.fmt,
-        ).run_config()
+    def run_config(self, plan: RequestedReport) -> dict[str, Any]:
+        return plan.adhoc_params().run_config()
 
-    def _launch(self, principal: Principal, plan: RunPlan, key: str, owner: str) -> str:
+    def _launch(self, principal: Principal, plan: RequestedReport, key: str, owner: str) -> str:
         tags = {
-            TAG_REPORT: plan.slug,
+            TAG_REPORT: plan.spec.slug,
             TAG_INSTITUTION: str(plan.institution.id),
             TAG_REQUESTER: str(principal.user_id),
             TAG_CACHE_KEY: key,
         }
-        partition = plan.partition_key
+        month = plan.partition_month()
         try:
-            if partition is not None:
+            if month is not None:
                 self.dagster.ensure_institution_partition(plan.institution.id)
-                tags.update(partition_tags(plan.institution.id, date.fromisoformat(partition.split("|")[1])))
-                run_id = self.dagster.launch_run(partition_job_name(plan.spec_name), {}, tags)
+                tags.update(partition_tags(plan.institution.id, month))
+                run_id = self.dagster.launch_run(partition_job_name(plan.spec.name), {}, tags)
             else:
-                run_id = self.dagster.launch_run(adhoc_job_name(plan.spec_name), self.run_config(plan), tags)
+                run_id = self.dagster.launch_run(adhoc_job_name(plan.spec.name), self.run_config(plan), tags)
         except BaseException:
             self.store.release(key, owner=owner)
             raise
@@ -300,33 +244,33 @@ class ReportLauncher:
         self._record(principal, plan, key, run_id, launched=True)
         self._subscribe(principal, plan, run_id)
         self._settle_if_finished(run_id)
-        log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
+        log.info("launched run %s for %s institution=%s key=%s", run_id, plan.spec.slug, plan.institution.id, key[:12])
         return run_id
 
-    def _record(self, principal: Principal, plan: RunPlan, key: str, job_id: str, **extra: Any) -> None:
+    def _record(self, principal: Principal, plan: RequestedReport, key: str, job_id: str, **extra: Any) -> None:
         """Add the requester to the job's recipients and history."""
         self.store.record(
             job_id=job_id,
             user_id=principal.user_id,
             institution_id=principal.institution_id,
             subdomain=principal.subdomain,
-            report=plan.slug,
+            report=plan.spec.slug,
             cache_key=key,
             params=plan.cache_params,
             timezone=plan.institution.timezone,
-            period=plan.period,
+            period=plan.period_label(datetime.now(UTC)),
             **extra,
         )
 
-    def _subscribe(self, principal: Principal, plan: RunPlan, run_id: str) -> None:
+    def _subscribe(self, principal: Principal, plan: RequestedReport, run_id: str) -> None:
         """Record the requester's notification, released by the delivery sensor when the run ends."""
         self.outbox.subscribe(
             job_id=run_id,
             recipient_user_id=principal.user_id,
             institution_id=principal.institution_id,
             subdomain=principal.subdomain,
-            report=plan.slug,
-            period=plan.period,
+            report=plan.spec.slug,
+            period=plan.period_text(datetime.now(UTC)),
             email=self.email_of(principal.user_id, principal.institution_id),
             timezone=plan.institution.timezone,
         )
@@ -359,7 +303,7 @@ class ReportLauncher:
         status, key, filename = job_outcome(latest.status == "SUCCESS", latest.tags)
         self.outbox.complete_job(run_id, status, storage_key=key, filename=filename)
 
-    def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
+    def _join(self, principal: Principal, plan: RequestedReport, key: str, run: RunInfo) -> None:
         self._record(principal, plan, key, run.run_id)
         self._subscribe(principal, plan, run.run_id)
         self._settle_if_finished(run.run_id)

@@ -47,7 +47,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
-from orchestration.partitions import previous_month  # noqa: E402
+from assets.periods import previous_month  # noqa: E402
 
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}

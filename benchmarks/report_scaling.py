@@ -16,7 +16,7 @@ For storyboard usage and course catalog of institution 1, last full month, it
 times, interleaved (every repetition runs every cell once, in a shuffled order),
 median of ``--reps``:
 
-* ours        — ``compute(spec, build_request(...), Warehouse(url))``: the
+* ours        — ``compute(spec, RequestedReport.for_month(...).inputs(...), Warehouse(url))``: the
                 spec's queries with institution + period pushed down;
 * alternative — the obvious approach: the same columns of every table the spec
                 reads, whole (no WHERE), handed to the same Polars builder,
@@ -55,11 +55,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+from assets.periods import previous_month  # noqa: E402
 from assets.registry import REPORTS  # noqa: E402
+from assets.request import RequestedReport  # noqa: E402
 from assets.spec import ReportRequest, ReportSpec  # noqa: E402
 from orchestration.institutions import load_institution  # noqa: E402
-from orchestration.partitions import month_bounds, previous_month  # noqa: E402
-from orchestration.produce import build_request, compute  # noqa: E402
+from orchestration.produce import compute  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
 from orchestration.warehouse.client import Warehouse  # noqa: E402
 from orchestration.warehouse.generate import with_big_institution  # noqa: E402
@@ -116,8 +117,9 @@ class Measurement:
 def _request(url: str, institution_id: int, now: datetime) -> ReportRequest:
     inst = load_institution(Warehouse(url), institution_id)
     month = previous_month(now.astimezone(inst.tz).date())
-    start, end = month_bounds(month, inst.timezone)
-    return build_request(inst, start, end, Settings().report_options(), as_of=now)
+    return RequestedReport.for_month(REPORTS["storyboard_usage"], inst, month).inputs(
+        Settings().report_options(), as_of=now
+    )
 
 
 def _check_and_hash(name: str, url: str, request: ReportRequest) -> dict[str, tuple[int, int, int, int]]:

@@ -11,11 +11,9 @@ batched backfill run; a plain ``@asset`` would add a metadata-less
 materialization per partition after ours and hide the file from the cache.
 """
 
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -31,29 +29,25 @@ from assets.contract import (
     adhoc_job_name,
     partition_job_name,
 )
+from assets.request import RequestedReport
 from assets.spec import ReportSpec
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
-from orchestration.partitions import (
-    institution_partitions,
-    month_bounds,
-    parse_partition_key,
-    report_partitions,
-)
-from orchestration.produce import build_request, compute, write_and_store
+from orchestration.partitions import institution_partitions, parse_partition_key, report_partitions
+from orchestration.produce import compute, write_and_store
 from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
 POOL = "reports"
 GROUP = "reports"
 
 
-def _storage_names(
-    spec: ReportSpec, institution_id: int, period: str, fmt: str, cache_key: str | None = None
-) -> tuple[str, str]:
-    from orchestration.storage import download_filename, report_key
+def _storage_names(request: RequestedReport, as_of: datetime, cache_key: str | None = None) -> tuple[str, str]:
+    """(storage key, file name) of the request's file; ad-hoc files are keyed by their cache key too."""
+    from orchestration.storage import report_key
 
+    period = request.period_label(as_of)
     return (
-        report_key(spec.slug, institution_id, period, fmt, cache_key=cache_key),
-        download_filename(spec.slug, institution_id, period, fmt),
+        report_key(request.spec.slug, request.institution.id, period, request.fmt, cache_key=cache_key),
+        request.file_name(as_of),
     )
 
 
@@ -120,12 +114,15 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             try:
                 # load_institution raises the precise error for unknown / misconfigured ones
                 institution = known.get(part.institution_id) or load_institution(client, part.institution_id)
-                start, end = month_bounds(part.month, institution.timezone) if part.month else (None, None)
-                request = build_request(institution, start, end, opts, as_of=as_of)
-                computed = compute(spec, request, client)
-                period = part.period_label if part.month else f"snapshot-{as_of:%Y-%m-%d}"
-                skey, fname = _storage_names(spec, part.institution_id, period, spec.default_format)
-                produced = write_and_store(spec, computed, request, spec.default_format, store, skey, fname)
+                request = (
+                    RequestedReport.for_month(spec, institution, part.month)
+                    if part.month
+                    else RequestedReport.snapshot(spec, institution)
+                )
+                inputs = request.inputs(opts, as_of)
+                computed = compute(spec, inputs, client)
+                skey, fname = _storage_names(request, as_of)
+                produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
                 failed[pk] = f"{type(exc).__name__}: {exc}"
@@ -187,33 +184,24 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         storage: ReportStorageResource,
         options: ReportOptionsResource,
     ) -> dg.Output[dict[str, Any]]:
-        from orchestration.cache_key import cache_key as make_cache_key
-
         client, store = warehouse.client(), storage.get()
-        fmt = config.fmt or spec.default_format
-        if fmt not in spec.formats:
-            raise dg.Failure(f"format {fmt!r} not offered by {spec.name}; use one of {spec.formats}")
-        filters = json.loads(config.filters_json or "{}")
-        unknown = set(filters) - set(spec.filter_names)
-        if unknown:
-            raise dg.Failure(f"unknown filters for {spec.name}: {sorted(unknown)}")
         institution = load_institution(client, config.institution_id)
-        start, end = _adhoc_bounds(config.start, config.end, institution.timezone)
-        request = build_request(institution, start, end, options.as_options(), filters=filters)
-        computed = compute(spec, request, client)
-        period = _adhoc_period(start, end, institution.timezone, request.as_of)
-        ck = context.run.tags.get(TAG_CACHE_KEY) or make_cache_key(
-            spec.slug, institution.id, {"start": config.start, "end": config.end, "filters": filters, "fmt": fmt}
-        )
-        skey, fname = _storage_names(spec, institution.id, period, fmt, cache_key=ck)
-        produced = write_and_store(spec, computed, request, fmt, store, skey, fname)
+        try:
+            request = RequestedReport.from_adhoc(spec, institution, config)
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from exc
+        inputs = request.inputs(options.as_options())
+        computed = compute(spec, inputs, client)
+        ck = context.run.tags.get(TAG_CACHE_KEY) or request.cache_key
+        skey, fname = _storage_names(request, inputs.as_of, cache_key=ck)
+        produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
         _tag_run(context, produced)
         return dg.Output(
             produced.metadata(),
             metadata={
                 **produced.metadata(),
                 META_PREVIEW: dg.MetadataValue.md(produced.preview_md),
-                "filters": dg.MetadataValue.json(filters),
+                "filters": dg.MetadataValue.json(dict(request.filters)),
             },
         )
 
@@ -226,30 +214,3 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         build_report.alias(ADHOC_OP)()
 
     return _job
-
-
-def _adhoc_bounds(start: str, end: str, tz: str) -> tuple[datetime | None, datetime | None]:
-    """Parse the ad-hoc range. A time without an offset (typed in the UI's launchpad)
-    is the institution's local time, never the server's; both or neither must be given."""
-
-    def parse(text: str) -> datetime:
-        value = datetime.fromisoformat(text)
-        return value.replace(tzinfo=ZoneInfo(tz)) if value.tzinfo is None else value
-
-    if not start and not end:
-        return None, None
-    if not start or not end:
-        raise dg.Failure("give both start and end (ISO-8601), or neither for snapshot reports")
-    lo, hi = parse(start), parse(end)
-    if lo >= hi:
-        raise dg.Failure(f"start {start!r} must be before end {end!r} (end is exclusive)")
-    return lo, hi
-
-
-def _adhoc_period(start: datetime | None, end: datetime | None, tz: str, as_of: datetime) -> str:
-    """Readable period for file names: local first..last day (end is exclusive)."""
-    if start is None or end is None:
-        return f"snapshot-{as_of:%Y-%m-%d}"
-    zone = ZoneInfo(tz)
-    last = (end.astimezone(zone) - timedelta(microseconds=1)).date()
-    return f"{start.astimezone(zone).date():%Y-%m-%d}_{last:%Y-%m-%d}"

@@ -131,7 +131,7 @@ class Notification:
     cached: bool
     storage_key: str | None
     filename: str | None
-    period: str | None
+    period: str | None  # as the recipient reads it ("06/2026"): RequestedReport.period_text
     email: str | None
     timezone: str | None
     created_at: datetime

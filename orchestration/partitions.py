@@ -13,19 +13,7 @@ from datetime import date
 import dagster as dg
 
 from assets.contract import INSTITUTION_DIMENSION, MONTH_DIMENSION
-from orchestration.periods import MONTHS_START, month_bounds, partition_tags, previous_month
-
-__all__ = [
-    "MONTHS_START",
-    "ReportPartition",
-    "institution_partitions",
-    "month_bounds",
-    "month_partitions",
-    "parse_partition_key",
-    "partition_tags",
-    "previous_month",
-    "report_partitions",
-]
+from assets.periods import MONTHS_START
 
 institution_partitions = dg.DynamicPartitionsDefinition(name=INSTITUTION_DIMENSION)
 month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START.isoformat(), end_offset=1)
@@ -38,10 +26,6 @@ report_partitions = dg.MultiPartitionsDefinition(
 class ReportPartition:
     institution_id: int
     month: date | None  # None for per-institution snapshot assets
-
-    @property
-    def period_label(self) -> str:
-        return f"{self.month:%Y-%m}" if self.month else "snapshot"
 
 
 def parse_partition_key(key: str) -> ReportPartition:

@@ -7,7 +7,6 @@ import json
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from assets.contract import ProducedFile
-from assets.spec import Institution, ReportRequest, ReportSpec
+from assets.spec import ReportRequest, ReportSpec
 from orchestration.warehouse.client import Warehouse
 
 CONTENT_TYPES = {
@@ -23,24 +22,6 @@ CONTENT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
 }
-
-
-def build_request(
-    institution: Institution,
-    start: datetime | None,
-    end: datetime | None,
-    options: dict[str, Any],
-    filters: dict[str, Any] | None = None,
-    as_of: datetime | None = None,
-) -> ReportRequest:
-    return ReportRequest(
-        institution=institution,
-        start=start,
-        end=end,
-        as_of=as_of or datetime.now(UTC),
-        filters=filters or {},
-        options=options,
-    )
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from assets.contract import (
     TAG_MONTH,
     TAG_TRIGGER,
 )
+from assets.periods import previous_month
 from assets.spec import Institution, ReportSpec
 from orchestration.institutions import list_institutions, valid_timezone
-from orchestration.partitions import previous_month
 from orchestration.resources import WarehouseResource
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from assets.request import download_filename
 from orchestration import links
 
 if TYPE_CHECKING:
@@ -64,11 +65,6 @@ def check_key(key: str) -> str:
     if not _SAFE_KEY.match(key) or ".." in key or "//" in key or key.endswith("/"):
         raise ValueError(f"invalid storage key: {key!r}")
     return key
-
-
-def download_filename(report_slug: str, institution_id: int, period: str, fmt: str) -> str:
-    """File name the user sees, e.g. ``storyboard-usage_1_2026-06.xlsx``."""
-    return f"{_part(report_slug, 'report')}_{int(institution_id)}_{_part(period, 'period')}.{_part(fmt, 'format')}"
 
 
 def report_key(report_slug: str, institution_id: int, period: str, fmt: str, *, cache_key: str | None = None) -> str:

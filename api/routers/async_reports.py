@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
-from api.launcher import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
 from api.services import ServicesDep, warehouse_error
 from api.validation import positive_ids
 from assets.registry import by_slug
+from assets.request import RequestedReport
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
@@ -45,20 +45,9 @@ def storyboard_usage(
     month: Annotated[int, Query(ge=1, le=12, description="Reporting month (1–12).")],
     year: Annotated[int, Query(ge=1900, le=2100, description="Reporting year (1900–2100).")],
 ) -> dict[str, Any]:
-    spec = by_slug("storyboard-usage")
     institution = services.institution(principal)
-    start, end = month_period(institution, year, month)
-    plan = RunPlan(
-        spec_name=spec.name,
-        slug=spec.slug,
-        institution=institution,
-        start=start,
-        end=end,
-        fmt="xlsx",
-        cache_params={"month": f"{year:04d}-{month:02d}"},
-        period=f"{year:04d}-{month:02d}",
-    )
-    return _results(services.launcher.request(principal, plan))
+    request = RequestedReport.for_month(by_slug("storyboard-usage"), institution, date(year, month, 1), "xlsx")
+    return _results(services.launcher.request(principal, request))
 
 
 def parse_school_ids(raw: str | None) -> list[int]:
@@ -126,24 +115,8 @@ def catalog(
     if start_date > end_date:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)
-    spec = by_slug("catalog")
     institution = services.institution(principal)
     check_school_ids(services, institution.id, ids)
-    start, end = date_range_period(institution, start_date, end_date)
     filters: dict[str, Any] = {"school_ids": ids} if ids else {}
-    plan = RunPlan(
-        spec_name=spec.name,
-        slug=spec.slug,
-        institution=institution,
-        start=start,
-        end=end,
-        filters=filters,
-        fmt="xlsx",
-        cache_params={
-            "start_date": start_date.isoformat(),
-            "end_date": end_date.isoformat(),
-            "school_ids": ids or None,
-        },
-        period=f"{start_date.isoformat()}_{end_date.isoformat()}",
-    )
-    return _results(services.launcher.request(principal, plan))
+    request = RequestedReport.for_dates(by_slug("catalog"), institution, start_date, end_date, "xlsx", filters)
+    return _results(services.launcher.request(principal, request))

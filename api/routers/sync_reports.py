@@ -30,8 +30,9 @@ from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_erro
 from api.validation import positive_ids
 from assets.contract import ProducedFile
 from assets.registry import by_slug
-from assets.spec import Institution, ReportSpec
-from orchestration.produce import build_request, compute, render_file
+from assets.request import RequestedReport
+from assets.spec import Institution
+from orchestration.produce import compute, render_file
 from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.sync")
@@ -126,18 +127,6 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     return result
 
 
-def _filename(
-    spec: ReportSpec, institution: Institution, start: datetime | None, end: datetime | None, fmt: str
-) -> str:
-    if start is None or end is None:
-        period = f"{datetime.now(UTC).astimezone(institution.tz):%Y-%m-%d}"
-    else:
-        first = start.astimezone(institution.tz).date()
-        last = (end - timedelta(microseconds=1)).astimezone(institution.tz).date()
-        period = f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
-    return f"{spec.slug}_{institution.id}_{period}.{fmt}"
-
-
 def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
     media = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("csv", "json") else "")
     headers = {"Cache-Control": "no-store"}
@@ -148,43 +137,26 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
     return Response(content=content, media_type=media, headers=headers)
 
 
-def _cached_month_file(
-    services: Services, spec: ReportSpec, institution: Institution, start: datetime, end: datetime, fmt: str
-) -> bytes | None:
-    """Bytes of the month partition's file when the range is exactly that month and it is fresh."""
-    local_start = start.astimezone(institution.tz)
-    if (local_start.day, local_start.hour, local_start.minute, local_start.second, local_start.microsecond) != (
-        1,
-        0,
-        0,
-        0,
-        0,
-    ):
-        return None
-    from api.launcher import RunPlan, month_period
-
-    month_start, month_end = month_period(institution, local_start.year, local_start.month)
-    if month_start != start or month_end != end:
-        return None
-    plan = RunPlan(spec_name=spec.name, slug=spec.slug, institution=institution, start=start, end=end, fmt=fmt)
-    partition = plan.partition_key
+def _cached_month_file(services: Services, request: RequestedReport) -> bytes | None:
+    """Bytes of the month partition's file when the request is exactly that month and it is fresh."""
+    partition = request.partition_key
     if partition is None:
         return None
     try:
-        event = services.dagster.latest_materialization(spec.name, partition)
+        event = services.dagster.latest_materialization(request.spec.name, partition)
     except (DagsterUnavailable, DagsterError) as exc:
-        log.warning("sync %s: cache lookup skipped (%s)", spec.slug, exc)
+        log.warning("sync %s: cache lookup skipped (%s)", request.spec.slug, exc)
         return None
     produced = None if event is None else ProducedFile.from_metadata(event.metadata)
-    if event is None or produced is None or produced.fmt != fmt:
+    if event is None or produced is None or produced.fmt != request.fmt:
         return None
-    if not services.launcher.is_fresh(plan, event.timestamp, datetime.now(UTC)):
+    if not services.launcher.is_fresh(request, event.timestamp, datetime.now(UTC)):
         return None
     try:
         with services.storage.open(produced.storage_key) as fh:
             return fh.read()
     except STORAGE_ERRORS:
-        log.warning("sync %s: cached file %s unreadable", spec.slug, produced.storage_key, exc_info=True)
+        log.warning("sync %s: cached file %s unreadable", request.spec.slug, produced.storage_key, exc_info=True)
         return None
 
 
@@ -204,19 +176,23 @@ def _run(
     institution = services.institution(principal)
     if validate_ids is not None:
         validate_ids(institution)
-    filename = _filename(spec, institution, start, end, fmt)
-    if start is not None and end is not None and not filters:
-        cached = _cached_month_file(services, spec, institution, start, end, fmt)
-        if cached is not None:
-            return _file_response(cached, fmt, filename)
-    request = build_request(institution, start, end, services.settings.report_options(), filters=filters)
+    request = (
+        RequestedReport.snapshot(spec, institution, fmt, filters)
+        if start is None or end is None
+        else RequestedReport.for_range(spec, institution, start, end, fmt, filters)
+    )
+    filename = request.answer_file_name(datetime.now(UTC))
+    cached = _cached_month_file(services, request)
+    if cached is not None:
+        return _file_response(cached, fmt, filename)
+    inputs = request.inputs(services.settings.report_options())
     try:
-        computed = compute(spec, request, services.warehouse)
+        computed = compute(spec, inputs, services.warehouse)
     except WAREHOUSE_ERRORS as exc:
         raise warehouse_error(exc) from exc
     with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
         path = Path(tmp) / filename
-        render_file(spec, computed, request, fmt, path)
+        render_file(spec, computed, inputs, fmt, path)
         return _file_response(path.read_bytes(), fmt, filename)
 
 

@@ -9,7 +9,6 @@ crash is the same message to mail clients that de-duplicate on it.
 from __future__ import annotations
 
 import html
-import re
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -58,22 +57,11 @@ def local_time(moment: datetime, timezone: str | None) -> tuple[str, str]:
     return moment.astimezone(zone).strftime("%d/%m/%Y %H:%M"), zone_name
 
 
-def describe_period(period: str | None) -> str:
-    """``2026-06`` -> ``06/2026``; ``2026-01-01_2026-03-31`` -> ``01/01/2026 a 31/03/2026``."""
-    if not period:
-        return ""
-    if m := re.fullmatch(r"(\d{4})-(\d{2})", period):
-        return f"{m[2]}/{m[1]}"
-    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})_(\d{4})-(\d{2})-(\d{2})", period):
-        return f"{m[3]}/{m[2]}/{m[1]} a {m[6]}/{m[5]}/{m[4]}"
-    return period
-
-
 def compose(notification: Notification, link: Link | None, sender: str, title: str) -> EmailMessage:
     """Build the pt-BR message (plain text plus an HTML alternative)."""
     if not notification.email:
         raise ValueError("notification has no e-mail address")
-    period = describe_period(notification.period)
+    period = notification.period  # already the text to show (RequestedReport.period_text)
     what = f"“{title}”" + (f" ({period})" if period else "")
     message = EmailMessage()
     message["From"] = sender

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from orchestration.cache_key import cache_key
+from assets.cache_key import cache_key
 from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore, report_files
 from tests.api.conftest import auth
@@ -224,7 +224,8 @@ def test_requesters_are_subscribed_for_the_delivery_sensor(
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
     rows = Outbox(settings.outbox).list(job_id=run_id)
     assert sorted((n.recipient_user_id, n.state) for n in rows) == [(10, "waiting"), (12, "waiting")]
-    assert {n.period for n in rows} == {"2026-03"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
+    # the row holds the period as the recipient reads it (RequestedReport.period_text): nothing parses it back
+    assert {n.period for n in rows} == {"03/2026"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
 
 
 def test_late_joiner_of_a_just_finished_run_is_notified_once(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from api.launcher import ReportLauncher, RunPlan, month_period
+from api.launcher import ReportLauncher
+from assets.registry import by_slug
+from assets.request import RequestedReport
 from assets.spec import Institution
 from orchestration.settings import Settings
 
@@ -17,9 +19,8 @@ def _launcher() -> ReportLauncher:
     )  # type: ignore[arg-type]
 
 
-def _october() -> RunPlan:
-    start, end = month_period(SP, 2026, 10)
-    return RunPlan(spec_name="storyboard_usage", slug="storyboard-usage", institution=SP, start=start, end=end)
+def _october() -> RequestedReport:
+    return RequestedReport.for_month(by_slug("storyboard-usage"), SP, date(2026, 10, 1))
 
 
 def test_file_built_before_the_month_closed_is_not_served_after_it() -> None:

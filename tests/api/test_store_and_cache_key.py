@@ -6,7 +6,7 @@ import multiprocessing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from orchestration.cache_key import cache_key, canonical_params
+from assets.cache_key import cache_key, canonical_params
 from orchestration.requests_store import RequestsStore
 
 

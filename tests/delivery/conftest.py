@@ -97,7 +97,7 @@ def enqueue_row(outbox: Outbox, job_id: str = "run-1", user: int = 42, **overrid
         status_of_job="succeeded",
         storage_key="storyboard-usage/institution=1/2026-06/storyboard-usage_1_2026-06.xlsx",
         filename="storyboard-usage_1_2026-06.xlsx",
-        period="2026-06",
+        period="06/2026",  # RequestedReport.period_text of June 2026
         email="ana@acme.test",
         timezone="America/Sao_Paulo",
         now=T0,

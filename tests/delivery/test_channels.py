@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from orchestration.notify import Link, PermanentError, RetryableError
-from orchestration.notify.email import EmailChannel, compose, describe_period, local_time, parse_smtp_url
+from orchestration.notify.email import EmailChannel, compose, local_time, parse_smtp_url
 from orchestration.notify.webhook import WebhookChannel, signature, verify_signature
 from orchestration.outbox import Notification, Outbox
 from tests.delivery.conftest import T0, enqueue_row
@@ -121,8 +121,6 @@ def test_expiry_is_shown_in_the_institution_timezone() -> None:
     assert local_time(moment, "America/Sao_Paulo") == ("07/07/2026 23:30", "America/Sao_Paulo")
     assert local_time(moment, None) == ("08/07/2026 02:30", "UTC")
     assert local_time(moment, "Not/AZone") == ("08/07/2026 02:30", "UTC")
-    assert describe_period("2026-06") == "06/2026"
-    assert describe_period("2026-01-01_2026-03-31") == "01/01/2026 a 31/03/2026"
 
 
 def test_email_arrives_in_portuguese_with_the_link(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from assets.request import download_filename
 from orchestration import links
 from orchestration.storage import (
     LocalReportStorage,
     S3ReportStorage,
     content_disposition,
-    download_filename,
     report_key,
     storage_from_settings,
 )

@@ -10,10 +10,10 @@ import dagster as dg
 import openpyxl
 import pytest
 
+from assets.periods import previous_month
 from assets.registry import REPORTS
 from orchestration.factory import report_asset
 from orchestration.instance_config import postgres_profile
-from orchestration.partitions import previous_month
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 from orchestration.warehouse.generate import generate

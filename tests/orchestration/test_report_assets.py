@@ -12,9 +12,9 @@ import dagster as dg
 import openpyxl
 import pytest
 
+from assets.periods import month_bounds, previous_month
 from assets.registry import REPORTS
 from orchestration.factory import adhoc_job, report_asset
-from orchestration.partitions import month_bounds, previous_month
 from orchestration.warehouse.client import Warehouse
 
 LAST_MONTH = previous_month(datetime.now(UTC).date())
@@ -156,33 +156,39 @@ def test_adhoc_job_refuses_a_filter_the_report_does_not_offer(instance, resource
 
 
 def test_adhoc_range_without_offset_is_institution_local_and_must_be_ordered() -> None:
-    import dagster as _dg
+    from assets.contract import AdhocParams
+    from assets.request import RequestedReport
+    from assets.spec import Institution
 
-    from orchestration.factory import _adhoc_bounds
+    spec, sp = REPORTS["course_catalog"], Institution(1, "Demo", "demo", "America/Sao_Paulo")
 
-    start, end = _adhoc_bounds("2026-10-01T00:00", "2026-11-01T00:00", "America/Sao_Paulo")
-    assert start.astimezone(UTC) == datetime(2026, 10, 1, 3, tzinfo=UTC)
-    assert end.astimezone(UTC) == datetime(2026, 11, 1, 3, tzinfo=UTC)
-    assert _adhoc_bounds("", "", "America/Sao_Paulo") == (None, None)
-    with pytest.raises(_dg.Failure, match="before"):
-        _adhoc_bounds("2026-11-01T00:00", "2026-10-01T00:00", "America/Sao_Paulo")
-    with pytest.raises(_dg.Failure, match="both"):
-        _adhoc_bounds("2026-11-01T00:00", "", "America/Sao_Paulo")
+    def bounds(start: str, end: str) -> tuple[datetime | None, datetime | None]:
+        request = RequestedReport.from_adhoc(spec, sp, AdhocParams(institution_id=1, start=start, end=end))
+        return request.start, request.end
+
+    start, end = bounds("2026-10-01T00:00", "2026-11-01T00:00")
+    assert start is not None and start.astimezone(UTC) == datetime(2026, 10, 1, 3, tzinfo=UTC)
+    assert end is not None and end.astimezone(UTC) == datetime(2026, 11, 1, 3, tzinfo=UTC)
+    assert bounds("", "") == (None, None)
+    with pytest.raises(ValueError, match="before"):
+        bounds("2026-11-01T00:00", "2026-10-01T00:00")
+    with pytest.raises(ValueError, match="both"):
+        bounds("2026-11-01T00:00", "")
 
 
 def test_nested_report_renders_its_document_without_building_the_flat_table(tiny_warehouse, tmp_path) -> None:
     """groups_usage json/xlsx come from the summary alone (the flat table would compute the aggregates twice)."""
+    from assets.request import RequestedReport
     from orchestration.institutions import load_institution
-    from orchestration.produce import build_request, compute, render_file
+    from orchestration.produce import compute, render_file
     from orchestration.settings import Settings
 
     spec = REPORTS["groups_usage"]
     wh = Warehouse(tiny_warehouse)
-    start, end = month_bounds(LAST_MONTH, "America/Sao_Paulo")
     group_ids = wh.query("SELECT id FROM groups WHERE institution_id = 1 ORDER BY id")["id"].to_list()
-    request = build_request(
-        load_institution(wh, 1), start, end, Settings().report_options(), filters={"group_ids": group_ids}
-    )
+    request = RequestedReport.for_month(
+        spec, load_institution(wh, 1), LAST_MONTH, filters={"group_ids": group_ids}
+    ).inputs(Settings().report_options())
     computed = compute(spec, request, wh)
     rendered = render_file(spec, computed, request, "json", tmp_path / "g.json")
     assert "frame" not in computed.__dict__  # never built
