@@ -35,9 +35,9 @@ from assets.contract import (
 )
 from assets.periods import partition_tags
 from assets.request import RequestedReport
-from orchestration.outbox import job_outcome
+from orchestration.delivery.outbox import job_outcome
+from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.requests_store import KnownFile, RequestsStore
-from orchestration.storage import STORAGE_ERRORS
 
 log = logging.getLogger("api.launcher")
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from api.errors import ApiError
+from assets.writers.formats import MEDIA_TYPES
 
-MEDIA_TYPES: dict[str, str] = {
-    "json": "application/json",
-    "csv": "text/csv",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 _BY_MEDIA = {v: k for k, v in MEDIA_TYPES.items()}
 
 

@@ -21,11 +21,11 @@ from api.errors import ApiError
 from api.launcher import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
+from orchestration.delivery.outbox import Outbox
+from orchestration.delivery.storage import ReportStorage, storage_from_settings
 from orchestration.institutions import InvalidInstitution, UnknownInstitution, load_institution
-from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore
 from orchestration.settings import Settings
-from orchestration.storage import ReportStorage, storage_from_settings
 from orchestration.warehouse.client import Warehouse, duckdb_path
 
 log = logging.getLogger("api")

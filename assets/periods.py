@@ -1,6 +1,6 @@
 """Report periods and partition keys, without importing Dagster.
 
-The Dagster partitions (``orchestration.partitions``) and the API (which must
+The Dagster partitions (``orchestration.defs.reports.partitions``) and the API (which must
 stay light and never load Dagster) share these rules, so a request the API
 calls "exactly one month partition" is exactly what the asset builds.
 """

@@ -106,6 +106,10 @@ class ReportSpec:
     # path, title)``; ``build`` still gives the flat table used for csv.
     summary: Summary | None = None
     summary_xlsx: SummaryXlsxWriter | None = None
+    # ...the filter whose value titles the xlsx document, and what the document
+    # counts as its rows (run metadata, job rows).
+    summary_title_filter: str | None = None
+    summary_rows: Callable[[Mapping[str, Any]], int] | None = None
     # What a null cell becomes in flat JSON output: None -> ``null``; seed 002's
     # flat reports show absent values (ratings, durations included) as ``""``.
     json_null: Any = None

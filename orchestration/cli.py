@@ -158,7 +158,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_outbox(args: argparse.Namespace) -> int:
-    from orchestration.outbox import Outbox
+    from orchestration.delivery.outbox import Outbox
 
     settings = get_settings()
     outbox = Outbox.from_settings(settings)

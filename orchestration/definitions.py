@@ -1,26 +1,25 @@
-"""The one code location: every report in ``assets.registry`` becomes an asset,
-a partition job and an ad-hoc job; plus the sensors that keep it running."""
+"""The one code location: the domains under ``orchestration/defs/`` merged with
+the resources they share (every report in ``assets.registry`` becomes an asset,
+a partition job and an ad-hoc job; plus the sensors that keep it running)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from assets.registry import REPORTS
-from orchestration.factory import adhoc_job, report_asset, report_asset_job
-from orchestration.resources import resources_from_settings
-from orchestration.schedules import build_monthly_sensor
-from orchestration.sensors import institution_sync, report_delivery
+from orchestration.defs.delivery import definitions as delivery
+from orchestration.defs.institutions import definitions as institutions
+from orchestration.defs.reports import definitions as reports
+from orchestration.defs.resources import resources_from_settings
 from orchestration.settings import Settings, get_settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     s = settings or get_settings()
-    specs = list(REPORTS.values())
-    return dg.Definitions(
-        assets=[report_asset(spec, s.backfill_batch_size) for spec in specs],
-        jobs=[report_asset_job(spec) for spec in specs] + [adhoc_job(spec) for spec in specs],
-        sensors=[institution_sync, report_delivery, build_monthly_sensor(specs, s.schedule_hour)],
-        resources=resources_from_settings(s),
+    return dg.Definitions.merge(
+        reports.build(s),
+        institutions.build(s),
+        delivery.build(s),
+        dg.Definitions(resources=resources_from_settings(s)),
     )
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from orchestration.outbox import _sqlite_engine, engine_url
+from orchestration.delivery.outbox import _sqlite_engine, engine_url
 
 metadata = sa.MetaData()
 

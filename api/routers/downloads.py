@@ -16,16 +16,11 @@ from fastapi.responses import FileResponse
 
 from api.errors import ApiError, responses
 from api.services import ServicesDep
-from orchestration import links
-from orchestration.storage import LocalReportStorage, content_disposition
+from assets.writers.formats import content_type_of
+from orchestration.delivery import links
+from orchestration.delivery.storage import LocalReportStorage, content_disposition
 
 router = APIRouter(tags=["downloads"])
-
-_CONTENT_TYPES = {
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv; charset=utf-8",
-    "json": "application/json",
-}
 
 
 @router.get(
@@ -62,9 +57,8 @@ def download(
     if not path.is_file():
         raise ApiError("not_found", "The file of this link no longer exists")
     assert fn is not None
-    ext = fn.rsplit(".", 1)[-1].lower()
     return FileResponse(
         path,
-        media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"),
+        media_type=content_type_of(fn),
         headers={"Content-Disposition": content_disposition(fn), "Cache-Control": "private, no-store"},
     )

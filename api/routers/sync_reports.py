@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
-from api.negotiation import MEDIA_TYPES, negotiate
+from api.negotiation import negotiate
 from api.routers.async_reports import check_school_ids
 from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
 from api.validation import positive_ids
@@ -32,8 +32,10 @@ from assets.contract import ProducedFile
 from assets.registry import by_slug
 from assets.request import RequestedReport
 from assets.spec import Institution
-from orchestration.produce import compute, render_file
-from orchestration.storage import STORAGE_ERRORS
+from assets.writers.formats import MEDIA_TYPES
+from assets.writers.render import render_file
+from orchestration.delivery.storage import STORAGE_ERRORS
+from orchestration.produce import compute
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -131,7 +133,7 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
     media = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("csv", "json") else "")
     headers = {"Cache-Control": "no-store"}
     if fmt != "json" and filename:
-        from orchestration.storage import content_disposition
+        from orchestration.delivery.storage import content_disposition
 
         headers["Content-Disposition"] = content_disposition(filename)
     return Response(content=content, media_type=media, headers=headers)

@@ -474,4 +474,6 @@ SPEC = ReportSpec(
     sheet_name="Alunos",
     summary=build_summary,
     summary_xlsx=write_groups_usage_xlsx,
+    summary_title_filter="name",
+    summary_rows=lambda summary: len(summary.get("students", [])),
 )

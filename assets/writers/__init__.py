@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
 from assets.spec import Column
 from assets.writers.csvfile import write_csv
+from assets.writers.formats import FORMATS, Format
 from assets.writers.jsonfile import write_json
 from assets.writers.result import WriteResult
 from assets.writers.xlsx import MAX_ROWS_PER_SHEET, write_xlsx
-
-Format = Literal["xlsx", "csv", "json"]
-FORMATS: tuple[Format, ...] = ("xlsx", "csv", "json")
 
 
 def write_report(

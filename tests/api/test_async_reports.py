@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from assets.cache_key import cache_key
-from orchestration.outbox import Outbox
+from orchestration.delivery.outbox import Outbox
 from orchestration.requests_store import RequestsStore, report_files
 from tests.api.conftest import auth
 from tests.api.fake_dagster import FakeDagster

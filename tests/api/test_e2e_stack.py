@@ -95,7 +95,7 @@ def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: s
     assert again.json() == {"results": {"cached": True}}
 
     # The delivery sensor releases the requesters' notifications of the finished run.
-    from orchestration.outbox import Outbox
+    from orchestration.delivery.outbox import Outbox
 
     outbox = Outbox(f"sqlite:///{stack_home / 'outbox.sqlite'}")
     deadline = time.monotonic() + 90

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
-from orchestration import links
+from orchestration.delivery import links
 from tests.api.conftest import auth
 from tests.api.fake_dagster import FakeDagster
 

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from orchestration.outbox import Outbox, engine_url
+from orchestration.delivery.outbox import Outbox, engine_url
+from orchestration.delivery.storage import LocalReportStorage
 from orchestration.settings import Settings
-from orchestration.storage import LocalReportStorage
 from tests.services.http_receiver import http_receiver  # noqa: F401 - fixture
 from tests.services.postgres import postgres_url  # noqa: F401 - fixture
 from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - fixtures

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orchestration.notify import Link, PermanentError, RetryableError
-from orchestration.notify.email import EmailChannel, compose, local_time, parse_smtp_url
-from orchestration.notify.webhook import WebhookChannel, signature, verify_signature
-from orchestration.outbox import Notification, Outbox
+from orchestration.delivery.channels import Link, PermanentError, RetryableError
+from orchestration.delivery.channels.email import EmailChannel, compose, local_time, parse_smtp_url
+from orchestration.delivery.channels.webhook import WebhookChannel, signature, verify_signature
+from orchestration.delivery.outbox import Notification, Outbox
 from tests.delivery.conftest import T0, enqueue_row
 from tests.services.http_receiver import HttpReceiver
 from tests.services.s3 import free_port
@@ -192,7 +192,7 @@ def test_email_over_starttls_with_login(sqlite_outbox: Outbox, smtp_tls_server: 
 def test_an_infinite_retry_after_is_ignored() -> None:
     import httpx
 
-    from orchestration.notify.webhook import _retry_after
+    from orchestration.delivery.channels.webhook import _retry_after
 
     assert _retry_after(httpx.Response(503, headers={"Retry-After": "inf"})) is None
     assert _retry_after(httpx.Response(503, headers={"Retry-After": "120"})) == 120.0

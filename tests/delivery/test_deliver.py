@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestration import links
-from orchestration.notify.deliver import DeliveryStats, deliver_due
-from orchestration.notify.webhook import WebhookChannel, verify_signature
-from orchestration.outbox import Outbox
+from orchestration.delivery import links
+from orchestration.delivery.channels.webhook import WebhookChannel, verify_signature
+from orchestration.delivery.deliver import DeliveryStats, deliver_due
+from orchestration.delivery.outbox import Outbox
+from orchestration.delivery.storage import LocalReportStorage, ReportStorage, S3ReportStorage, report_key
 from orchestration.settings import Settings
-from orchestration.storage import LocalReportStorage, ReportStorage, S3ReportStorage, report_key
 from tests.delivery.conftest import T0, enqueue_row, settings_for
 from tests.services.http_receiver import HttpReceiver
 from tests.services.smtp import SmtpRecorder

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from orchestration import links
+from orchestration.delivery import links
 
 SECRET = "s3cr3t-for-links"
 BASE = "https://reports.example.com/"

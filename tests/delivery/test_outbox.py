@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.outbox import Outbox, idempotency_key
+from orchestration.delivery.outbox import Outbox, idempotency_key
 from tests.delivery.conftest import T0
 from tests.delivery.conftest import enqueue_row as enqueue
 
@@ -203,7 +203,7 @@ def test_create_schema_twice_and_reopen(outbox_url: str) -> None:
 CLAIMER = """
 import json, sys, time
 from datetime import datetime
-from orchestration.outbox import Outbox
+from orchestration.delivery.outbox import Outbox
 box = Outbox(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[2])
 box.list(limit=1)  # connect before the common start
@@ -249,7 +249,7 @@ def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Out
 def test_a_huge_retry_after_is_capped_not_an_overflow(tmp_path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from orchestration.outbox import MAX_RETRY_DELAY_SECONDS, Outbox
+    from orchestration.delivery.outbox import MAX_RETRY_DELAY_SECONDS, Outbox
 
     box = Outbox(f"sqlite:///{tmp_path / 'o.sqlite'}")
     box.create_schema()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from assets.request import download_filename
-from orchestration import links
-from orchestration.storage import (
+from orchestration.delivery import links
+from orchestration.delivery.storage import (
     LocalReportStorage,
     S3ReportStorage,
     content_disposition,

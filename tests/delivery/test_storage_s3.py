@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestration.storage import S3_MAX_EXPIRES_IN, S3ReportStorage, report_key, storage_from_settings
+from orchestration.delivery.storage import S3_MAX_EXPIRES_IN, S3ReportStorage, report_key, storage_from_settings
 from tests.delivery.conftest import settings_for
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

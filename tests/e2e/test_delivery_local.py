@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.outbox import Outbox, idempotency_key
-from orchestration.storage import report_key
+from orchestration.delivery.outbox import Outbox, idempotency_key
+from orchestration.delivery.storage import report_key
 from tests.e2e.checks import (
     accepted_webhooks,
     check_webhook,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from orchestration.storage import report_key
+from orchestration.delivery.storage import report_key
 from tests.e2e.checks import (
     accepted_webhooks,
     check_webhook,

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
+from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.settings import Settings
 
 

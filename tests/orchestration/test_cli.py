@@ -52,7 +52,7 @@ def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
 
 
 def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
-    from orchestration.outbox import Outbox
+    from orchestration.delivery.outbox import Outbox
 
     url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
     box = Outbox(url, max_attempts=1)
@@ -92,7 +92,7 @@ def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> N
 
     from assets.reports.groups_usage import service_hours
     from assets.spec import Institution, ReportRequest
-    from orchestration.resources import resources_from_settings
+    from orchestration.defs.resources import resources_from_settings
     from orchestration.settings import Settings
 
     monkeypatch.setenv("LXP_SERVICE_HOURS", '{"0": ["09:00", "17:30"], "5": ["10:00", "12:00"]}')

@@ -19,7 +19,7 @@ from assets.contract import (
     adhoc_job_name,
 )
 from assets.registry import REPORTS
-from orchestration.factory import adhoc_job
+from orchestration.defs.reports.jobs import adhoc_job
 
 _PY_TO_DAGSTER = {int: "Int", str: "String", float: "Float", bool: "Bool"}
 
@@ -56,7 +56,7 @@ def test_adhoc_config_schema_is_the_contract_model(name: str) -> None:
 
 def test_launcher_run_config_validates_against_the_job() -> None:
     """The run config the API sends is accepted by Dagster's schema as-is."""
-    from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
+    from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
     defs = dg.Definitions(
         jobs=[adhoc_job(REPORTS["course_catalog"])],

@@ -12,9 +12,9 @@ import pytest
 
 from assets.periods import previous_month
 from assets.registry import REPORTS
-from orchestration.factory import report_asset
+from orchestration.defs.reports.asset import report_asset
+from orchestration.defs.resources import WarehouseResource
 from orchestration.instance_config import postgres_profile
-from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
 from orchestration.warehouse.generate import generate
 from orchestration.warehouse.load import load_postgres

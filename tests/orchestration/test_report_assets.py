@@ -14,7 +14,8 @@ import pytest
 
 from assets.periods import month_bounds, previous_month
 from assets.registry import REPORTS
-from orchestration.factory import adhoc_job, report_asset
+from orchestration.defs.reports.asset import report_asset
+from orchestration.defs.reports.jobs import adhoc_job
 from orchestration.warehouse.client import Warehouse
 
 LAST_MONTH = previous_month(datetime.now(UTC).date())
@@ -179,8 +180,9 @@ def test_adhoc_range_without_offset_is_institution_local_and_must_be_ordered() -
 def test_nested_report_renders_its_document_without_building_the_flat_table(tiny_warehouse, tmp_path) -> None:
     """groups_usage json/xlsx come from the summary alone (the flat table would compute the aggregates twice)."""
     from assets.request import RequestedReport
+    from assets.writers.render import render_file
     from orchestration.institutions import load_institution
-    from orchestration.produce import compute, render_file
+    from orchestration.produce import compute
     from orchestration.settings import Settings
 
     spec = REPORTS["groups_usage"]

@@ -13,9 +13,9 @@ import dagster as dg
 from assets.registry import REPORTS
 from assets.spec import Institution
 from orchestration.definitions import build_definitions
-from orchestration.resources import WarehouseResource
-from orchestration.schedules import build_monthly_sensor, due_months
-from orchestration.sensors import institution_sync
+from orchestration.defs.institutions.sync_sensor import institution_sync
+from orchestration.defs.reports.monthly import build_monthly_sensor, due_months
+from orchestration.defs.resources import WarehouseResource
 
 ROOT = Path(__file__).resolve().parents[2]
 

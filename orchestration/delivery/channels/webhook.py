@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from orchestration.notify import Link, PermanentError, RetryableError
-from orchestration.outbox import Channel, Notification
+from orchestration.delivery.channels import Link, PermanentError, RetryableError
+from orchestration.delivery.outbox import Channel, Notification
 
 # 4xx answers that mean "not now" rather than "never".
 _TRANSIENT_4XX = {408, 425, 429}

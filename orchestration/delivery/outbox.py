@@ -1,7 +1,7 @@
 """The notification outbox: one durable row per (job, recipient) to deliver.
 
 Finished runs (success and failure) and cache hits become rows here; a
-delivery loop (``orchestration.notify.deliver``) claims due rows with a lease,
+delivery loop (``orchestration.delivery.deliver``) claims due rows with a lease,
 sends them and marks the outcome. That gives the delivery guarantees of SPEC §7:
 
 * exactly one row per ``(job_id, recipient_user_id)`` — enqueueing again is a

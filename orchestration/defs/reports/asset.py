@@ -1,9 +1,6 @@
-"""Turn a ``ReportSpec`` into Dagster definitions — one factory for every report.
-
-For each spec: a partitioned asset (institution x month, or institution only
-for snapshot reports), an asset job the API launches for one partition, and an
-ad-hoc job taking the request parameters as run config (ranges that are not a
-whole month, or filters). Both paths share ``orchestration.produce``.
+"""The partitioned asset of a report (institution x month, or institution only
+for snapshot reports); ``jobs`` holds the jobs that run it. Both share
+``orchestration.produce``.
 
 The asset is a ``multi_asset`` with a skippable spec so it can record one
 materialization *per partition* (its own file, rows and checksum) inside a
@@ -16,33 +13,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from assets.contract import (
-    ADHOC_OP,
-    META_PARTITION,
-    META_PREVIEW,
-    TAG_CACHE_KEY,
-    TAG_REPORT,
-    AdhocParams,
-    ProducedFile,
-    adhoc_job_name,
-    partition_job_name,
-)
+from assets.contract import META_PARTITION, META_PREVIEW, ProducedFile
 from assets.request import RequestedReport
 from assets.spec import ReportSpec
+from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED, check_specs
+from orchestration.defs.reports.partitions import institution_partitions, parse_partition_key, report_partitions
+from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
-from orchestration.partitions import institution_partitions, parse_partition_key, report_partitions
 from orchestration.produce import compute, write_and_store
-from orchestration.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
-POOL = "reports"
+POOL = "reports"  # concurrency pool of report steps (limited in dagster.yaml)
 GROUP = "reports"
 
 
-def _storage_names(request: RequestedReport, as_of: datetime, cache_key: str | None = None) -> tuple[str, str]:
+def storage_names(request: RequestedReport, as_of: datetime, cache_key: str | None = None) -> tuple[str, str]:
     """(storage key, file name) of the request's file; ad-hoc files are keyed by their cache key too."""
-    from orchestration.storage import report_key
+    from orchestration.delivery.storage import report_key
 
     period = request.period_label(as_of)
     return (
@@ -62,17 +49,6 @@ def _materialization_metadata(produced: ProducedFile, partition_key: str) -> dic
 def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDefinition:
     key = dg.AssetKey([spec.name])
     partitions_def = report_partitions if spec.monthly else institution_partitions
-    checks = [
-        dg.AssetCheckSpec(
-            "all_partitions_built",
-            asset=key,
-            description="Every partition of the run was extracted, built with exactly the spec's columns in order "
-            "(enforced by produce.compute) and written; the metadata lists the failures.",
-        ),
-        dg.AssetCheckSpec(
-            "file_stored", asset=key, description="Every written file is in storage with the size that was written."
-        ),
-    ]
 
     @dg.multi_asset(
         name=spec.name,
@@ -92,7 +68,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 },
             )
         ],
-        check_specs=checks,
+        check_specs=check_specs(key),
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_batch_size),
         pool=POOL,
@@ -121,7 +97,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 )
                 inputs = request.inputs(opts, as_of)
                 computed = compute(spec, inputs, client)
-                skey, fname = _storage_names(request, as_of)
+                skey, fname = storage_names(request, as_of)
                 produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
@@ -131,16 +107,16 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             context.log.info(f"{spec.name} {pk}: {produced.rows} rows -> {produced.storage_key}")
             yield dg.AssetMaterialization(asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk))
             if len(context.partition_keys) == 1:
-                _tag_run(context, produced)
+                tag_run(context, produced)
         stored_ok = [p for p in done if store.exists(p.storage_key) and store.size(p.storage_key) == p.bytes]
         yield dg.AssetCheckResult(
-            check_name="all_partitions_built",
+            check_name=ALL_PARTITIONS_BUILT,
             asset_key=key,
             passed=not failed,
             metadata={"failed_partitions": len(failed), "errors": dg.MetadataValue.json(failed)},
         )
         yield dg.AssetCheckResult(
-            check_name="file_stored",
+            check_name=FILE_STORED,
             asset_key=key,
             passed=bool(done) and len(stored_ok) == len(done),
             metadata={"stored": len(stored_ok), "written": len(done)},
@@ -154,63 +130,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
     return _report
 
 
-def _tag_run(context: dg.OpExecutionContext, produced: ProducedFile) -> None:
+def tag_run(context: dg.OpExecutionContext, produced: ProducedFile) -> None:
     """Single-request runs expose their file through run tags too, so the API and
     the delivery sensor find it from the run alone."""
     context.instance.add_run_tags(context.run.run_id, produced.run_tags())
-
-
-def report_asset_job(spec: ReportSpec) -> "UnresolvedAssetJobDefinition":
-    """The job the API launches for exactly one partition (with all three partition tags)."""
-    return dg.define_asset_job(
-        name=partition_job_name(spec.name),
-        selection=dg.AssetSelection.assets(dg.AssetKey([spec.name])),
-        tags={TAG_REPORT: spec.slug},
-        description=f"Materialize one partition of {spec.title}.",
-    )
-
-
-class AdhocReportConfig(AdhocParams, dg.Config):  # type: ignore[misc]
-    """Request parameters for reports that are not a whole month or have filters:
-    exactly the contract's ``AdhocParams`` (the launcher sends those), as Dagster config."""
-
-
-def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
-    @dg.op(name=f"{spec.name}_build_report", description=f"Build {spec.title} for arbitrary parameters.", pool=POOL)
-    def build_report(
-        context: dg.OpExecutionContext,
-        config: AdhocReportConfig,
-        warehouse: WarehouseResource,
-        storage: ReportStorageResource,
-        options: ReportOptionsResource,
-    ) -> dg.Output[dict[str, Any]]:
-        client, store = warehouse.client(), storage.get()
-        institution = load_institution(client, config.institution_id)
-        try:
-            request = RequestedReport.from_adhoc(spec, institution, config)
-        except ValueError as exc:
-            raise dg.Failure(str(exc)) from exc
-        inputs = request.inputs(options.as_options())
-        computed = compute(spec, inputs, client)
-        ck = context.run.tags.get(TAG_CACHE_KEY) or request.cache_key
-        skey, fname = _storage_names(request, inputs.as_of, cache_key=ck)
-        produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
-        _tag_run(context, produced)
-        return dg.Output(
-            produced.metadata(),
-            metadata={
-                **produced.metadata(),
-                META_PREVIEW: dg.MetadataValue.md(produced.preview_md),
-                "filters": dg.MetadataValue.json(dict(request.filters)),
-            },
-        )
-
-    @dg.job(
-        name=adhoc_job_name(spec.name),
-        description=f"{spec.title} for a custom range or filters.",
-        tags={TAG_REPORT: spec.slug},
-    )
-    def _job() -> None:
-        build_report.alias(ADHOC_OP)()
-
-    return _job

@@ -1,40 +1,27 @@
-"""Sensors: keep the institution partitions in sync with the warehouse, and
-deliver report notifications from the outbox."""
+"""The delivery sensor: turn finished runs into notifications and send the due ones.
+
+The sensor decides *when*; the notifier resource (outbox + channels) and
+``orchestration.delivery`` do the work.
+"""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
 from assets.contract import TAG_REPORT
 from assets.registry import REPORTS
-from orchestration.institutions import list_institutions
-from orchestration.outbox import job_outcome
-from orchestration.partitions import institution_partitions
-from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
-
-
-@dg.sensor(
-    name="institution_sync",
-    description="Adds a dynamic `institution` partition for every institution in the warehouse.",
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def institution_sync(
-    context: dg.SensorEvaluationContext, warehouse: WarehouseResource
-) -> dg.SensorResult | dg.SkipReason:
-    wanted = [str(i.id) for i in list_institutions(warehouse.client())]
-    known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
-    new = [k for k in wanted if k not in known]
-    if not new:
-        return dg.SkipReason(f"{len(known)} institutions already registered")
-    return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])
-
+from orchestration.defs.delivery.notifier import NotifierResource
+from orchestration.defs.resources import ReportStorageResource
+from orchestration.delivery.outbox import job_outcome
 
 REPORT_TITLES = {spec.slug: spec.title for spec in REPORTS.values()}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
-def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, limit: int = 500) -> tuple[int, float]:
+def release_finished_runs(
+    instance: dg.DagsterInstance, outbox: Any, since: float, limit: int = 500
+) -> tuple[int, float]:
     """Turn runs that finished since ``since`` into deliverable outbox rows.
 
     Reads runs by update time instead of using ``run_status_sensor`` (whose cursor
@@ -66,24 +53,15 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def report_delivery(
-    context: dg.SensorEvaluationContext, outbox: OutboxResource, storage: ReportStorageResource
+    context: dg.SensorEvaluationContext, notifier: NotifierResource, storage: ReportStorageResource
 ) -> dg.SkipReason:
-    from orchestration.notify.deliver import deliver_due
-    from orchestration.settings import get_settings
-
-    box = outbox.get()  # schema is created on first use
+    box = notifier.outbox()
     try:
         since = float(context.cursor) if context.cursor else 0.0
         released, newest = release_finished_runs(context.instance, box, since)
         context.update_cursor(str(newest))
-        stats = deliver_due(
-            box,
-            storage.get(),
-            get_settings(),
-            datetime.now(UTC),
-            limit=50,
-            time_budget_seconds=40,
-            titles=REPORT_TITLES,
+        stats = notifier.deliver(
+            box, storage.get(), datetime.now(UTC), titles=REPORT_TITLES, limit=50, time_budget_seconds=40
         )
     finally:
         box.dispose()

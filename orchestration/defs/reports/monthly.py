@@ -31,8 +31,8 @@ from assets.contract import (
 )
 from assets.periods import previous_month
 from assets.spec import Institution, ReportSpec
+from orchestration.defs.resources import WarehouseResource
 from orchestration.institutions import list_institutions, valid_timezone
-from orchestration.resources import WarehouseResource
 
 
 def due_months(

@@ -19,8 +19,8 @@ from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestration.notify import Link, PermanentError, RetryableError
-from orchestration.outbox import Channel, Notification
+from orchestration.delivery.channels import Link, PermanentError, RetryableError
+from orchestration.delivery.outbox import Channel, Notification
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 

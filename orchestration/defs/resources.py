@@ -1,4 +1,4 @@
-"""Dagster resources: the warehouse, report storage and report options.
+"""Dagster resources shared by the domains: the warehouse, report storage and report options.
 
 Each is configured from the one ``Settings`` object by default, so the UI,
 daemon and API agree; tests swap them for in-memory or tmp-dir variants.
@@ -43,7 +43,7 @@ class ReportStorageResource(dg.ConfigurableResource):
     link_secret: str = ""
 
     def get(self) -> Any:
-        from orchestration.storage import LocalReportStorage, S3ReportStorage
+        from orchestration.delivery.storage import LocalReportStorage, S3ReportStorage
 
         if self.location.startswith("s3://"):
             bucket, _, prefix = self.location.removeprefix("s3://").partition("/")
@@ -74,22 +74,4 @@ def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
             link_secret=s.link_secret,
         ),
         "options": ReportOptionsResource(options_json=json.dumps(s.report_options(), sort_keys=True)),
-        "outbox": OutboxResource(
-            url=s.outbox, max_attempts=s.outbox_max_attempts, backoff_seconds=s.outbox_backoff_seconds
-        ),
     }
-
-
-class OutboxResource(dg.ConfigurableResource):
-    """The notification outbox database (SQLite under $LXP_HOME, or PostgreSQL)."""
-
-    url: str
-    max_attempts: int = 8
-    backoff_seconds: float = 5.0
-
-    def get(self) -> Any:
-        from orchestration.outbox import Outbox
-
-        outbox = Outbox(self.url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
-        outbox.create_schema()
-        return outbox

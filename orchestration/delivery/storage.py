@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from assets.request import download_filename
-from orchestration import links
+from orchestration.delivery import links
 
 if TYPE_CHECKING:
     from orchestration.settings import Settings

@@ -14,18 +14,29 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
 
-from orchestration.notify import DeliveryError, Link, NotificationChannel, PermanentError, RetryableError
-from orchestration.notify.email import EmailChannel
-from orchestration.notify.webhook import WebhookChannel
-from orchestration.outbox import Notification, Outbox
-from orchestration.settings import Settings
-from orchestration.storage import ReportStorage
+from orchestration.delivery.channels import DeliveryError, Link, NotificationChannel, PermanentError, RetryableError
+from orchestration.delivery.channels.email import EmailChannel
+from orchestration.delivery.channels.webhook import WebhookChannel
+from orchestration.delivery.outbox import Notification, Outbox
+from orchestration.delivery.storage import ReportStorage
 
 #: Rows leased per claim; small batches keep the lease short, so a crashed
 #: worker's rows come back quickly.
 CLAIM_BATCH = 10
 SMTP_TIMEOUT_SECONDS = 10.0
+
+
+class DeliverySettings(Protocol):
+    """What delivery needs to know; ``Settings`` and the Dagster notifier resource both qualify."""
+
+    notify_url: str
+    notify_secret: str
+    notify_timeout_seconds: float
+    smtp_url: str
+    smtp_from: str
+    link_ttl_seconds: int
 
 
 @dataclass
@@ -42,7 +53,7 @@ class DeliveryStats:
     disabled: bool = False
 
 
-def build_channels(settings: Settings, *, titles: Mapping[str, str] | None = None) -> list[NotificationChannel]:
+def build_channels(settings: DeliverySettings, *, titles: Mapping[str, str] | None = None) -> list[NotificationChannel]:
     """The channels enabled by configuration (a channel is on when its URL is set)."""
     channels: list[NotificationChannel] = []
     if settings.notify_url:
@@ -54,7 +65,7 @@ def build_channels(settings: Settings, *, titles: Mapping[str, str] | None = Non
     return channels
 
 
-def _link(notification: Notification, storage: ReportStorage, settings: Settings, now: datetime) -> Link | None:
+def _link(notification: Notification, storage: ReportStorage, settings: DeliverySettings, now: datetime) -> Link | None:
     if notification.status_of_job != "succeeded":
         return None
     key, filename = notification.storage_key, notification.filename
@@ -79,7 +90,7 @@ def _deliver_one(
     notification: Notification,
     channels: Sequence[NotificationChannel],
     storage: ReportStorage,
-    settings: Settings,
+    settings: DeliverySettings,
     now: datetime,
     stats: DeliveryStats,
 ) -> None:
@@ -126,7 +137,7 @@ def _deliver_one(
 def deliver_due(
     outbox: Outbox,
     storage: ReportStorage,
-    settings: Settings,
+    settings: DeliverySettings,
     now: datetime,
     limit: int = 50,
     *,

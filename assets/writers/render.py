@@ -1,0 +1,79 @@
+"""Render one report file from its computed inputs, in any offered format.
+
+Shared by the Dagster runs (which then store the file) and the API's
+synchronous answers. Flat reports go through ``write_report``; nested reports
+(``spec.summary``) render their document for json/xlsx — what titles it and
+what counts as its rows are the spec's hooks (``summary_title_filter``,
+``summary_rows``), not knowledge of any one report here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import polars as pl
+
+from assets.spec import ReportRequest, ReportSpec
+from assets.writers import write_report
+
+
+@dataclass(frozen=True)
+class Computed:
+    """The extracted inputs and, built on first use, the flat table.
+
+    Lazy because nested reports (``spec.summary``) render json/xlsx from the
+    inputs alone: building the flat table too would compute them twice."""
+
+    spec: ReportSpec
+    request: ReportRequest
+    frames: Mapping[str, pl.DataFrame]
+
+    @cached_property
+    def frame(self) -> pl.DataFrame:
+        frame = self.spec.build(self.frames, self.request)
+        expected = [c.key for c in self.spec.columns]
+        if frame.columns != expected:
+            raise ValueError(f"{self.spec.name} builder returned columns {frame.columns}, spec says {expected}")
+        return frame
+
+
+@dataclass(frozen=True)
+class Rendered:
+    rows: int
+    preview_md: str
+
+
+def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> Rendered:
+    """Write one report file; nested reports (``spec.summary``) render their
+    document for json/xlsx (rows = its students) and the flat table for csv."""
+    if fmt not in spec.formats:
+        raise ValueError(f"{spec.name} offers {spec.formats}, not {fmt!r}")
+    if spec.summary is not None and fmt in ("json", "xlsx"):
+        summary = spec.summary(computed.frames, request)
+        if fmt == "json":
+            path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
+        elif spec.summary_xlsx is not None:
+            title = request.filters.get(spec.summary_title_filter) if spec.summary_title_filter else None
+            spec.summary_xlsx(summary, path, title)
+        else:
+            raise ValueError(f"{spec.name} has no xlsx renderer")
+        scalars = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+        preview = "\n".join(["| field | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in scalars.items())])
+        rows = spec.summary_rows(summary) if spec.summary_rows is not None else 0
+        return Rendered(rows=rows, preview_md=preview)
+    write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
+    return Rendered(rows=computed.frame.height, preview_md=preview_markdown(computed.frame))
+
+
+def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
+    """A tiny Markdown table for the Dagster UI (no pandas dependency)."""
+    head = frame.head(rows)
+    cols = head.columns
+    esc = lambda v: "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in head.iter_rows()]
+    return "\n".join(lines)

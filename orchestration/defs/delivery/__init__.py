@@ -1,0 +1,1 @@
+"""Delivery of finished reports: the sensor that releases and sends notifications, and its notifier resource."""

@@ -1,0 +1,13 @@
+"""The delivery domain: the delivery sensor and its notifier resource."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs.delivery.notifier import NotifierResource
+from orchestration.defs.delivery.sensor import report_delivery
+from orchestration.settings import Settings
+
+
+def build(settings: Settings) -> dg.Definitions:
+    return dg.Definitions(sensors=[report_delivery], resources={"notifier": NotifierResource.from_settings(settings)})

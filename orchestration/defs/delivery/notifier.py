@@ -1,0 +1,84 @@
+"""The notifier resource: the outbox and the delivery channels, configured once.
+
+The delivery sensor used to rebuild its channels from the process settings on
+every tick; as a resource the configuration is visible (and overridable) in
+the Dagster UI, tests swap it like any other resource, and the sensor only
+says *when* to deliver. The work itself is ``orchestration.delivery`` (no
+Dagster), which the API and the CLI use directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import dagster as dg
+
+from orchestration.delivery.deliver import DeliveryStats, build_channels, deliver_due
+from orchestration.delivery.outbox import Outbox
+from orchestration.delivery.storage import ReportStorage
+from orchestration.settings import Settings
+
+
+class NotifierResource(dg.ConfigurableResource):
+    """Outbox database plus webhook/e-mail settings (a channel is on when its URL is set)."""
+
+    outbox_url: str
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0
+    notify_url: str = ""
+    notify_secret: str = ""
+    notify_timeout_seconds: float = 5.0
+    smtp_url: str = ""
+    smtp_from: str = ""
+    link_ttl_seconds: int = 7 * 24 * 3600
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> NotifierResource:
+        return cls(
+            outbox_url=s.outbox,
+            max_attempts=s.outbox_max_attempts,
+            backoff_seconds=s.outbox_backoff_seconds,
+            notify_url=s.notify_url,
+            notify_secret=s.notify_secret,
+            notify_timeout_seconds=s.notify_timeout_seconds,
+            smtp_url=s.smtp_url,
+            smtp_from=s.smtp_from,
+            link_ttl_seconds=s.link_ttl_seconds,
+        )
+
+    def outbox(self) -> Outbox:
+        """The outbox (schema created on first use); the caller disposes it."""
+        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        outbox.create_schema()
+        return outbox
+
+    def deliver(
+        self,
+        outbox: Outbox,
+        storage: ReportStorage,
+        now: datetime,
+        *,
+        titles: Mapping[str, str],
+        limit: int = 50,
+        time_budget_seconds: float | None = None,
+    ) -> DeliveryStats:
+        """One delivery pass over the due rows with this resource's channels."""
+        channels = build_channels(self, titles=titles)
+        stats = DeliveryStats(disabled=not channels)
+        if not channels:
+            return stats
+        try:
+            return deliver_due(
+                outbox,
+                storage,
+                self,
+                now,
+                limit,
+                channels=channels,
+                titles=titles,
+                time_budget_seconds=time_budget_seconds,
+            )
+        finally:
+            for channel in channels:
+                channel.close()

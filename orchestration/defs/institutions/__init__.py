@@ -1,0 +1,1 @@
+"""The institution partitions, kept in sync with the warehouse."""

@@ -1,0 +1,25 @@
+"""Turn every ``ReportSpec`` into its Dagster objects — one factory for every report.
+
+For each spec: the partitioned asset (``asset``), the partition job and the
+ad-hoc job (``jobs``). Adding a report is adding a module under
+``assets/reports/``; nothing here changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from assets.spec import ReportSpec
+from orchestration.defs.reports.asset import report_asset
+from orchestration.defs.reports.jobs import adhoc_job, report_asset_job
+
+
+def report_assets(specs: Sequence[ReportSpec], backfill_batch_size: int) -> list[dg.AssetsDefinition]:
+    return [report_asset(spec, backfill_batch_size) for spec in specs]
+
+
+def report_jobs(specs: Sequence[ReportSpec]) -> list[dg.JobDefinition | UnresolvedAssetJobDefinition]:
+    return [report_asset_job(spec) for spec in specs] + [adhoc_job(spec) for spec in specs]
