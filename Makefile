@@ -50,6 +50,7 @@ test: venv system-deps
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 bench: venv
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[bench]'
 	$(PY) benchmarks/xlsx_writer.py
 
 clean:

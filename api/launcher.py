@@ -27,6 +27,7 @@ from assets.contract import (
     DAGSTER_PARTITION_TAG,
     TAG_CACHE_KEY,
     TAG_INSTITUTION,
+    TAG_INSTITUTION_NAME,
     TAG_REPORT,
     TAG_REQUESTER,
     ProducedFile,
@@ -224,6 +225,7 @@ class ReportLauncher:
         tags = {
             TAG_REPORT: plan.spec.slug,
             TAG_INSTITUTION: str(plan.institution.id),
+            TAG_INSTITUTION_NAME: plan.institution.name,
             TAG_REQUESTER: str(principal.user_id),
             TAG_CACHE_KEY: key,
         }

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
+
+from cachetools import TTLCache
 
 from orchestration.warehouse.client import Warehouse
 
@@ -29,26 +30,34 @@ class UserInfo:
 class UserDirectory:
     """Cached ``(user, institution) -> UserInfo | None`` (None: not an undeleted user of it)."""
 
+    MAX_ENTRIES = 50_000  # bound memory under many distinct users
+
     def __init__(self, warehouse: Warehouse, ttl_seconds: float = 60.0) -> None:
         self.warehouse = warehouse
-        self.ttl_seconds = ttl_seconds
-        self._cache: dict[tuple[int, int], tuple[float, UserInfo | None]] = {}
         self._lock = threading.Lock()
+        self.ttl_seconds = ttl_seconds
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self._ttl_seconds
+
+    @ttl_seconds.setter
+    def ttl_seconds(self, value: float) -> None:
+        """A new lifetime starts a new cache (``cachetools.TTLCache`` fixes its TTL)."""
+        with self._lock:
+            self._ttl_seconds = value
+            self._cache: TTLCache[tuple[int, int], UserInfo | None] = TTLCache(self.MAX_ENTRIES, value)
 
     def lookup(self, user_id: int, institution_id: int) -> UserInfo | None:
         """Raises the warehouse's exception when it cannot be queried (callers decide: 503 or carry on)."""
         key = (int(user_id), int(institution_id))
-        now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl_seconds:
-            return hit[1]
+            if key in self._cache:
+                return self._cache[key]
         found = self.warehouse.query(USER_SQL, {"user_id": key[0], "institution_id": key[1]})
         info = None if found.height == 0 else UserInfo(email=(found["email"][0] or None))
         with self._lock:
-            if len(self._cache) > 50_000:  # bound memory under many distinct users
-                self._cache.clear()
-            self._cache[key] = (now, info)
+            self._cache[key] = info
         return info
 
     def email(self, user_id: int, institution_id: int) -> str | None:

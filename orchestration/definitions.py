@@ -10,6 +10,7 @@ from orchestration.defs.delivery import definitions as delivery
 from orchestration.defs.institutions import definitions as institutions
 from orchestration.defs.reports import definitions as reports
 from orchestration.defs.resources import resources_from_settings
+from orchestration.defs.warehouse import definitions as warehouse
 from orchestration.settings import Settings, get_settings
 
 
@@ -19,6 +20,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         reports.build(s),
         institutions.build(s),
         delivery.build(s),
+        warehouse.build(s),
         dg.Definitions(resources=resources_from_settings(s)),
     )
 

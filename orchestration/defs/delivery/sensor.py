@@ -48,7 +48,8 @@ def release_finished_runs(
 
 @dg.sensor(
     name="report_delivery",
-    description="Releases notifications of finished report runs and delivers due outbox rows (webhook + email) with retries.",
+    description="Releases notifications of finished report runs and delivers due outbox rows "
+    "(webhook + email) with retries.",
     minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

@@ -14,14 +14,17 @@ from typing import Any
 
 import dagster as dg
 
-from assets.contract import META_PARTITION, META_PREVIEW, ProducedFile
+from assets.contract import META_INSTITUTION_NAME, META_PARTITION, META_PREVIEW, TAG_INSTITUTION_NAME, ProducedFile
 from assets.request import RequestedReport
 from assets.spec import ReportSpec
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED, check_specs
 from orchestration.defs.reports.partitions import institution_partitions, parse_partition_key, report_partitions
+from orchestration.defs.reports.retry import TRANSIENT_RETRY
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
+from orchestration.defs.warehouse.tables import tables_read_by
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
 from orchestration.produce import compute, write_and_store
+from orchestration.transient import is_transient
 
 POOL = "reports"  # concurrency pool of report steps (limited in dagster.yaml)
 GROUP = "reports"
@@ -38,10 +41,11 @@ def storage_names(request: RequestedReport, as_of: datetime, cache_key: str | No
     )
 
 
-def _materialization_metadata(produced: ProducedFile, partition_key: str) -> dict[str, Any]:
+def _materialization_metadata(produced: ProducedFile, partition_key: str, institution_name: str) -> dict[str, Any]:
     return {
         **produced.metadata(),
         META_PARTITION: partition_key,
+        META_INSTITUTION_NAME: institution_name,
         META_PREVIEW: dg.MetadataValue.md(produced.preview_md),
     }
 
@@ -57,6 +61,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 key,
                 partitions_def=partitions_def,
                 skippable=True,
+                deps=tables_read_by(spec),
                 description=spec.description,
                 group_name=GROUP,
                 kinds={"polars", spec.default_format},
@@ -72,6 +77,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_batch_size),
         pool=POOL,
+        retry_policy=TRANSIENT_RETRY,
     )
     def _report(
         context: dg.AssetExecutionContext,
@@ -85,6 +91,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
         done: list[ProducedFile] = []
         failed: dict[str, str] = {}
+        transient: list[str] = []
         for pk in context.partition_keys:
             part = parse_partition_key(pk)
             try:
@@ -102,12 +109,16 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
                 failed[pk] = f"{type(exc).__name__}: {exc}"
+                if is_transient(exc):
+                    transient.append(pk)
                 continue
             done.append(produced)
             context.log.info(f"{spec.name} {pk}: {produced.rows} rows -> {produced.storage_key}")
-            yield dg.AssetMaterialization(asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk))
+            yield dg.AssetMaterialization(
+                asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk, institution.name)
+            )
             if len(context.partition_keys) == 1:
-                tag_run(context, produced)
+                tag_run(context, produced, institution.name)
         stored_ok = [p for p in done if store.exists(p.storage_key) and store.size(p.storage_key) == p.bytes]
         yield dg.AssetCheckResult(
             check_name=ALL_PARTITIONS_BUILT,
@@ -122,15 +133,18 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             metadata={"stored": len(stored_ok), "written": len(done)},
         )
         if failed:
+            # Retried (with the whole batch; built partitions are rebuilt) only when a failure was transient.
             raise dg.Failure(
-                description=f"{len(failed)} of {len(context.partition_keys)} partitions failed",
-                metadata={"errors": dg.MetadataValue.json(failed)},
+                description=f"{len(failed)} of {len(context.partition_keys)} partitions failed"
+                + (f" ({len(transient)} transient: retrying)" if transient else ""),
+                metadata={"errors": dg.MetadataValue.json(failed), "transient": dg.MetadataValue.json(transient)},
+                allow_retries=bool(transient),
             )
 
     return _report
 
 
-def tag_run(context: dg.OpExecutionContext, produced: ProducedFile) -> None:
+def tag_run(context: dg.OpExecutionContext, produced: ProducedFile, institution_name: str) -> None:
     """Single-request runs expose their file through run tags too, so the API and
-    the delivery sensor find it from the run alone."""
-    context.instance.add_run_tags(context.run.run_id, produced.run_tags())
+    the delivery sensor find it from the run alone (and ops see whose it is)."""
+    context.instance.add_run_tags(context.run.run_id, {**produced.run_tags(), TAG_INSTITUTION_NAME: institution_name})

@@ -1,10 +1,12 @@
-"""The reports domain: every registered report's asset and jobs, and the monthly backfill sensor."""
+"""The reports domain: every registered report's asset and jobs, the monthly
+backfill sensor and the last-closed-month check with its daily schedule."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from assets.registry import REPORTS
+from orchestration.defs.reports.completeness import build_completeness_check, completeness_job_and_schedule
 from orchestration.defs.reports.factory import report_assets, report_jobs
 from orchestration.defs.reports.monthly import build_monthly_sensor
 from orchestration.settings import Settings
@@ -12,8 +14,12 @@ from orchestration.settings import Settings
 
 def build(settings: Settings) -> dg.Definitions:
     specs = list(REPORTS.values())
+    check = build_completeness_check(specs, settings.schedule_hour)
+    check_job, check_schedule = completeness_job_and_schedule(check)
     return dg.Definitions(
         assets=report_assets(specs, settings.backfill_batch_size),
-        jobs=report_jobs(specs),
+        asset_checks=[check],
+        jobs=[*report_jobs(specs), check_job],
         sensors=[build_monthly_sensor(specs, settings.schedule_hour)],
+        schedules=[check_schedule],
     )

@@ -19,16 +19,22 @@ from assets.contract import (
 from assets.request import RequestedReport
 from assets.spec import ReportSpec
 from orchestration.defs.reports.asset import POOL, storage_names, tag_run
+from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED
+from orchestration.defs.reports.retry import TRANSIENT_RETRY
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.institutions import load_institution
 from orchestration.produce import compute, write_and_store
+from orchestration.transient import is_transient
 
 
 def report_asset_job(spec: ReportSpec) -> UnresolvedAssetJobDefinition:
     """The job the API launches for exactly one partition (with all three partition tags)."""
+    key = dg.AssetKey([spec.name])
     return dg.define_asset_job(
         name=partition_job_name(spec.name),
-        selection=dg.AssetSelection.assets(dg.AssetKey([spec.name])),
+        # the asset and its own checks; not the daily last-closed-month check
+        selection=dg.AssetSelection.assets(key).without_checks()
+        | dg.AssetSelection.checks(*(dg.AssetCheckKey(key, name) for name in (ALL_PARTITIONS_BUILT, FILE_STORED))),
         tags={TAG_REPORT: spec.slug},
         description=f"Materialize one partition of {spec.title}.",
     )
@@ -40,7 +46,12 @@ class AdhocReportConfig(AdhocParams, dg.Config):  # type: ignore[misc]
 
 
 def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
-    @dg.op(name=f"{spec.name}_build_report", description=f"Build {spec.title} for arbitrary parameters.", pool=POOL)
+    @dg.op(
+        name=f"{spec.name}_build_report",
+        description=f"Build {spec.title} for arbitrary parameters.",
+        pool=POOL,
+        retry_policy=TRANSIENT_RETRY,
+    )
     def build_report(
         context: dg.OpExecutionContext,
         config: AdhocReportConfig,
@@ -48,18 +59,20 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         storage: ReportStorageResource,
         options: ReportOptionsResource,
     ) -> dg.Output[dict[str, Any]]:
-        client, store = warehouse.client(), storage.get()
-        institution = load_institution(client, config.institution_id)
         try:
+            client, store = warehouse.client(), storage.get()
+            institution = load_institution(client, config.institution_id)
             request = RequestedReport.from_adhoc(spec, institution, config)
-        except ValueError as exc:
-            raise dg.Failure(str(exc)) from exc
-        inputs = request.inputs(options.as_options())
-        computed = compute(spec, inputs, client)
-        ck = context.run.tags.get(TAG_CACHE_KEY) or request.cache_key
-        skey, fname = storage_names(request, inputs.as_of, cache_key=ck)
-        produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
-        tag_run(context, produced)
+            inputs = request.inputs(options.as_options())
+            computed = compute(spec, inputs, client)
+            ck = context.run.tags.get(TAG_CACHE_KEY) or request.cache_key
+            skey, fname = storage_names(request, inputs.as_of, cache_key=ck)
+            produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the retry policy tries again, with backoff
+            raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
+        tag_run(context, produced, institution.name)
         return dg.Output(
             produced.metadata(),
             metadata={

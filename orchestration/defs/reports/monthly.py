@@ -35,6 +35,16 @@ from orchestration.defs.resources import WarehouseResource
 from orchestration.institutions import list_institutions, valid_timezone
 
 
+def last_closed_month(now: datetime, timezone: str, hour: int) -> date:
+    """The latest month the monthly run should have built for an institution in ``timezone``:
+    last month, or the one before on day 1 before ``hour`` (local)."""
+    local = now.astimezone(ZoneInfo(timezone))
+    month = previous_month(local.date())
+    if local.day == 1 and local.hour < hour:
+        month = previous_month(month)  # not yet time for the month that just closed
+    return month
+
+
 def due_months(
     now: datetime, institutions: Iterable[Institution], hour: int, done: dict[str, str]
 ) -> dict[date, list[int]]:
@@ -46,10 +56,7 @@ def due_months(
     for inst in institutions:
         if not valid_timezone(inst.timezone):
             continue
-        local = now.astimezone(ZoneInfo(inst.timezone))
-        month = previous_month(local.date())
-        if local.day == 1 and local.hour < hour:
-            month = previous_month(month)  # not yet time for the month that just closed
+        month = last_closed_month(now, inst.timezone, hour)
         if done.get(str(inst.id), "") < f"{month:%Y-%m}":
             due[month].append(inst.id)
     return dict(due)
@@ -75,7 +82,8 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
 
     @dg.sensor(
         name="monthly_reports",
-        description="Day 1 at LXP_SCHEDULE_HOUR, institution-local: backfill last month of every monthly report for every institution.",
+        description="Day 1 at LXP_SCHEDULE_HOUR, institution-local: backfill last month of every monthly report "
+        "for every institution.",
         minimum_interval_seconds=300,
         default_status=dg.DefaultSensorStatus.RUNNING,
         asset_selection=dg.AssetSelection.assets(*[dg.AssetKey([s.name]) for s in monthly]),
