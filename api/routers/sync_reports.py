@@ -32,7 +32,7 @@ from assets.contract import ProducedFile
 from assets.registry import by_slug
 from assets.request import RequestedReport
 from assets.spec import Institution
-from assets.writers.formats import MEDIA_TYPES
+from assets.writers.formats import MEDIA_TYPES, answer_content_type
 from assets.writers.render import render_file
 from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.produce import compute
@@ -130,7 +130,7 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
 
 
 def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
-    media = MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("csv", "json") else "")
+    media = answer_content_type(fmt)
     headers = {"Cache-Control": "no-store"}
     if fmt != "json" and filename:
         from orchestration.delivery.storage import content_disposition

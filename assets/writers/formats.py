@@ -21,6 +21,11 @@ CONTENT_TYPES: dict[str, str] = {
 }
 
 
+def answer_content_type(fmt: str) -> str:
+    """``Content-Type`` of a synchronous API answer: both text formats declare UTF-8."""
+    return MEDIA_TYPES[fmt] + ("; charset=utf-8" if fmt in ("csv", "json") else "")
+
+
 def content_type_of(filename: str) -> str:
     """Content type of a report file by its extension (``application/octet-stream`` when unknown)."""
     return CONTENT_TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
