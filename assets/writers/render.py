@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
 from assets.spec import ReportRequest, ReportSpec
 from assets.writers import write_report
+from assets.writers.formats import Format
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fm
         preview = "\n".join(["| field | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in scalars.items())])
         rows = spec.summary_rows(summary) if spec.summary_rows is not None else 0
         return Rendered(rows=rows, preview_md=preview)
-    write_report(computed.frame, spec.columns, path, fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
+    flat_fmt = cast(Format, fmt)  # one of spec.formats, checked above
+    write_report(computed.frame, spec.columns, path, flat_fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
     return Rendered(rows=computed.frame.height, preview_md=preview_markdown(computed.frame))
 
 
@@ -73,7 +76,10 @@ def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:
     """A tiny Markdown table for the Dagster UI (no pandas dependency)."""
     head = frame.head(rows)
     cols = head.columns
-    esc = lambda v: "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60]
+
+    def esc(v: object) -> str:
+        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:60]
+
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in head.iter_rows()]
     return "\n".join(lines)
