@@ -260,7 +260,7 @@ class ReportLauncher:
             cache_key=key,
             params=plan.cache_params,
             timezone=plan.institution.timezone,
-            period=plan.period_label(datetime.now(UTC)),
+            period=plan.period_text(datetime.now(UTC)),
             **extra,
         )
 
