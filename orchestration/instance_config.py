@@ -9,6 +9,7 @@ rendered by ``postgres_profile`` and documented in ``deploy/``.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from orchestration.settings import Settings
@@ -50,8 +51,33 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         f"      env: {postgres_url_env}\n"
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n" + local_profile(settings)
+        "  class: QueuedRunCoordinator\n" + compute_logs_section(settings) + local_profile(settings)
     )
+
+
+def compute_logs_section(settings: Settings) -> str:
+    """S3 compute logs when ``LXP_COMPUTE_LOGS`` is ``s3://bucket/prefix`` (else Dagster's local default):
+    in production a run's stdout/stderr must outlive the pod or process that ran it."""
+    if not settings.compute_logs:
+        return ""
+    from orchestration.storage import parse_s3_location
+
+    bucket, prefix = parse_s3_location(settings.compute_logs)
+    lines = [
+        "compute_logs:",
+        "  module: dagster_aws.s3.compute_log_manager",
+        "  class: S3ComputeLogManager",
+        "  config:",
+        f"    bucket: {json.dumps(bucket)}",
+        f"    prefix: {json.dumps(prefix or 'compute-logs')}",
+        "    skip_empty_files: true",
+    ]
+    if settings.s3_endpoint_url:
+        lines.append(f"    endpoint_url: {json.dumps(settings.s3_endpoint_url)}")
+    return "\n".join(lines) + "\n"
+
+
+SHARED_PROFILES = ("postgres", "production")
 
 
 def ensure_instance(settings: Settings, profile: str = "local") -> Path:
@@ -67,9 +93,13 @@ def ensure_instance(settings: Settings, profile: str = "local") -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     if not path.exists():
-        text = postgres_profile(settings) if profile == "postgres" else local_profile(settings)
+        text = postgres_profile(settings) if profile in SHARED_PROFILES else local_profile(settings)
         path.write_text(text, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
         instance.get_runs(limit=1)
+        storage = type(instance.run_storage).__name__
+    if profile in SHARED_PROFILES and storage != "PostgresRunStorage":
+        # An embedded home reused for production would keep its SQLite files: refuse loudly.
+        raise RuntimeError(f"{path} configures {storage}; the {profile} profile needs PostgreSQL storage")
     return path

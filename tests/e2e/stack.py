@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,20 +97,55 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interva
         time.sleep(interval)
 
 
-class Stack:
-    """One `lxp-reports up` process group over ``home``."""
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive free loopback ports (API replicas listen on --port, --port+1, ...)."""
+    for _ in range(200):
+        first = free_port()
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return list(range(first, first + count))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
 
-    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+
+class Stack:
+    """One `lxp-reports up` process group over ``home``; ``args`` are extra `up` options
+    (e.g. ``--profile production``) and ``api_replicas`` API processes answer on consecutive ports."""
+
+    def __init__(self, home: Path, env: Mapping[str, str], *, args: Sequence[str] = (), api_replicas: int = 1) -> None:
         self.home = home
         self.extra_env = dict(env)
+        self.args = list(args)
+        self.api_replicas = api_replicas
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api_port = 0
+        self.api_ports: list[int] = []
         self.dagster_port = 0
         self.starts = 0
 
     @property
+    def api_port(self) -> int:
+        return self.api_ports[0] if self.api_ports else 0
+
+    @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return self.bases[0]
+
+    @property
+    def bases(self) -> list[str]:
+        """Base URL of every API replica."""
+        return [f"http://127.0.0.1:{port}" for port in self.api_ports]
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://127.0.0.1:{self.dagster_port}"
 
     @property
     def log_path(self) -> Path:
@@ -130,7 +165,7 @@ class Stack:
         """
         assert self.proc is None, "already running"
         self.starts += 1
-        self.api_port, self.dagster_port = free_port(), free_port()
+        self.api_ports, self.dagster_port = free_ports(self.api_replicas), free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
             "LXP_HOME": str(self.home),
@@ -155,6 +190,8 @@ class Stack:
                     str(self.api_port),
                     "--dagster-port",
                     str(self.dagster_port),
+                    *(["--api-replicas", str(self.api_replicas)] if self.api_replicas != 1 else []),
+                    *self.args,
                 ],
                 cwd=ROOT,
                 env=env,
@@ -170,7 +207,7 @@ class Stack:
                 self.proc = None
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                if all(httpx.get(f"{base}/healthz", timeout=2).status_code == 200 for base in self.bases):
                     return
             except httpx.HTTPError:
                 pass
@@ -192,8 +229,11 @@ class Stack:
 
     # -- API helpers -----------------------------------------------------------
 
-    def request(self, path: str, bearer: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+    def request(self, path: str, bearer: str, replica: int = 0, **params: Any) -> httpx.Response:
+        """GET ``path`` from API replica number ``replica`` (0-based)."""
+        return httpx.get(
+            f"{self.bases[replica]}{path}", params=params, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
+        )
 
     def wait_job(self, job_id: str, bearer: str, timeout: float = 180) -> dict[str, Any]:
         """Poll GET /institution/reports/jobs/{id} until the job has finished."""
