@@ -177,12 +177,15 @@ def wait_code_server(host: str, port: int, timeout: float) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m orchestration.topology wait-code-server -- CMD...``: wait for the code server
     named by the environment, then become CMD (``exec``, so signals reach it directly)."""
-    parser = argparse.ArgumentParser(prog="python -m orchestration.topology")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestration.topology", usage="%(prog)s wait-code-server [--timeout SECONDS] -- COMMAND..."
+    )
     parser.add_argument("action", choices=["wait-code-server"])
     parser.add_argument("--timeout", type=float, default=CODE_SERVER_WAIT_SECONDS)
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]
     if not command:
         parser.error("missing the command to run once the code server answers")
     host = os.environ.get(CODE_SERVER_HOST_ENV, "127.0.0.1")

@@ -21,7 +21,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -176,7 +176,8 @@ def test_concurrent_identical_requests_over_both_replicas_make_one_run_and_one_n
 ) -> None:
     year, month = months_ago(2)
     requesters = people[1]
-    calls = [(requesters[i % len(requesters)], i % 2) for i in range(50)]
+    # Each requester's calls alternate between the two replicas too.
+    calls = [(requesters[i % len(requesters)], (i + i // len(requesters)) % 2) for i in range(50)]
     with ThreadPoolExecutor(max_workers=25) as pool:
         answers = list(
             pool.map(lambda c: topology.request(PATH, c[0].bearer, replica=c[1], month=month, year=year), calls)
@@ -263,34 +264,39 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
     victim = _pid_of_replica(victim_port)
     requesters = people[3]
     months = [months_ago(n) for n in (3, 4)]
-    calls = [(requesters[i % len(requesters)], months[i % 2], i % 2) for i in range(32)]
+    # Every requester asks for both months through both replicas; two distinct runs in all.
+    calls = [(requesters[i % len(requesters)], months[i % 2], (i // 2) % 2) for i in range(32)]
     acknowledged: list[tuple[Person, str]] = []
+    Answer = tuple[Person, tuple[int, int], int, httpx.Response | None]
 
-    def call(c: tuple[Person, tuple[int, int], int]) -> tuple[Person, int, httpx.Response | None]:
+    def call(c: tuple[Person, tuple[int, int], int]) -> Answer:
         person, (year, month), replica = c
         try:
-            return person, replica, topology.request(PATH, person.bearer, replica=replica, month=month, year=year)
+            answer = topology.request(PATH, person.bearer, replica=replica, month=month, year=year)
         except httpx.TransportError:
-            return person, replica, None
+            return person, (year, month), replica, None
+        return person, (year, month), replica, answer
+
+    def ready_to_kill(futures: list[Future[Answer]]) -> bool:
+        """Both runs launched (later requests join them) and the victim has acknowledged some."""
+        done = [f.result() for f in futures if f.done() and f.result()[3] is not None]
+        return len({month for _, month, _, _ in done}) == 2 and any(replica == 1 for _, _, replica, _ in done)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(call, c) for c in calls]
-        # Kill the second replica as soon as it has acknowledged something, with requests still in flight.
-        wait_until(
-            lambda: any(f.done() and f.result()[1] == 1 and f.result()[2] is not None for f in futures),
-            60,
-            "a first answer from the replica to kill",
-            interval=0.05,
-        )
+        wait_until(lambda: ready_to_kill(futures), 90, "both runs launched and an answer from the victim", 0.05)
         os.kill(victim, signal.SIGKILL)
         results = [f.result() for f in futures]
-    for person, replica, response in results:
+    for person, _, replica, response in results:
         if response is None:
             assert replica == 1  # only the killed replica drops connections
             continue
         assert response.status_code == 200, response.text
         acknowledged.append((person, response.json()["results"]["id"]))
-    assert any(replica == 1 and r is not None for _, replica, r in results)
+    assert len({job for _, job in acknowledged}) == 2
+    victim_answers = [r for _, _, replica, r in results if replica == 1]
+    assert any(r is not None for r in victim_answers)  # it acknowledged requests before dying ...
+    assert any(r is None for r in victim_answers)  # ... and died with load still coming at it
     # The survivor still serves, and the stack did not stop because one replica died.
     assert httpx.get(f"{topology.bases[0]}/healthz", timeout=10).status_code == 200
     assert topology.proc is not None and topology.proc.poll() is None
