@@ -190,3 +190,29 @@ def _closed_port() -> int:
     from tests.e2e.stack import free_port
 
     return free_port()
+
+
+def test_supervisor_keeps_serving_while_a_replica_is_left_and_stops_with_the_last(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """api-1 dies at once: reported, the stack keeps running; api-2 (the last replica) ends: everything
+    stops, including the long-running non-replica child."""
+    import signal
+
+    procs = [
+        ("daemon", [sys.executable, "-c", "import time; time.sleep(60)"]),
+        ("api-1", [sys.executable, "-c", "raise SystemExit(3)"]),
+        ("api-2", [sys.executable, "-c", "import time; time.sleep(3)"]),
+    ]
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    started = time.monotonic()
+    try:
+        code = cli._supervise(procs, dict(os.environ), replicas={"api-1", "api-2"})
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+    took = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert "api-1 exited with 3; still serving: api-2" in err
+    assert "api-2 exited with 0; stopping the stack" in err
+    assert code == 1 and 2.5 < took < 30, (code, took)
