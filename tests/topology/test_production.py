@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestration.outbox import Outbox
+from orchestration.outbox import Notification, Outbox
 from orchestration.periods import partition_key
 from orchestration.storage import report_key
 from tests.e2e.checks import accepted_webhooks, check_webhook, download, links_in, mails_to, plain_text, wait_mail
@@ -137,18 +137,14 @@ RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
 
 
-def delivered(outbox: Outbox, job_id: str, users: set[int], timeout: float) -> list[Any]:
+def delivered(outbox: Outbox, job_id: str, users: set[int], timeout: float) -> list[Notification]:
     """Wait until every user in ``users`` has a sent notification for ``job_id``; returns the job's rows."""
-    return wait_until(
-        lambda: (
-            (rows := outbox.list(job_id=job_id, limit=500))
-            and {n.recipient_user_id for n in rows if n.state == "sent"} >= users
-            and rows
-        ),
-        timeout,
-        f"notifications of job {job_id} to {sorted(users)}",
-        interval=1.0,
-    )
+
+    def probe() -> list[Notification] | None:
+        rows = outbox.list(job_id=job_id, limit=500)
+        return rows if {n.recipient_user_id for n in rows if n.state == "sent"} >= users else None
+
+    return wait_until(probe, timeout, f"notifications of job {job_id} to {sorted(users)}", interval=1.0)
 
 
 def test_the_topology_is_separate_processes_sharing_state_over_the_network(topology: Stack) -> None:
@@ -345,17 +341,16 @@ def test_the_monthly_backfill_completes(topology: Stack) -> None:
             },
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    backfill = wait_until(
-        lambda: (done := [b for b in _monthly_backfills(topology) if b["status"] != "REQUESTED"]) and done[0],
-        RUN_TIMEOUT,
-        "the monthly backfill to finish",
-        interval=2.0,
-    )
+
+    def finished() -> dict[str, Any] | None:
+        return next((b for b in _monthly_backfills(topology) if b["status"] != "REQUESTED"), None)
+
+    backfill = wait_until(finished, RUN_TIMEOUT, "the monthly backfill to finish", interval=2.0)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     status = graphql(
         topology,
         """query($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
-          partitionStatuses { results { partitionName runStatus } } assetBackfillData {
+          assetBackfillData {
           assetBackfillStatuses { ... on AssetPartitionsStatusCounts { assetKey { path } numPartitionsTargeted
           numPartitionsMaterialized numPartitionsFailed } } } } } }""",
         id=backfill["id"],
