@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,18 +116,26 @@ def free_ports(count: int) -> list[int]:
     raise RuntimeError(f"no {count} consecutive free ports")
 
 
-class Stack:
-    """One `lxp-reports up` process group over ``home``; ``args`` are extra `up` options
-    (e.g. ``--profile production``) and ``api_replicas`` API processes answer on consecutive ports."""
+PORT_TAKEN = "address already in use"
 
-    def __init__(self, home: Path, env: Mapping[str, str], *, args: Sequence[str] = (), api_replicas: int = 1) -> None:
+
+class PortTaken(RuntimeError):
+    """A port we found free was taken by someone else before our child bound it."""
+
+
+class Stack:
+    """One `lxp-reports up --profile <profile>` process group over ``home``; with
+    ``api_replicas`` > 1 the API processes answer on consecutive ports."""
+
+    def __init__(self, home: Path, env: Mapping[str, str], *, profile: str = "embedded", api_replicas: int = 1) -> None:
         self.home = home
         self.extra_env = dict(env)
-        self.args = list(args)
+        self.profile = profile
         self.api_replicas = api_replicas
         self.proc: subprocess.Popen[bytes] | None = None
         self.api_ports: list[int] = []
         self.dagster_port = 0
+        self.code_server_port = 0
         self.starts = 0
 
     @property
@@ -157,15 +165,27 @@ class Stack:
         except OSError:
             return ""
 
-    def start(self, timeout: float = 180) -> None:
+    def start(self, timeout: float = 180, attempts: int = 3) -> None:
         """Start on fresh free ports and wait for /healthz (200 once warehouse, Dagster webserver and storage answer).
 
         ``LXP_*`` variables of the test process are dropped so nothing leaks in
-        from other fixtures; the module's own settings come from ``env``.
+        from other fixtures; the module's own settings come from ``env``. On a
+        shared machine a free port can be taken before the child binds it: then
+        the stack is stopped and started again on new ports (``attempts`` in all).
         """
+        for attempt in range(attempts):
+            try:
+                self._start(timeout)
+                return
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+
+    def _start(self, timeout: float) -> None:
         assert self.proc is None, "already running"
         self.starts += 1
         self.api_ports, self.dagster_port = free_ports(self.api_replicas), free_port()
+        self.code_server_port = free_port() if self.profile == "production" else 0
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
             "LXP_HOME": str(self.home),
@@ -191,7 +211,8 @@ class Stack:
                     "--dagster-port",
                     str(self.dagster_port),
                     *(["--api-replicas", str(self.api_replicas)] if self.api_replicas != 1 else []),
-                    *self.args,
+                    *(["--profile", self.profile] if self.profile != "embedded" else []),
+                    *(["--code-server-port", str(self.code_server_port)] if self.code_server_port else []),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -203,6 +224,9 @@ class Stack:
             log.close()  # the child holds its own descriptor
         deadline = time.monotonic() + timeout
         while True:
+            if PORT_TAKEN in self.log_tail(200_000):
+                self.stop()
+                raise PortTaken(self.log_tail())
             if self.proc.poll() is not None:
                 self.proc = None
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")

@@ -33,7 +33,7 @@ from orchestration.outbox import Notification, Outbox
 from orchestration.periods import partition_key
 from orchestration.storage import report_key
 from tests.e2e.checks import accepted_webhooks, check_webhook, download, links_in, mails_to, plain_text, wait_mail
-from tests.e2e.stack import ROOT, Person, Stack, free_port, months_ago, sha256, wait_until
+from tests.e2e.stack import ROOT, Person, Stack, months_ago, sha256, wait_until
 from tests.services.http_receiver import HttpReceiver
 from tests.services.postgres import create_database
 from tests.services.s3 import CREDENTIALS
@@ -47,7 +47,8 @@ REPORTS_BUCKET, COMPUTE_BUCKET, COMPUTE_PREFIX = "prod-reports", "prod-dagster",
 COMPUTE_LOGS = f"s3://{COMPUTE_BUCKET}/{COMPUTE_PREFIX}"
 PREFIX = "lxp/reports"
 NOTIFY_TIMEOUT = 150
-RUN_TIMEOUT = 180
+RUN_TIMEOUT = 240
+BACKFILL_TIMEOUT = 240
 
 
 def _monthly_assets() -> list[str]:
@@ -106,7 +107,7 @@ def topology(
             "LXP_SMTP_URL": smtp.url,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",
         },
-        args=["--profile", "production", "--code-server-port", str(free_port())],
+        profile="production",
         api_replicas=2,
     )
     stack.start(timeout=240)
@@ -259,9 +260,9 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
     victim_port = topology.api_ports[1]
     victim = _pid_of_replica(victim_port)
     requesters = people[3]
-    months = [months_ago(n) for n in (3, 4)]
-    # Every requester asks for both months through both replicas; two distinct runs in all.
-    calls = [(requesters[i % len(requesters)], months[i % 2], (i // 2) % 2) for i in range(32)]
+    year_month = months_ago(3)
+    # Every requester asks through both replicas; one run, launched by one replica, joined through both.
+    calls = [(requesters[i % len(requesters)], year_month, (i // 2) % 2) for i in range(32)]
     acknowledged: list[tuple[Person, str]] = []
     Answer = tuple[Person, tuple[int, int], int, httpx.Response | None]
 
@@ -274,13 +275,13 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
         return person, (year, month), replica, answer
 
     def ready_to_kill(futures: list[Future[Answer]]) -> bool:
-        """Both runs launched (later requests join them) and the victim has acknowledged some."""
+        """The run is launched (later requests join it) and the victim has acknowledged some."""
         done = [f.result() for f in futures if f.done() and f.result()[3] is not None]
-        return len({month for _, month, _, _ in done}) == 2 and any(replica == 1 for _, _, replica, _ in done)
+        return any(replica == 1 for _, _, replica, _ in done)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = [pool.submit(call, c) for c in calls]
-        wait_until(lambda: ready_to_kill(futures), 90, "both runs launched and an answer from the victim", 0.05)
+        wait_until(lambda: ready_to_kill(futures), 90, "an answer from the replica to kill", 0.05)
         os.kill(victim, signal.SIGKILL)
         results = [f.result() for f in futures]
     for person, _, replica, response in results:
@@ -289,7 +290,7 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
             continue
         assert response.status_code == 200, response.text
         acknowledged.append((person, response.json()["results"]["id"]))
-    assert len({job for _, job in acknowledged}) == 2
+    assert len({job for _, job in acknowledged}) == 1
     victim_answers = [r for _, _, replica, r in results if replica == 1]
     assert any(r is not None for r in victim_answers)  # it acknowledged requests before dying ...
     assert any(r is None for r in victim_answers)  # ... and died with load still coming at it
@@ -319,33 +320,49 @@ def _monthly_backfills(stack: Stack) -> list[dict[str, Any]]:
     return [b for b in results if {"key": "lxp/trigger", "value": "monthly"} in b["tags"]]
 
 
-def test_the_monthly_backfill_completes(topology: Stack) -> None:
-    """The ``monthly_reports`` sensor requests last month for every institution as one backfill
-    on its first tick; if that tick came before the institutions were registered, the backfill
-    is launched here with the same subset and tags, as the sensor would."""
-    year, month = months_ago(1)
-    keys = [partition_key(i, date(year, month, 1)) for i in (1, 2, 3)]
+MONTHLY_KEYS = [partition_key(i, date(*months_ago(1), 1)) for i in (1, 2, 3)]
+
+
+@pytest.fixture(scope="module")
+def monthly_backfill(topology: Stack) -> str:
+    """The id of last month's monthly backfill. It is requested after the API tests, not alongside
+    them: with one run per institution at a time, its runs would hold the API's runs back and
+    make every other wait depend on the backfill's progress.
+
+    The ``monthly_reports`` sensor requests it on its first tick, unless that tick came before
+    ``institution_sync`` registered the institutions (then it would only retry 5 minutes later):
+    in that case it is launched here with the sensor's subset and tags."""
     found = _monthly_backfills(topology)
-    if not found:
-        launched = graphql(
-            topology,
-            LAUNCH_BACKFILL,
-            params={
-                "assetSelection": [{"path": [name]} for name in _monthly_assets()],
-                "partitionNames": keys,
-                "tags": [
-                    {"key": "lxp/trigger", "value": "monthly"},
-                    {"key": "lxp/month", "value": f"{year}-{month:02d}"},
-                    {"key": "dagster/priority", "value": "-1"},
-                ],
-            },
-        )["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    if found:
+        return str(found[-1]["id"])
+    year, month = months_ago(1)
+    launched = graphql(
+        topology,
+        LAUNCH_BACKFILL,
+        params={
+            "assetSelection": [{"path": [name]} for name in _monthly_assets()],
+            "partitionNames": MONTHLY_KEYS,
+            "tags": [
+                {"key": "lxp/trigger", "value": "monthly"},
+                {"key": "lxp/month", "value": f"{year}-{month:02d}"},
+                {"key": "dagster/priority", "value": "-1"},
+            ],
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return str(launched["backfillId"])
+
+
+def test_the_monthly_backfill_completes(topology: Stack, monthly_backfill: str) -> None:
+    """Every monthly report for every institution, last month, through the gRPC code server's runs."""
 
     def finished() -> dict[str, Any] | None:
-        return next((b for b in _monthly_backfills(topology) if b["status"] != "REQUESTED"), None)
+        return next(
+            (b for b in _monthly_backfills(topology) if b["id"] == monthly_backfill and b["status"] != "REQUESTED"),
+            None,
+        )
 
-    backfill = wait_until(finished, RUN_TIMEOUT, "the monthly backfill to finish", interval=2.0)
+    backfill = wait_until(finished, BACKFILL_TIMEOUT, "the monthly backfill to finish", interval=2.0)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     status = graphql(
         topology,
@@ -357,4 +374,4 @@ def test_the_monthly_backfill_completes(topology: Stack) -> None:
     )["partitionBackfillOrError"]
     counts = status["assetBackfillData"]["assetBackfillStatuses"]
     assert sorted(c["assetKey"]["path"][0] for c in counts) == _monthly_assets()
-    assert all(c["numPartitionsMaterialized"] == c["numPartitionsTargeted"] == len(keys) for c in counts), counts
+    assert all(c["numPartitionsMaterialized"] == c["numPartitionsTargeted"] == 3 for c in counts), counts
