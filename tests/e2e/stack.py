@@ -198,8 +198,7 @@ class Stack:
             "PYTHONPATH": str(ROOT),
             **self.extra_env,
         }
-        log = open(self.log_path, "wb")
-        try:
+        with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -220,8 +219,6 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()  # the child holds its own descriptor
         deadline = time.monotonic() + timeout
         while True:
             if PORT_TAKEN in self.log_tail(200_000):
