@@ -9,8 +9,10 @@ rendered by ``postgres_profile`` and documented in ``deploy/``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from orchestration.settings import Settings
 
@@ -34,6 +36,10 @@ telemetry:
 """
 
 
+def _yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False) if config else ""
+
+
 def local_profile(settings: Settings) -> str:
     return _LIMITS.format(max_runs=settings.max_concurrent_runs, per_institution=settings.max_runs_per_institution)
 
@@ -51,30 +57,23 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         f"      env: {postgres_url_env}\n"
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n" + compute_logs_section(settings) + local_profile(settings)
+        "  class: QueuedRunCoordinator\n" + _yaml(compute_logs_config(settings)) + local_profile(settings)
     )
 
 
-def compute_logs_section(settings: Settings) -> str:
-    """S3 compute logs when ``LXP_COMPUTE_LOGS`` is ``s3://bucket/prefix`` (else Dagster's local default):
-    in production a run's stdout/stderr must outlive the pod or process that ran it."""
+def compute_logs_config(settings: Settings) -> dict[str, Any]:
+    """``compute_logs`` on S3 when ``LXP_COMPUTE_LOGS`` is ``s3://bucket/prefix`` (else nothing: Dagster's
+    local default): in production a run's stdout/stderr must outlive the pod or process that ran it."""
     if not settings.compute_logs:
-        return ""
+        return {}
     from orchestration.storage import parse_s3_location
 
     bucket, prefix = parse_s3_location(settings.compute_logs)
-    lines = [
-        "compute_logs:",
-        "  module: dagster_aws.s3.compute_log_manager",
-        "  class: S3ComputeLogManager",
-        "  config:",
-        f"    bucket: {json.dumps(bucket)}",
-        f"    prefix: {json.dumps(prefix or 'compute-logs')}",
-        "    skip_empty_files: true",
-    ]
+    config: dict[str, Any] = {"bucket": bucket, "prefix": prefix or "compute-logs", "skip_empty_files": True}
     if settings.s3_endpoint_url:
-        lines.append(f"    endpoint_url: {json.dumps(settings.s3_endpoint_url)}")
-    return "\n".join(lines) + "\n"
+        config["endpoint_url"] = settings.s3_endpoint_url
+    manager = {"module": "dagster_aws.s3.compute_log_manager", "class": "S3ComputeLogManager", "config": config}
+    return {"compute_logs": manager}
 
 
 SHARED_PROFILES = ("postgres", "production")
