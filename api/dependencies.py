@@ -6,6 +6,11 @@ HS256 secret never verifies an RS256 token and vice versa), which closes the
 ``alg: none`` and HS/RS key-confusion holes. Anything wrong with the token
 itself is 401 ``unauthenticated``; a genuine token whose claims are missing or
 mistyped is 400 ``invalid_argument`` (the seeds' "invalid JWT claims").
+
+The token is verified once per request: whoever needs the caller first (the
+rate-limit middleware, or the auth dependency) calls :func:`resolve_principal`,
+which keeps the verified principal — or the error — on ``request.state``
+(the ASGI scope's ``state``); everybody after reuses it.
 """
 
 from __future__ import annotations
@@ -128,7 +133,11 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 def bearer_token(request: Request) -> str:
     """The raw token of the Authorization header, or 401."""
-    header = request.headers.get("authorization")
+    return token_of(request.headers.get("authorization"))
+
+
+def token_of(header: str | None) -> str:
+    """The raw token of an Authorization header value, or 401."""
     if not header:
         raise AuthError("Missing Authorization header")
     scheme, _, token = header.partition(" ")
@@ -141,8 +150,29 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+AUTH_STATE = "auth"  # key in the ASGI scope's state: the verified Principal or the ApiError
+
+
+def resolve_principal(state: dict[str, Any], header: str | None, settings: Settings) -> Principal:
+    """The caller of this request, verifying the token only the first time it is asked for.
+
+    ``state`` is the ASGI scope's ``state`` dict (``request.state``); the outcome —
+    a :class:`Principal` or the :class:`ApiError` to answer with — is stored there.
+    """
+    outcome = state.get(AUTH_STATE)
+    if outcome is None:
+        try:
+            outcome = principal_from_claims(decode_token(token_of(header), settings))
+        except ApiError as exc:
+            outcome = exc
+        state[AUTH_STATE] = outcome
+    if isinstance(outcome, ApiError):
+        raise outcome
+    return outcome
+
+
 def authenticate(request: Request, settings: Settings) -> Principal:
-    return principal_from_claims(decode_token(bearer_token(request), settings))
+    return resolve_principal(request.scope.setdefault("state", {}), request.headers.get("authorization"), settings)
 
 
 def current_principal(

@@ -1,7 +1,12 @@
 """The backends one API process talks to, built once per app from settings.
 
-Routes get them through :func:`get_services`; tests build the same object with
-a fake Dagster transport and pass it to ``create_app``.
+Each backend is a FastAPI dependency (``LedgerDep``, ``DagsterDep``,
+``StorageDep``, ``LauncherDep``, ``UsersDep``, ...), so a route declares what
+it needs and a test can swap one with ``app.dependency_overrides``. They are
+all read from the :class:`Services` built at start-up; tests can also build
+that object with a fake Dagster transport and pass it to ``create_app``.
+The ledger is migrated at start-up (idempotent and locked, see
+:mod:`orchestration.ledger.migrate`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from api.dagster_client import DagsterClient
 from api.dependencies import Principal
 from api.duckdb_reader import SharedDuckDB
 from api.errors import ApiError
-from api.launcher import ReportLauncher
+from api.launch import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
 from orchestration.institutions import InvalidInstitution, UnknownInstitution, load_institution
+from orchestration.ledger import migrate
+from orchestration.ledger.engine import create_engine
 from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore
 from orchestration.settings import Settings
@@ -48,10 +55,10 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
         dagster = dagster or DagsterClient(settings.dagster_url)
-        store = RequestsStore.from_settings(settings)
-        outbox = Outbox.from_settings(settings)
-        store.create_schema()
-        outbox.create_schema()
+        engine = create_engine(settings.outbox)
+        migrate.upgrade(engine)
+        store = RequestsStore.from_settings(settings, engine=engine)
+        outbox = Outbox.from_settings(settings, engine=engine)
         storage = storage_from_settings(settings)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
@@ -63,8 +70,7 @@ class Services:
         if isinstance(reader, SharedDuckDB):
             reader.close()
         self.dagster.close()
-        self.store.dispose()
-        self.outbox.dispose()
+        self.store.engine.dispose()
 
     def warehouse_version(self) -> tuple[str, int, int, int] | None:
         """A token that changes whenever the warehouse content can change, or None when any query may differ.
@@ -140,6 +146,48 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_ledger(services: ServicesDep) -> RequestsStore:
+    return services.store
+
+
+def get_outbox(services: ServicesDep) -> Outbox:
+    return services.outbox
+
+
+def get_dagster(services: ServicesDep) -> DagsterClient:
+    return services.dagster
+
+
+def get_storage(services: ServicesDep) -> ReportStorage:
+    return services.storage
+
+
+def get_launcher(services: ServicesDep) -> ReportLauncher:
+    return services.launcher
+
+
+def get_users(services: ServicesDep) -> UserDirectory:
+    return services.users
+
+
+def get_warehouse(services: ServicesDep) -> Warehouse:
+    return services.warehouse
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+LedgerDep = Annotated[RequestsStore, Depends(get_ledger)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+DagsterDep = Annotated[DagsterClient, Depends(get_dagster)]
+StorageDep = Annotated[ReportStorage, Depends(get_storage)]
+LauncherDep = Annotated[ReportLauncher, Depends(get_launcher)]
+UsersDep = Annotated[UserDirectory, Depends(get_users)]
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
 
 
 def storage_ping(storage: Any) -> None:

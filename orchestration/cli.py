@@ -179,6 +179,15 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from orchestration.ledger import migrate
+
+    url = get_settings().outbox
+    changed = migrate.upgrade(url, args.revision)
+    print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lxp-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status", choices=["pending", "sending", "sent", "dead"])
     out.add_argument("--limit", type=int, default=50)
     out.set_defaults(func=_cmd_outbox)
+
+    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.set_defaults(func=_cmd_migrate)
     return parser
 
 

@@ -7,7 +7,7 @@ import dagster as dg
 
 from assets.registry import REPORTS
 from orchestration.institutions import list_institutions
-from orchestration.outbox import job_outcome
+from orchestration.outbox import claim_of, job_outcome
 from orchestration.partitions import institution_partitions
 from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
 
@@ -54,7 +54,10 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
         if "lxp/report" not in run.tags:
             continue
         status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
-        released += outbox.complete_job(run.run_id, status, storage_key=key, filename=filename)
+        # claim_of: a run whose launcher died before publishing its id still reaches its requesters.
+        released += outbox.complete_job(
+            run.run_id, status, storage_key=key, filename=filename, claim_id=claim_of(run.tags)
+        )
     return released, newest
 
 

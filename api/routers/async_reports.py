@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
-from api.launcher import RunPlan, date_range_period, month_period
+from api.launch import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
-from api.services import ServicesDep, warehouse_error
+from api.services import LauncherDep, ServicesDep, warehouse_error
 from api.validation import positive_ids
 from assets.registry import by_slug
 
@@ -42,6 +42,7 @@ def _results(outcome: dict[str, Any]) -> dict[str, Any]:
 def storyboard_usage(
     principal: CurrentPrincipal,
     services: ServicesDep,
+    launcher: LauncherDep,
     month: Annotated[int, Query(ge=1, le=12, description="Reporting month (1–12).")],
     year: Annotated[int, Query(ge=1900, le=2100, description="Reporting year (1900–2100).")],
 ) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def storyboard_usage(
         cache_params={"month": f"{year:04d}-{month:02d}"},
         period=f"{year:04d}-{month:02d}",
     )
-    return _results(services.launcher.request(principal, plan))
+    return _results(launcher.request(principal, plan))
 
 
 def parse_school_ids(raw: str | None) -> list[int]:
@@ -104,6 +105,7 @@ def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) 
 def catalog(
     principal: CurrentPrincipal,
     services: ServicesDep,
+    launcher: LauncherDep,
     start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
     end_date: Annotated[
         date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")
@@ -146,4 +148,4 @@ def catalog(
         },
         period=f"{start_date.isoformat()}_{end_date.isoformat()}",
     )
-    return _results(services.launcher.request(principal, plan))
+    return _results(launcher.request(principal, plan))

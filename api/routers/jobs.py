@@ -15,22 +15,30 @@ from fastapi import APIRouter, Path, Query, Response
 from api.dagster_client import DagsterError, RunInfo
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
-from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
+from api.launch.tags import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
 from api.models import Job, JobPage
-from api.services import Services, ServicesDep
-from orchestration.requests_store import RequestRow
+from api.services import DagsterDep, LauncherDep, LedgerDep, ServicesDep, SettingsDep, StorageDep
+from orchestration.requests_store import RequestRow, RequestsStore
+from orchestration.settings import Settings
+from orchestration.storage import ReportStorage
 
 router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
 
 
-def _link(services: Services, storage_key: str, filename: str) -> tuple[str, datetime]:
-    expires_in = services.storage.link_expires_in(services.settings.link_ttl_seconds)
+def _link(storage: ReportStorage, settings: Settings, storage_key: str, filename: str) -> tuple[str, datetime]:
+    expires_in = storage.link_expires_in(settings.link_ttl_seconds)
     now = datetime.now(UTC)
-    url = services.storage.download_url(storage_key, filename, expires_in, now=now)
+    url = storage.download_url(storage_key, filename, expires_in, now=now)
     return url, now + timedelta(seconds=expires_in)
 
 
-def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_link: bool) -> Job:
+def job_view(
+    row: RequestRow,
+    run: RunInfo | None,
+    *,
+    link: tuple[ReportStorage, Settings] | None = None,
+) -> Job:
+    """The job as its requester sees it; ``link`` (storage, settings) adds a fresh download url."""
     data: dict[str, Any] = {
         "id": row.job_id,
         "report": row.report,
@@ -52,14 +60,14 @@ def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_l
         rows = int(raw_rows) if raw_rows and raw_rows.isdigit() else None
     if data["status"] == "succeeded":
         data.update(rows=rows, filename=filename)
-        if with_link and storage_key and filename:
-            data["url"], data["url_expires_at"] = _link(services, storage_key, filename)
+        if link is not None and storage_key and filename:
+            data["url"], data["url_expires_at"] = _link(*link, storage_key, filename)
     return Job(**data)
 
 
-def _my_request(services: Services, principal: Principal, job_id: str) -> RequestRow:
+def _my_request(ledger: RequestsStore, principal: Principal, job_id: str) -> RequestRow:
     """The caller's request for the job; 404 for anybody who is not one of its requesters."""
-    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
+    row = ledger.request_of(job_id, principal.user_id, principal.institution_id)
     if row is None:
         raise ApiError("not_found", f"Job {job_id} not found")
     return row
@@ -74,14 +82,18 @@ def _my_request(services: Services, principal: Principal, job_id: str) -> Reques
 )
 def get_job(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    ledger: LedgerDep,
+    dagster: DagsterDep,
+    launcher: LauncherDep,
+    storage: StorageDep,
+    settings: SettingsDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Job:
-    row = _my_request(services, principal, job_id)
-    run = None if row.kind == "cache" else services.dagster.get_run(job_id)
+    row = _my_request(ledger, principal, job_id)
+    run = None if row.kind == "cache" else dagster.get_run(job_id)
     if run is not None and not run.active:
-        services.launcher.learn(run)  # the next identical request is a cache hit without asking Dagster
-    return job_view(services, row, run, with_link=True)
+        launcher.learn(run)  # the next identical request is a cache hit without asking Dagster
+    return job_view(row, run, link=(storage, settings))
 
 
 @router.get(
@@ -93,16 +105,15 @@ def get_job(
 )
 def list_jobs(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    ledger: LedgerDep,
+    dagster: DagsterDep,
     page: Annotated[int, Query(ge=1, le=100000, description="Page number (≥ 1). Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100). Default 20.")] = 20,
 ) -> JobPage:
-    rows, total = services.store.history(
-        principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit
-    )
+    rows, total = ledger.history(principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit)
     run_ids = [r.job_id for r in rows if r.kind != "cache"]
-    runs = {r.run_id: r for r in services.dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
-    items = [job_view(services, r, runs.get(r.job_id), with_link=False) for r in rows]
+    runs = {r.run_id: r for r in dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
+    items = [job_view(r, runs.get(r.job_id)) for r in rows]
     return JobPage(items=items, total=total, page=page, limit=limit)
 
 
@@ -124,7 +135,7 @@ def cancel_job(
     services: ServicesDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Response:
-    row = _my_request(services, principal, job_id)
+    row = _my_request(services.store, principal, job_id)
     if row.kind == "cache":
         raise ApiError("failed_precondition", f"Job {job_id} was served from cache and has already finished")
     if not row.launched:

@@ -160,7 +160,7 @@ def _cached_month_file(
         0,
     ):
         return None
-    from api.launcher import RunPlan, month_period
+    from api.launch import RunPlan, month_period
 
     month_start, month_end = month_period(institution, local_start.year, local_start.month)
     if month_start != start or month_end != end:
