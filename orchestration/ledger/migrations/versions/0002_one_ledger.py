@@ -155,6 +155,9 @@ def _carry_rows_over(conn: sa.Connection) -> None:
                 "rows": None,
             },
         )
+        for name in ("period", "timezone"):  # older rows may have them on one side only
+            if job[name] is None:
+                job[name] = n[name]
         if n["status_of_job"] is not None and job["status_of_job"] in (None, "succeeded"):
             job["status_of_job"] = n["status_of_job"]
             job["storage_key"] = n["storage_key"] if n["status_of_job"] == "succeeded" else job["storage_key"]
