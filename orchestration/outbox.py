@@ -213,8 +213,11 @@ class Outbox:
         asker_values: dict[str, Any],
         **kw: Any,
     ) -> bool:
+        outcome = kw.get("outcome")
         with self.engine.begin() as conn:
-            request = request_id(conn, asked, job_id=job_id, now=kw.get("now"), outcome=kw.get("outcome"))
+            request = request_id(conn, asked, job_id=job_id, now=kw.get("now"), outcome=outcome)
+            if outcome:  # the job was known before (e.g. waiting recipients): record how it ended, once
+                conn.execute(sa.update(requests).where(q.id == request, q.status_of_job.is_(None)).values(**outcome))
             return add_recipient(
                 conn, request, Asker(int(recipient_user_id), **asker_values), state=state, now=kw.get("now")
             )

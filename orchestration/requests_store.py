@@ -341,10 +341,10 @@ class RequestsStore:
                 bind_claim(conn, claim_id, run_id)
         return result.rowcount == 1
 
-    def bind(self, claim_id: str, run_id: str) -> bool:
-        """Bind a claim's request to its run id (also when the claim row itself is gone)."""
-        with self.engine.begin() as conn:
-            return bind_claim(conn, claim_id, run_id)
+    def job_of_claim(self, claim_id: str) -> str | None:
+        """The run id the claim's requesters are bound to (None while unbound)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(q.job_id).where(q.claim_id == claim_id)).scalar()
 
     def forget_claim(self, claim_id: str) -> int:
         """Drop a request whose launch failed before any run existed (its requesters got the error)."""

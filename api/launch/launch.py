@@ -125,4 +125,6 @@ class RunStarter:
         if not self.store.set_run(key, claim.owner, run_id, claim.claim_id):
             log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
         log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
-        return run_id
+        # Normally our run. If our lease ran out mid-launch and another process relaunched
+        # under this claim first, the requesters are bound to that run: answer with it.
+        return self.store.job_of_claim(claim.claim_id) or run_id
