@@ -12,9 +12,7 @@ The ledger is migrated at start-up (idempotent and locked, see
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -22,11 +20,10 @@ from fastapi import Depends, Request
 from api.dagster_client import DagsterClient
 from api.dependencies import Principal
 from api.duckdb_reader import SharedDuckDB
-from api.errors import ApiError
+from api.institutions import InstitutionDirectory
 from api.launch import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
-from orchestration.institutions import InvalidInstitution, UnknownInstitution, load_institution
 from orchestration.ledger import migrate
 from orchestration.ledger.engine import create_engine
 from orchestration.outbox import Outbox
@@ -48,9 +45,7 @@ class Services:
     warehouse: Warehouse
     launcher: ReportLauncher
     users: UserDirectory
-    institution_ttl_seconds: float = 60.0
-    _institutions: dict[int, tuple[float, Institution]] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    institutions: InstitutionDirectory
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
@@ -63,7 +58,8 @@ class Services:
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
         launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
-        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users)
+        institutions = InstitutionDirectory(warehouse)
+        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions)
 
     def close(self) -> None:
         reader = getattr(self.warehouse, "_duckdb_connect", None)
@@ -73,43 +69,25 @@ class Services:
         self.store.engine.dispose()
 
     def warehouse_version(self) -> tuple[str, int, int, int] | None:
-        """A token that changes whenever the warehouse content can change, or None when any query may differ.
-
-        The DuckDB file is only ever replaced whole (built aside, renamed over), so
-        its identity is such a token; PostgreSQL changes under us, so it has none.
-        """
-        reader = getattr(self.warehouse, "_duckdb_connect", None)
-        if isinstance(reader, SharedDuckDB):
-            try:
-                return reader.version()
-            except OSError:
-                return None
-        return None
+        return warehouse_version(self.warehouse)
 
     def institution(self, principal: Principal) -> Institution:
-        """The caller's institution from the warehouse (404 when unknown, 503 when unreachable).
+        return self.institutions.of(principal)
 
-        Cached for a minute per process: name/subdomain/timezone change rarely,
-        and every report request needs them.
-        """
-        now = time.monotonic()
-        with self._lock:
-            hit = self._institutions.get(principal.institution_id)
-        if hit is not None and now - hit[0] < self.institution_ttl_seconds:
-            return hit[1]
+
+def warehouse_version(warehouse: Warehouse) -> tuple[str, int, int, int] | None:
+    """A token that changes whenever the warehouse content can change, or None when any query may differ.
+
+    The DuckDB file is only ever replaced whole (built aside, renamed over), so
+    its identity is such a token; PostgreSQL changes under us, so it has none.
+    """
+    reader = getattr(warehouse, "_duckdb_connect", None)
+    if isinstance(reader, SharedDuckDB):
         try:
-            institution = load_institution(self.warehouse, principal.institution_id)
-            with self._lock:
-                self._institutions[principal.institution_id] = (now, institution)
-            return institution
-        except UnknownInstitution:
-            raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
-        except InvalidInstitution as exc:
-            # Bad warehouse data, not bad input and not an outage: say exactly what is wrong.
-            log.error("%s", exc)
-            raise ApiError("internal", f"Institution {principal.institution_id} is misconfigured: {exc}") from None
-        except Exception as exc:
-            raise warehouse_error(exc) from exc
+            return reader.version()
+        except OSError:
+            return None
+    return None
 
 
 def shared_warehouse(url: str) -> Warehouse:
@@ -134,11 +112,6 @@ def _warehouse_errors() -> tuple[type[BaseException], ...]:
 
 
 WAREHOUSE_ERRORS = _warehouse_errors()
-
-
-def warehouse_error(exc: Exception) -> ApiError:
-    log.error("warehouse error: %s: %s", type(exc).__name__, exc)
-    return ApiError("unavailable", "The warehouse is unavailable; try again later")
 
 
 def get_services(request: Request) -> Services:
@@ -188,6 +161,13 @@ StorageDep = Annotated[ReportStorage, Depends(get_storage)]
 LauncherDep = Annotated[ReportLauncher, Depends(get_launcher)]
 UsersDep = Annotated[UserDirectory, Depends(get_users)]
 WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+
+
+def get_institutions(services: ServicesDep) -> InstitutionDirectory:
+    return services.institutions
+
+
+InstitutionsDep = Annotated[InstitutionDirectory, Depends(get_institutions)]
 
 
 def storage_ping(storage: Any) -> None:

@@ -9,11 +9,13 @@ from fastapi import APIRouter, Query
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
+from api.institutions import warehouse_error
 from api.launch import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
-from api.services import LauncherDep, ServicesDep, warehouse_error
+from api.services import InstitutionsDep, LauncherDep, WarehouseDep
 from api.validation import positive_ids
 from assets.registry import by_slug
+from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
@@ -41,13 +43,13 @@ def _results(outcome: dict[str, Any]) -> dict[str, Any]:
 )
 def storyboard_usage(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
     launcher: LauncherDep,
     month: Annotated[int, Query(ge=1, le=12, description="Reporting month (1–12).")],
     year: Annotated[int, Query(ge=1900, le=2100, description="Reporting year (1900–2100).")],
 ) -> dict[str, Any]:
     spec = by_slug("storyboard-usage")
-    institution = services.institution(principal)
+    institution = institutions.of(principal)
     start, end = month_period(institution, year, month)
     plan = RunPlan(
         spec_name=spec.name,
@@ -69,7 +71,7 @@ def parse_school_ids(raw: str | None) -> list[int]:
     return positive_ids(raw.split(","), "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
 
 
-def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) -> None:
+def check_school_ids(warehouse: Warehouse, institution_id: int, school_ids: list[int]) -> None:
     """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
     if not school_ids:
         return
@@ -77,7 +79,7 @@ def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) 
     params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
     params["institution_id"] = institution_id
     try:
-        found = services.warehouse.query(
+        found = warehouse.query(
             f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
         )
     except Exception as exc:
@@ -104,8 +106,9 @@ def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) 
 )
 def catalog(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
     launcher: LauncherDep,
+    warehouse: WarehouseDep,
     start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
     end_date: Annotated[
         date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")
@@ -129,8 +132,8 @@ def catalog(
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)
     spec = by_slug("catalog")
-    institution = services.institution(principal)
-    check_school_ids(services, institution.id, ids)
+    institution = institutions.of(principal)
+    check_school_ids(warehouse, institution.id, ids)
     start, end = date_range_period(institution, start_date, end_date)
     filters: dict[str, Any] = {"school_ids": ids} if ids else {}
     plan = RunPlan(

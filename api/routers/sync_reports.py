@@ -24,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
+from api.institutions import warehouse_error
 from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
-from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
+from api.services import WAREHOUSE_ERRORS, Services, ServicesDep
 from api.validation import positive_ids
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
@@ -121,7 +122,7 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     if not raw:
         return []
     result = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
-    check_school_ids(services, institution_id, result)
+    check_school_ids(services.warehouse, institution_id, result)
     return result
 
 
