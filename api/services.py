@@ -115,7 +115,8 @@ WAREHOUSE_ERRORS = _warehouse_errors()
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -432,7 +432,8 @@ class Outbox:
             if row is None:
                 raise KeyError(id)
             if row.state != "sending":
-                return row.state
+                current: State = row.state
+                return current
             attempts = row.attempts + 1
             moment = _db_time(now)
             if permanent or attempts >= self.max_attempts:
@@ -509,5 +510,7 @@ class Outbox:
     def counts(self) -> dict[str, int]:
         """Rows per state, for metrics and the operator."""
         with self.engine.begin() as conn:
-            found = dict(conn.execute(sa.select(r.state, sa.func.count()).group_by(r.state)).all())
+            found: dict[str, int] = {
+                state: int(n) for state, n in conn.execute(sa.select(r.state, sa.func.count()).group_by(r.state))
+            }
         return {state: int(found.get(state, 0)) for state in STATES}

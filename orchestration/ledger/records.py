@@ -65,13 +65,18 @@ class Asker:
 def insert_ignoring_conflict(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
     dialect = conn.dialect.name
+    statement: Any
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects import postgresql
+
+        statement = postgresql.insert(table).values(**values).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects import sqlite
+
+        statement = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError(f"unsupported ledger database: {dialect}")
-    return conn.execute(insert(table).values(**values).on_conflict_do_nothing()).rowcount == 1
+    return bool(conn.execute(statement).rowcount == 1)
 
 
 def request_id(

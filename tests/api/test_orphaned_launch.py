@@ -117,7 +117,7 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
 
         doomed = threading.Thread(target=ask_and_die, daemon=True)
         doomed.start()
-        run = wait_until(lambda: (fake_dagster.launches() or [None])[0], 60, "the run launched")
+        run = wait_until(lambda: next(iter(fake_dagster.launches()), None), 60, "the run launched")
         time.sleep(0.5)
         first.send_signal(signal.SIGKILL)
         first.wait(30)

@@ -32,7 +32,8 @@ def _legacy_metadata() -> sa.MetaData:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module._legacy_tables()
+    legacy: sa.MetaData = module._legacy_tables()
+    return legacy
 
 
 def test_upgrade_from_empty_reaches_head_and_is_idempotent(outbox_url: str) -> None:
@@ -146,7 +147,8 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
         assert (
             cached is not None and cached.kind == "cache" and cached.rows == 7 and cached.params == {"month": "2026-06"}
         )
-        assert store.get_inflight("k" * 64).run_id == "run-1"  # the claim that knows its run is kept
+        kept = store.get_inflight("k" * 64)
+        assert kept is not None and kept.run_id == "run-1"  # the claim that knows its run is kept
         assert store.get_inflight("j" * 64) is None  # the one of a launcher that never got a run is dropped
 
         # The carried-over rows keep working: the sensor releases run-1, new ids do not collide.
