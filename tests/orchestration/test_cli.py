@@ -101,3 +101,15 @@ def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> N
     assert options == json.loads(json.dumps(settings.report_options()))
     request = ReportRequest(Institution(1, "I", "i"), None, None, datetime.now(UTC), options=options)
     assert service_hours(request) == {0: (540, 1050), 5: (600, 720)}
+
+
+def test_migrate_brings_the_ledger_to_head_once(tmp_path: Path) -> None:
+    from orchestration.ledger import migrate
+
+    env = {"LXP_HOME": str(tmp_path)}
+    first = _run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"ledger at revision {migrate.head()} (migrated)"
+    again = _run("migrate", env=env)
+    assert again.returncode == 0 and again.stdout.strip().endswith("(already up to date)")
+    assert migrate.current_of(f"sqlite:///{tmp_path / 'outbox.sqlite'}") == migrate.head()
