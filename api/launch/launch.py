@@ -96,7 +96,6 @@ class RunStarter:
     def launch(self, asker: Asker, plan: RunPlan, claim: Inflight) -> str:
         """Record the requester against ``claim``, launch the run, publish its id; returns the run id."""
         key = claim.cache_key
-        self.store.add_requester(asked_of(plan), asker, claim_id=claim.claim_id, launched=True)
         tags = {
             TAG_REPORT: plan.slug,
             TAG_INSTITUTION: str(plan.institution.id),
@@ -107,6 +106,7 @@ class RunStarter:
         partition = plan.partition_key
         with self.heartbeat(claim):
             try:
+                self.store.add_requester(asked_of(plan), asker, claim_id=claim.claim_id, launched=True)
                 if partition is not None:
                     self.dagster.ensure_institution_partition(plan.institution.id)
                     tags.update(partition_tags(plan.institution.id, date.fromisoformat(partition.split("|")[1])))
