@@ -144,3 +144,37 @@ def test_load_institution_rejects_an_unknown_timezone(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(InvalidInstitution, match="Mars/Olympus_Mons"):
         load_institution(Warehouse(f"duckdb:///{path}"), 9)
+
+
+def test_delivery_sensor_reaches_the_requesters_of_a_launcher_that_died(tmp_path: Path) -> None:
+    """The API recorded its requester against the claim, launched, and died before publishing the
+    run id: nobody asks again, yet the sensor's pass over finished runs notifies that requester."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.outbox import Outbox
+    from orchestration.requests_store import Asked, Asker, RequestsStore
+    from orchestration.sensors import release_finished_runs
+
+    url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
+    store, outbox = RequestsStore(url), Outbox(url)
+    store.create_schema()
+    mine, _ = store.claim("k" * 64)
+    assert mine is not None
+    store.add_requester(Asked(1, "catalog", "k" * 64), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True)
+    tags = {
+        "lxp/report": "catalog",
+        "lxp/claim": mine.claim_id,
+        "lxp/storage_key": "k/f.xlsx",
+        "lxp/filename": "f.xlsx",
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_run(
+        DagsterRun(job_name="catalog_adhoc", run_id="orphan-run", status=dg.DagsterRunStatus.SUCCESS, tags=tags)
+    )
+    released, _ = release_finished_runs(instance, outbox, since=0.0)
+    assert released == 1
+    rows = outbox.list(job_id="orphan-run")
+    assert [(n.recipient_user_id, n.state, n.storage_key) for n in rows] == [(10, "pending", "k/f.xlsx")]
+    assert release_finished_runs(instance, outbox, since=0.0)[0] == 0  # a second tick sends nothing new
+    store.dispose()
+    outbox.dispose()
