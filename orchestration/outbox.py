@@ -216,11 +216,12 @@ class Outbox:
         outcome = kw.get("outcome")
         with self.engine.begin() as conn:
             request = request_id(conn, asked, job_id=job_id, now=kw.get("now"), outcome=outcome)
-            if outcome:  # the job was known before (e.g. waiting recipients): record how it ended, once
-                conn.execute(sa.update(requests).where(q.id == request, q.status_of_job.is_(None)).values(**outcome))
-            return add_recipient(
+            added = add_recipient(
                 conn, request, Asker(int(recipient_user_id), **asker_values), state=state, now=kw.get("now")
             )
+            if added and outcome:  # the job was known before (e.g. waiting recipients): record how it ended, once
+                conn.execute(sa.update(requests).where(q.id == request, q.status_of_job.is_(None)).values(**outcome))
+            return added
 
     def enqueue(
         self,
