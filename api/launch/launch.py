@@ -15,6 +15,7 @@ orphans a run, made wide enough for a test to kill the process in it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -50,8 +51,6 @@ def asked_of(plan: RunPlan, kind: str = "run") -> Asked:
 
 def run_config(plan: RunPlan) -> dict[str, Any]:
     """The ad-hoc job's run config for ``plan`` (mirrors ``AdhocReportConfig``)."""
-    import json
-
     return {
         "ops": {
             "build_report": {
