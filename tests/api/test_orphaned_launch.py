@@ -139,6 +139,7 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
             response = httpx.get(f"{base}{STORYBOARD}", headers=auth({"userId": user}), timeout=60)
             answers[user] = (response.status_code, response.json(), time.monotonic() - started)
         for user, (status, body, elapsed) in answers.items():
+            print(f"repeat after SIGKILL: user {user} answered {status} in {elapsed:.2f} s")
             assert status == 200, (user, body)
             assert body == {"results": {"id": run.run_id}}  # joined the orphan, no second run
             assert elapsed < 15, f"user {user} waited {elapsed:.1f} s"  # the lease, not the 30 s/120 s waits
