@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
+from assets.warehouse.tables import conform
 
 DESCRIPTION = """\
 **Storyboard usage** (seed 000, `GET /institution/reports/storyboard-usage?month=&year=`).
@@ -105,52 +106,10 @@ QUERIES: dict[str, str] = {
     """,
 }
 
-# Expected input dtypes: frames are cast to these first, so an empty result from
-# PostgreSQL (all-Null columns) or an integer-width difference between engines
-# cannot change the output.
-_TS = pl.Datetime("us")
-INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "storyboards": {"id": pl.Int64(), "institution_id": pl.Int64(), "title": pl.String()},
-    "stories": {"id": pl.Int64(), "institution_id": pl.Int64(), "storyboard_id": pl.Int64()},
-    "users": {
-        "id": pl.Int64(),
-        "institution_id": pl.Int64(),
-        "name": pl.String(),
-        "email": pl.String(),
-        "cpf": pl.String(),
-        "cnpj": pl.String(),
-    },
-    "story_views": {
-        "institution_id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "storyboard_id": pl.Int64(),
-        "story_id": pl.Int64(),
-        "viewed_at": _TS,
-    },
-    "storyboard_reactions": {
-        "institution_id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "storyboard_id": pl.Int64(),
-        "kind": pl.String(),
-        "reacted_at": _TS,
-    },
-}
-
 
 def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -> pl.LazyFrame:
-    """The named frame, typed, restricted to the institution (defence in depth)."""
-    schema = INPUT_SCHEMAS[name]
-    if name not in frames:
-        raise KeyError(f"storyboard_usage: missing input frame {name!r}")
-    frame = frames[name]
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise ValueError(f"storyboard_usage: frame {name!r} lacks columns {missing}")
-    return (
-        frame.lazy()
-        .select(pl.col(c).cast(t) for c, t in schema.items())
-        .filter(pl.col("institution_id") == institution_id)
-    )
+    """The named frame as schema.sql declares it, restricted to the institution (defence in depth)."""
+    return conform(name, frames, required=True).lazy().filter(pl.col("institution_id") == institution_id)
 
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
