@@ -124,10 +124,13 @@ def test_redshift_path_reads_in_bounded_batches(
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_parameters_bind_as_values_never_as_sql(engine: str, urls: dict[str, str]) -> None:
-    """``:name`` values are bound by the driver: quotes, a reused name, a list and NULL."""
+    """``:name`` values stay values (bound, or typed literals on ADBC): quotes, dollar tags, a reused name, NULL."""
     wh = Warehouse(urls[engine])
-    hostile = "x' OR '1'='1"
-    assert wh.query("SELECT id FROM institutions WHERE name = :name", {"name": hostile}).height == 0
+    for hostile in ("x' OR '1'='1", "$p$ OR TRUE --", "$$; DROP TABLE users; --", "back\\slash'\n:name"):
+        assert wh.query("SELECT id FROM institutions WHERE name = :name", {"name": hostile}).height == 0
+        assert wh.query("SELECT CAST(:name AS VARCHAR) AS v", {"name": hostile})["v"].to_list() == [hostile]
+    ids = wh.query("SELECT id FROM institutions WHERE id IN (:a, :b) ORDER BY id", {"a": 1, "b": 3})
+    assert ids["id"].to_list() == [1, 3]
     both = wh.query("SELECT id FROM institutions WHERE id = :i OR id + 1 = :i + 1 ORDER BY id", {"i": 2})
     assert both["id"].to_list() == [2]
     none = wh.query("SELECT id FROM institutions WHERE :n IS NULL AND id = 1", {"n": None})
