@@ -174,14 +174,15 @@ class Warehouse:
 
     @contextmanager
     def _connect(self) -> Iterator[Any]:
+        con: Any
         if self.engine == "duckdb" and self._duckdb_connect is not None:
-            with self._duckdb_connect() as con:
-                yield con
+            with self._duckdb_connect() as shared:
+                yield shared
             return
         if self.engine == "duckdb":
             import duckdb
 
-            con: Any = duckdb.connect(duckdb_path(self.url), read_only=True)
+            con = duckdb.connect(duckdb_path(self.url), read_only=True)
         elif self.engine == "postgres":
             import adbc_driver_postgresql.dbapi
 
