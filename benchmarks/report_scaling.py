@@ -70,7 +70,7 @@ from orchestration.institutions import load_institution  # noqa: E402
 from orchestration.partitions import month_bounds, previous_month  # noqa: E402
 from orchestration.produce import build_request, compute  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
-from orchestration.warehouse.client import Warehouse  # noqa: E402
+from orchestration.warehouse.client import Warehouse, close_idle_connections  # noqa: E402
 from orchestration.warehouse.generate import with_big_institution  # noqa: E402
 from orchestration.warehouse.scales import SCALES, Scale  # noqa: E402
 
@@ -422,6 +422,7 @@ def main() -> int:
                     f"duckdb:///{tmp / largest_scale.name}.duckdb", largest_scale.institutions, now, tmp
                 )
         finally:
+            close_idle_connections()  # pooled ADBC connections would block DROP DATABASE
             for name in databases if pg_server and args.postgres != "auto" else []:
                 _drop_database(pg_server, name)
     elapsed = time.perf_counter() - started

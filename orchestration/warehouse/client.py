@@ -37,6 +37,7 @@ Why three paths, chosen by the URL scheme:
 from __future__ import annotations
 
 import math
+import os
 import re
 import secrets
 import threading
@@ -55,6 +56,8 @@ _POSTGRES_PREFIXES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
 REDSHIFT_BATCH_ROWS = 50_000
 # Connections one report's extraction may open at once on PostgreSQL (see Warehouse._query_parallel).
 POSTGRES_PARALLEL_QUERIES = 3
+# Idle ADBC connections kept per URL and process (see _adbc_connection).
+POSTGRES_IDLE_CONNECTIONS = 4
 
 # PostgreSQL/Redshift type OIDs -> Arrow types for the server-side cursor path
 # (the types schema.sql uses, plus the ones computed columns commonly have).
@@ -163,6 +166,69 @@ def _batch_to_arrow(rows: list[tuple[Any, ...]], names: list[str], types: list[p
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
+_IDLE: dict[tuple[int, str], list[Any]] = {}
+_IDLE_LOCK = threading.Lock()
+
+
+@contextmanager
+def _adbc_connection(url: str) -> Iterator[Any]:
+    """An ADBC connection, kept for the next query of this process when it ends cleanly.
+
+    Opening one costs ~15x a psycopg2 connect (the driver reads PostgreSQL's type
+    catalog to build its Arrow type map), which would dominate a small
+    institution's report and every API lookup; so up to ``POSTGRES_IDLE_CONNECTIONS``
+    idle read-only connections per URL and process are reused (keyed by pid: a
+    forked child never uses its parent's sockets). A reused connection is checked
+    with a trivial query first; one that failed during use is closed, not kept.
+    """
+    import adbc_driver_postgresql.dbapi
+
+    key = (os.getpid(), url)
+    con: Any = None
+    while con is None:
+        with _IDLE_LOCK:
+            idle = _IDLE.get(key)
+            candidate = idle.pop() if idle else None
+        if candidate is None:
+            con = adbc_driver_postgresql.dbapi.connect(libpq_url(url), autocommit=True)
+            with con.cursor() as cur:
+                cur.execute("SET default_transaction_read_only = on")
+            break
+        try:
+            with candidate.cursor() as cur:
+                cur.execute("SELECT 1")
+                cur.fetchall()
+            con = candidate
+        except Exception:
+            _close_quietly(candidate)
+    try:
+        yield con
+    except BaseException:
+        _close_quietly(con)
+        raise
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(key, [])
+        if len(idle) < POSTGRES_IDLE_CONNECTIONS:
+            idle.append(con)
+            return
+    _close_quietly(con)
+
+
+def _close_quietly(con: Any) -> None:
+    try:
+        con.close()
+    except Exception:
+        pass
+
+
+def close_idle_connections() -> None:
+    """Close this process's pooled ADBC connections (tests, shutdown)."""
+    with _IDLE_LOCK:
+        idle = [con for key in list(_IDLE) for con in _IDLE.pop(key)]
+    for con in idle:
+        _close_quietly(con)
+
+
 class Warehouse:
     """A thin, engine-agnostic query runner returning typed Polars frames."""
 
@@ -184,11 +250,9 @@ class Warehouse:
 
             con = duckdb.connect(duckdb_path(self.url), read_only=True)
         elif self.engine == "postgres":
-            import adbc_driver_postgresql.dbapi
-
-            con = adbc_driver_postgresql.dbapi.connect(libpq_url(self.url), autocommit=True)
-            with con.cursor() as cur:
-                cur.execute("SET default_transaction_read_only = on")
+            with _adbc_connection(self.url) as pooled:
+                yield pooled
+            return
         else:
             import psycopg2
 

@@ -137,3 +137,25 @@ def test_parameters_bind_as_values_never_as_sql(engine: str, urls: dict[str, str
     assert none["id"].to_list() == [1]
     when = wh.query("SELECT COUNT(*) AS n FROM story_views WHERE viewed_at < :t", {"t": datetime(2000, 1, 1)})
     assert when.schema == pl.Schema({"n": pl.Int64()}) and when["n"].to_list() == [0]
+
+
+def test_adbc_connections_are_reused_and_a_dead_one_is_replaced(urls: dict[str, str]) -> None:
+    """Opening an ADBC connection is expensive, so they are pooled; a connection the
+    server dropped while idle must not fail the next query."""
+    import psycopg2
+
+    wh = Warehouse(urls["postgres"])
+    first = wh.query("SELECT pg_backend_pid() AS pid")["pid"].item()
+    assert wh.query("SELECT pg_backend_pid() AS pid")["pid"].item() == first  # the idle one, reused
+    con = psycopg2.connect(urls["postgres"])
+    try:
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("SELECT pg_terminate_backend(%s)", (first,))
+    finally:
+        con.close()
+    again = wh.query("SELECT pg_backend_pid() AS pid")["pid"].item()
+    assert again != first
+    with pytest.raises(Exception, match="read-only"):
+        wh.query("CREATE TABLE pooled_write_attempt (id INTEGER)")
+    assert wh.query("SELECT 1 AS ok")["ok"].to_list() == [1]  # the failed connection was not kept broken
