@@ -19,7 +19,8 @@ from assets.warehouse.tables import table_schema
 
 TS = pl.Datetime("us")
 
-# Columns of the extraction queries (what the warehouse hands the builder), typed as schema.sql declares them.
+# Columns the builders read, typed as schema.sql declares them (event tables keep institution_id
+# here, although the storyboard queries do not select it, to test the builder's own institution filter).
 COLUMNS: dict[str, tuple[str, ...]] = {
     "storyboards": ("id", "institution_id", "title"),
     "stories": ("id", "institution_id", "storyboard_id"),
