@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     schedule_hour: int = Field(
         default=3, description="Local hour (institution timezone) of the monthly schedule on day 1."
     )
+    first_month: str = Field(
+        default="2024-01",
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="First monthly partition (retention), YYYY-MM: partitions run from it to the current month; "
+        "fewer months make partition-status queries cheaper (docs/benchmarks.md).",
+    )
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
     backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
