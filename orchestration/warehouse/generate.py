@@ -969,6 +969,14 @@ def with_institutions(scale: str | Scale, institutions: int) -> Scale:
     return replace(sc, name=f"{sc.name}x{institutions}", institutions=institutions)
 
 
+def institutions_frame(scale: str | Scale) -> pl.DataFrame:
+    """Only the ``institutions`` table of a scale (ids, names, subdomains, zones exactly as
+    ``generate`` makes them), for benchmarks that need many institutions but no activity."""
+    rows = _institution_rows(resolve_scale(scale))
+    frame = pl.DataFrame([r[:4] for r in rows], schema=["id", "name", "subdomain", "timezone"], orient="row")
+    return conform("institutions", frame)
+
+
 def with_big_institution(scale: Scale, users: int, storyboards: int, library_contents: int = 0) -> Scale:
     """A copy of `scale` whose last institution is 'big' (tests use a reduced one)."""
     return replace(
@@ -984,6 +992,7 @@ __all__ = [
     "STIFT_TABLES",
     "generate",
     "generate_warehouse",
+    "institutions_frame",
     "local_month_bounds",
     "resolve_now",
     "with_big_institution",

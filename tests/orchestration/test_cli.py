@@ -55,8 +55,8 @@ def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
     try:
         for table in table_schemas():
             order = ", ".join([*sort_keys(table), *table_schemas()[table]])
-            x = pl.from_arrow(left.execute(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
-            y = pl.from_arrow(right.execute(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
+            x = pl.from_arrow(left.sql(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
+            y = pl.from_arrow(right.sql(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
             assert_frame_equal(x, y)
             assert x.hash_rows().to_list() == y.hash_rows().to_list(), table
         assert left.execute("SELECT COUNT(*) FROM bookings").fetchone()[0] > 0
