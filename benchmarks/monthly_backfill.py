@@ -162,13 +162,13 @@ def _classify(cmdline: str) -> str:
 
 
 def _proc_stat(pid: int) -> tuple[int, float] | None:
-    """(session id, user+system CPU seconds) of a process, None if it is gone."""
+    """(parent pid, user+system CPU seconds) of a process, None if it is gone."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = raw[raw.rfind(")") + 2 :].split()
-    return int(fields[3]), (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def _machine_busy() -> float:
@@ -181,9 +181,11 @@ def _machine_busy() -> float:
 
 @dataclass
 class CpuSampler:
-    """Samples the CPU seconds of every process in one session (the stack) once a second."""
+    """Samples the CPU seconds of every process under ``root`` (the stack: its children run
+    in their own sessions, run and step workers are children of the daemon) once a second.
+    A process that exits between two samples loses its last second at most."""
 
-    session: int
+    root: int
     interval: float = 1.0
     first: dict[int, float] = field(default_factory=dict)
     last: dict[int, float] = field(default_factory=dict)
@@ -195,13 +197,21 @@ class CpuSampler:
     _thread: threading.Thread | None = None
 
     def _sample(self, initial: bool) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+        stats = {int(e.name): _proc_stat(int(e.name)) for e in Path("/proc").iterdir() if e.name.isdigit()}
+        children: dict[int, list[int]] = defaultdict(list)
+        for pid, stat in stats.items():
+            if stat is not None:
+                children[stat[0]].append(pid)
+        tree, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            tree.append(pid)
+            todo.extend(children.get(pid, []))
+        for pid in tree:
+            stat = stats.get(pid)
+            if stat is None:
                 continue
-            pid = int(entry.name)
-            stat = _proc_stat(pid)
-            if stat is None or stat[0] != self.session:
-                continue
+            entry = Path(f"/proc/{pid}")
             if pid not in self.kind:
                 try:
                     cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -366,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
     stack = Stack(home, extra_env)
     load_before = load_average()
     stack.start(timeout=300)
-    sampler = CpuSampler(session=stack.proc.pid if stack.proc else 0)
+    sampler = CpuSampler(root=stack.proc.pid if stack.proc else 0)
     client = DagsterClient(f"http://127.0.0.1:{stack.dagster_port}", timeout=120)
     try:
         backfills = wait_until(lambda: monthly_backfills(client), args.sensor_timeout, "the monthly_reports backfill")
