@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
     backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
+    run_executor: Literal["in_process", "multiprocess"] = Field(
+        default="in_process",
+        description="How a run executes its steps: in the run worker (saves a Python process start per step; "
+        "steps wait for the `reports` pool anyway) or one subprocess per step.",
+    )
     cache_ttl_seconds: int = Field(default=24 * 3600, description="Cache TTL of a finished report.")
     open_month_cache_ttl_seconds: int = Field(
         default=15 * 60, description="Cache TTL for the still-open current month."
