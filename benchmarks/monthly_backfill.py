@@ -146,19 +146,24 @@ def gql(client: DagsterClient, query: str, variables: dict[str, Any] | None = No
 
 # ---------------------------------------------------------------- CPU of the stack's processes
 def _classify(cmdline: str) -> str:
+    """Process kind from its command line. Runs are started by a code server through
+    multiprocessing's *spawn* (``spawn_main(...) --multiprocessing-fork``), not as
+    ``dagster api execute_run``; step workers (multiprocess executor) as ``execute_step``."""
     if "execute_step" in cmdline:
         return "step workers"
-    if "execute_run" in cmdline or "api execute" in cmdline:
+    if "resource_tracker" in cmdline:
+        return "other (cli, supervisor, helpers)"
+    if "execute_run" in cmdline or "--multiprocessing-fork" in cmdline:
         return "run workers"
     if "dagster-webserver" in cmdline or "dagster_webserver" in cmdline:
         return "webserver"
     if "dagster-daemon" in cmdline or "dagster_daemon" in cmdline:
         return "daemon"
-    if "api grpc" in cmdline or "grpc" in cmdline:
+    if "api grpc" in cmdline:
         return "code servers"
     if "uvicorn" in cmdline:
         return "api"
-    return "other (cli, supervisor)"
+    return "other (cli, supervisor, helpers)"
 
 
 def _proc_stat(pid: int) -> tuple[int, float] | None:

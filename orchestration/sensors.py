@@ -21,9 +21,9 @@ from orchestration.resources import OutboxResource, ReportStorageResource, Wareh
 def institution_sync(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    wanted = [str(i.id) for i in registration_order(list_institutions(warehouse.client()), datetime.now(UTC))]
     known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
-    new = [k for k in wanted if k not in known]
+    missing = [i for i in list_institutions(warehouse.client()) if str(i.id) not in known]
+    new = [str(i.id) for i in registration_order(missing, datetime.now(UTC))]
     if not new:
         return dg.SkipReason(f"{len(known)} institutions already registered")
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])

@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     first_month: str = Field(
         default="2024-01",
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-        description="First monthly partition (retention), YYYY-MM: partitions run from it to the current month; "
-        "fewer months make partition-status queries cheaper (docs/benchmarks.md).",
+        description="First monthly partition (retention), YYYY-MM: partitions, the API's exact-month cache and the "
+        "monthly sensor start here; bounds the months the UI lists and a backfill can target.",
     )
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
