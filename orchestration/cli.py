@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 
 from orchestration import topology
@@ -21,20 +22,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from orchestration.warehouse.client import duckdb_path
-    from orchestration.warehouse.generate import generate_warehouse
+    from orchestration.warehouse.generate import generate_warehouse, resolve_now, with_institutions
     from orchestration.warehouse.load import is_postgres_url
 
     settings = get_settings()
     out = args.out or str((settings.home / "warehouse.duckdb").resolve())
     if not is_postgres_url(out):
         Path(duckdb_path(out)).parent.mkdir(parents=True, exist_ok=True)
+    scale = with_institutions(args.scale, args.institutions) if args.institutions else args.scale
+    now = resolve_now(args.as_of)
     started = time.perf_counter()
-    counts = generate_warehouse(args.scale, args.seed, out)
+    counts = generate_warehouse(scale, args.seed, out, now=now)
     took = time.perf_counter() - started
     for table, n in sorted(counts.items()):
         print(f"{table:28s} {n:>12,}")
-    print(f"generated scale={args.scale} seed={args.seed} into {out} in {took:.1f}s")
+    print(
+        f"generated scale={args.scale} institutions={counts['institutions']} seed={args.seed} "
+        f"as-of={now:%Y-%m-%dT%H:%M:%S}Z into {out} in {took:.1f}s"
+    )
     return 0
+
+
+def _as_of(text: str) -> datetime:
+    """``--as-of``: YYYY-MM-DD (00:00 UTC of that day) or an ISO datetime (naive = UTC)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or an ISO-8601 datetime, got {text!r}") from None
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -203,6 +217,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="build the deterministic synthetic warehouse")
     gen.add_argument("--scale", choices=["tiny", "small", "demo", "large"], default="demo")
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        help="the generator's clock: YYYY-MM-DD (00:00 UTC) or ISO datetime; default 00:00 UTC today. "
+        "Data = the 12 months before its month plus its month up to it.",
+    )
+    gen.add_argument(
+        "--institutions",
+        type=int,
+        default=0,
+        help="N institutions (ids 1..N) with the scale's per-institution sizes, e.g. --scale small --institutions 1000",
+    )
     gen.add_argument("--out", default="", help="DuckDB file or postgresql:// URL (default $LXP_HOME/warehouse.duckdb)")
     gen.set_defaults(func=_cmd_generate)
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from assets.spec import Institution
 from orchestration.cache_key import cache_key as compute_cache_key
-from orchestration.periods import MONTHS_START, month_bounds, partition_key
+from orchestration.periods import is_partition_month, month_bounds, partition_key
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class RunPlan:
         month = self.start.astimezone(self.institution.tz).date().replace(day=1)
         if (self.start, self.end) != month_bounds(month, self.institution.timezone):
             return None
-        if month < MONTHS_START or month > datetime.now(UTC).date().replace(day=1):
-            return None  # the monthly partitions run from 2024-01 to the current month
+        if not is_partition_month(month):
+            return None  # the monthly partitions run from LXP_FIRST_MONTH to the current month
         return partition_key(self.institution.id, month)
 
     def open_period(self, now: datetime) -> bool:

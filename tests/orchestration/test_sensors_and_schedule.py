@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from assets.registry import REPORTS
 from assets.spec import Institution
@@ -178,3 +180,55 @@ def test_delivery_sensor_reaches_the_requesters_of_a_launcher_that_died(tmp_path
     assert release_finished_runs(instance, outbox, since=0.0)[0] == 0  # a second tick sends nothing new
     store.dispose()
     outbox.dispose()
+
+
+def test_registration_order_keeps_each_zone_contiguous() -> None:
+    """Dagster batches a backfill only over contiguous institution keys; the monthly sensor
+    requests one zone group at a time, so institutions join the partition grouped by zone."""
+    from orchestration.institutions import registration_order
+
+    sp2 = Institution(4, "Demo 2", "demo2", "America/Sao_Paulo")
+    tokyo2 = Institution(5, "Tokyo 2", "tk2", "Asia/Tokyo")
+    bad = Institution(6, "Bad", "bad", "Mars/Olympus_Mons")
+    at = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
+    ordered = registration_order([bad, TOKYO, SP, tokyo2, NY, sp2], at)
+    assert [i.id for i in ordered] == [2, 1, 4, 3, 5, 6]  # UTC-5, UTC-3 x2, UTC+9 x2, unknown zone last
+    # the due group of a tick is one contiguous run of that order
+    due = due_months(at, ordered, hour=3, done={})
+    keys = [i.id for i in ordered]
+    for ids in due.values():
+        positions = sorted(keys.index(i) for i in ids)
+        assert positions == list(range(positions[0], positions[0] + len(positions)))
+
+
+def test_first_month_setting_bounds_partitions_and_exact_month_detection(
+    monkeypatch: pytest.MonkeyPatch, tiny_warehouse_path: Path
+) -> None:
+    """LXP_FIRST_MONTH is the one home of the retention rule: Dagster's month partitions,
+    the API's exact-month detection and the monthly sensor all follow it."""
+    from orchestration.periods import is_partition_month, months_start
+    from orchestration.settings import Settings, get_settings
+
+    today = date(2026, 12, 1)
+    monkeypatch.setenv("LXP_FIRST_MONTH", "2025-12")
+    get_settings.cache_clear()
+    try:
+        assert months_start() == date(2025, 12, 1)
+        assert is_partition_month(date(2025, 12, 1), today) and is_partition_month(date(2026, 12, 1), today)
+        assert not is_partition_month(date(2025, 11, 1), today) and not is_partition_month(date(2027, 1, 1), today)
+    finally:
+        monkeypatch.delenv("LXP_FIRST_MONTH")
+        get_settings.cache_clear()
+    assert months_start() == date(2024, 1, 1)
+    with pytest.raises(ValueError, match="first_month"):
+        Settings(first_month="2025-13")
+    env = {**os.environ, "LXP_FIRST_MONTH": "2025-12", "PYTHONPATH": str(ROOT)}
+    code = (
+        "from orchestration.partitions import month_partitions as m; "
+        "keys = m.get_partition_keys(); print(keys[0], len(keys))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, count = proc.stdout.split()
+    now = datetime.now(UTC)
+    assert first == "2025-12-01" and int(count) == (now.year - 2025) * 12 + now.month - 12 + 1
