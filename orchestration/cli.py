@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -93,40 +91,10 @@ def _api_available() -> bool:
 
 
 def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
-    """Start children in their own process groups; stop them all on SIGTERM/Ctrl-C
-    or as soon as one dies (a half-running stack is worse than none)."""
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    stopping = False
+    """Run the children until SIGTERM/Ctrl-C, restarting any that crash (orchestration/supervisor.py)."""
+    from orchestration.supervisor import supervise
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for name, cmd in procs:
-        children.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
-    code = 0
-    try:
-        while not stopping:
-            for name, child in children:
-                if child.poll() is not None:
-                    print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
-                    code = child.returncode or 1
-                    stopping = True
-            time.sleep(0.3)
-    finally:
-        for _, child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.time() + 20
-        for _, child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-    return code
+    return supervise(procs, env, cwd=ROOT)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
