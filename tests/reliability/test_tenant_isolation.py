@@ -75,7 +75,10 @@ def test_no_endpoint_leaks_across_tenants_or_users(
 
     # Edited download links: re-pointed at another institution's key, renamed, extended, unsigned.
     url = job["url"]
-    other_key = urlsplit(url).path.replace("institution=1", "institution=2")
+    other_key = (
+        urlsplit(url).path.replace("institution%3D1/", "institution%3D2/").replace("institution=1/", "institution=2/")
+    )
+    assert other_key != urlsplit(url).path, url
     for what, edited in (
         ("other institution's key", _edit(url, path=other_key)),
         ("renamed file", _edit(url, fn="other.xlsx")),
