@@ -57,7 +57,7 @@ class Child:
     groups: list[int] = field(default_factory=list)
 
     def backoff(self, initial: float, maximum: float) -> float:
-        return min(maximum, initial * 2 ** max(0, self.rapid_failures - 1))
+        return float(min(maximum, initial * 2.0 ** max(0, self.rapid_failures - 1)))
 
 
 class Supervisor:

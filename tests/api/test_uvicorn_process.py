@@ -25,6 +25,7 @@ from orchestration import links
 from orchestration.redact import REDACTED
 from tests.api.conftest import SECRET, auth
 from tests.e2e.stack import ROOT, free_port, wait_until
+from tests.reliability.report import summary
 
 LINK_SECRET = "uvicorn-process-link-secret-0123456789"
 KEY = "storyboard-usage/institution=1/2026-03/storyboard-usage_1_2026-03.xlsx"
@@ -155,7 +156,7 @@ def test_chunked_body_is_cut_off_near_the_cap(api: Api) -> None:
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     # Socket buffers hold a few MB at most; the 50 MB the client was ready to send were never all taken.
     assert sent < 20 * 1024 * 1024, sent
-    print(f"RELIABILITY body-cap: chunked bytes accepted before 413={sent}, cap={MAX_BODY}")
+    summary("body-cap", chunked_bytes_taken_before_413=sent, cap=MAX_BODY, declared_10MB="413 before sending")
 
 
 def _auth_line() -> str:
