@@ -11,7 +11,7 @@ Phases, each against the shared `lxp-reports up` stack:
 3. Warehouse missing, then corrupt: requests answer 4xx/503 (never 500) or the run fails
    and its requester is told once; with the file back, reports work again.
 
-(Storage failing under a run is covered by tests/e2e/test_delivery_local.py; the API
+(Storage down during a run's write: test_storage_down.py, on its own S3 stack. The API
 killed mid-request belongs to the request ledger's tests.)
 """
 
