@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,8 +74,10 @@ class Supervisor:
         stable_after: float = STABLE_AFTER_SECONDS,
         max_rapid_failures: int = MAX_RAPID_FAILURES,
         stop_timeout: float = STOP_TIMEOUT_SECONDS,
+        replicas: Collection[str] = frozenset(),
     ) -> None:
         self.children = [Child(name, list(argv)) for name, argv in procs]
+        self.replicas = frozenset(replicas)
         self.env = dict(env)
         self.cwd = cwd
         self.backoff_initial = backoff_initial
@@ -106,7 +108,14 @@ class Supervisor:
         delay = child.backoff(self.backoff_initial, self.backoff_max)
         child.restarts += 1
         child.restart_at = time.monotonic() + delay
-        log(f"{child.name} exited with {code} after {ran:.1f}s; restarting in {delay:.1f}s (restart #{child.restarts})")
+        serving = ""
+        if child.name in self.replicas:
+            alive = [c.name for c in self.children if c.name in self.replicas and c.proc is not None]
+            serving = f"; still serving: {', '.join(alive) or 'none'}"
+        log(
+            f"{child.name} exited with {code} after {ran:.1f}s{serving}; "
+            f"restarting in {delay:.1f}s (restart #{child.restarts})"
+        )
         return None
 
     def run(self) -> int:
