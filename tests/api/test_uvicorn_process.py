@@ -105,7 +105,7 @@ def test_download_links_are_redacted_in_the_access_log(api: Api) -> None:
     assert sig not in text and sig[:16] not in text, "a working signature reached the log"
     assert " 200" in lines[0] and " 403" in lines[1]  # still useful: path, status
     assert links.verify_url(url, LINK_SECRET, datetime.now(UTC)).key == KEY  # the link itself still works
-    print("RELIABILITY access-log: download requests=2, credentials in log=0")
+    summary("access-log", download_requests=2, credentials_in_log=0)
 
 
 def test_declared_oversized_body_is_refused_before_it_is_sent(api: Api) -> None:
