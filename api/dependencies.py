@@ -23,7 +23,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from api.validation import positive_int
+from api.validation import MAX_ID_DIGITS, positive_int
 from orchestration.settings import Settings
 
 STUDENT_PRIVILEGE = 4
@@ -95,26 +95,26 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
 
 
 def _int_claim(claims: dict[str, Any], *names: str, required: bool = True) -> int | None:
+    """A positive id claim below 10**MAX_ID_DIGITS (fits SQLite's and PostgreSQL's signed
+    64-bit integers: an id >= 2**63 was an OverflowError, i.e. a 500, in the job store).
+
+    JSON numbers or digit strings (some issuers stringify ids); never bools or floats with a fraction.
+    """
     for name in names:
         if name in claims:
             value = claims[name]
-            # JSON numbers or digit strings (some issuers stringify ids); never bools/floats with a fraction.
-            if isinstance(value, bool):
-                break
-            if isinstance(value, int):
-                if value > 0:
-                    return value
-                break
-            if isinstance(value, float) and value.is_integer() and value > 0:
-                return int(value)
-            if isinstance(value, str) and (number := positive_int(value)) is not None:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, int | str) and (number := positive_int(value)) is not None:
                 return number
             break
     else:
         if not required:
             return None
         raise ApiError("invalid_argument", f"Invalid JWT claims: missing {names[0]}")
-    raise ApiError("invalid_argument", f"Invalid JWT claims: {names[0]} must be a positive integer")
+    raise ApiError(
+        "invalid_argument", f"Invalid JWT claims: {names[0]} must be a positive integer below 10^{MAX_ID_DIGITS}"
+    )
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:

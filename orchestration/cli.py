@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from orchestration import topology
 from orchestration.settings import get_settings
@@ -97,50 +96,19 @@ def _api_available() -> bool:
     return importlib.util.find_spec("api.app") is not None
 
 
-def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str], replicas: Collection[str] = frozenset()) -> int:
-    """Start children in their own process groups; stop them all on SIGTERM/Ctrl-C
-    or as soon as one dies (a half-running stack is worse than none). ``replicas``
-    are interchangeable copies (API replicas): losing some of them is reported and
-    the others keep serving; the stack stops when the last one is gone."""
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    stopping = False
-    reported: set[str] = set()
+def _supervise(
+    procs: list[tuple[str, list[str]]],
+    env: dict[str, str],
+    replicas: Collection[str] = frozenset(),
+    **options: Any,
+) -> int:
+    """Run the children until SIGTERM/Ctrl-C, restarting any that crash (orchestration/supervisor.py).
+    ``replicas`` are interchangeable copies (API replicas): a crashed one is restarted like any
+    child, and its log line names the replicas still serving meanwhile. ``options`` tune the
+    backoff (tests)."""
+    from orchestration.supervisor import Supervisor
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for name, cmd in procs:
-        children.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
-    code = 0
-    try:
-        while not stopping:
-            for name, child in children:
-                if child.poll() is None or name in reported:
-                    continue
-                alive = [n for n, c in children if n in replicas and c.poll() is None]
-                if name in replicas and alive:
-                    print(f"{name} exited with {child.returncode}; still serving: {', '.join(alive)}", file=sys.stderr)
-                    reported.add(name)
-                    continue
-                print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
-                code = child.returncode or 1
-                stopping = True
-            time.sleep(0.3)
-    finally:
-        for _, child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.time() + 20
-        for _, child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-    return code
+    return Supervisor(procs, env, cwd=ROOT, replicas=replicas, **options).run()
 
 
 def _cmd_up(args: argparse.Namespace) -> int:

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         default=15 * 60, description="Cache TTL for the still-open current month."
     )
     rate_limit: str = Field(default="60/minute", description="Per-institution limit on report endpoints.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body the API reads; larger bodies get 413."
+    )
     rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port.")
     link_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Download links expire after this.")
     link_secret: str = Field(default="dev-link-secret-change-me", description="HMAC key of local download links.")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
@@ -21,6 +23,20 @@ router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
 # Same span as seed 000's year (1900-2100): keeps every derived instant representable.
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
+#: What the catalog's dates accept, as the OpenAPI states it: YYYY-MM-DD with a year in
+#: 1900-2100 (calendar validity is checked on parse). Anything else is 400 invalid_argument.
+DATE_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_ACCEPTED = f"Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}"
+
+
+def _iso_date_text(value: object) -> object:
+    """Only ``YYYY-MM-DD`` (pydantic alone also takes ``2026-01-01T00:00:00Z``, which the schema does not allow)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be an ISO date (YYYY-MM-DD)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 _ERRORS = responses("invalid_argument", "unauthenticated", "not_found", "resource_exhausted", "internal", "unavailable")
 
@@ -109,9 +125,20 @@ def catalog(
     institutions: InstitutionsDep,
     launcher: LauncherDep,
     warehouse: WarehouseDep,
-    start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
+    start_date: Annotated[
+        IsoDate,
+        Query(
+            description="Start of the period (ISO date, e.g. 2026-01-01, 1900-01-01 to 2100-12-31), inclusive.",
+            json_schema_extra={"pattern": DATE_PATTERN},
+        ),
+    ],
     end_date: Annotated[
-        date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")
+        IsoDate,
+        Query(
+            description="End of the period (ISO date, e.g. 2026-06-02, 1900-01-01 to 2100-12-31), inclusive; "
+            "must be ≥ start_date (400 otherwise).",
+            json_schema_extra={"pattern": DATE_PATTERN},
+        ),
     ],
     school_ids: Annotated[
         str | None,
@@ -124,10 +151,7 @@ def catalog(
 ) -> dict[str, Any]:
     for name, value in (("start_date", start_date), ("end_date", end_date)):
         if not MIN_DATE <= value <= MAX_DATE:
-            raise ApiError(
-                "invalid_argument",
-                f"Invalid {name}. Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}",
-            )
+            raise ApiError("invalid_argument", f"Invalid {name}. {_DATE_ACCEPTED}")
     if start_date > end_date:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)

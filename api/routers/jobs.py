@@ -7,12 +7,13 @@ tenants. Polling here is not rate limited with the report budget.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.dagster_client import DagsterError, RunInfo
+from api.dagster_client import ACTIVE_STATUSES, DagsterError, RunInfo, RunNotTerminable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.launch.tags import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
@@ -127,7 +128,10 @@ def list_jobs(
     summary="Cancel one of my queued or running jobs",
     description=(
         "Terminates the Dagster run. Only the user who launched the job may cancel it (users who joined an "
-        "identical request get 403, since the run serves them all); a finished job cannot be cancelled (400 failed_precondition)."
+        "identical request get 403, since the run serves them all); a finished job cannot be cancelled "
+        "(400 failed_precondition). "
+        "Idempotent: cancelling a job whose cancellation is under way answers 204 again; a job still starting is "
+        "waited for briefly, then 400 failed_precondition (retry)."
     ),
 )
 def cancel_job(
@@ -143,11 +147,46 @@ def cancel_job(
     run = services.dagster.get_run(job_id)
     if run is None or not run.active:
         raise ApiError("failed_precondition", f"Job {job_id} has already finished")
-    try:
-        services.dagster.terminate_run(job_id)
-    except DagsterError:
-        again = services.dagster.get_run(job_id)
-        if again is None or not again.active:  # it finished between our check and the terminate
-            raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
-        raise
+    _terminate(services, job_id, run)
     return Response(status_code=204)
+
+
+#: Dagster terminates only QUEUED and STARTED runs; a STARTING run (its worker is
+#: being launched, ~1-3 s) becomes STARTED shortly, so the cancel waits this long for it.
+CANCEL_WAIT_SECONDS = 5.0
+_CANCEL_POLL_SECONDS = 0.25
+
+
+def _terminate(services: Services, job_id: str, run: RunInfo) -> None:
+    """Terminate the run, idempotently: 204 once a cancellation is under way (CANCELING) or
+    done by a concurrent call; 400 failed_precondition when it finished first or is still
+    starting after :data:`CANCEL_WAIT_SECONDS`. A status Dagster refuses is never a 500."""
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    status = run.status
+    while True:
+        if status in ("CANCELING", "CANCELED"):
+            return  # already being cancelled (a double DELETE, or a concurrent one): idempotent
+        if status not in ACTIVE_STATUSES:
+            raise ApiError("failed_precondition", f"Job {job_id} has already finished")
+        try:
+            services.dagster.terminate_run(job_id)
+            return
+        except RunNotTerminable as exc:
+            status = exc.status
+        except DagsterError:
+            again = services.dagster.get_run(job_id)
+            if again is None or not again.active:  # it finished between our check and the terminate
+                raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
+            raise
+        if status in ("CANCELING", "CANCELED"):
+            return
+        if status not in ACTIVE_STATUSES:
+            raise ApiError("failed_precondition", f"Job {job_id} has already finished")
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                "failed_precondition",
+                f"Job {job_id} is starting and cannot be cancelled yet; try again in a few seconds",
+            )
+        time.sleep(_CANCEL_POLL_SECONDS)
+        current = services.dagster.get_run(job_id)
+        status = current.status if current is not None else "NOT_FOUND"

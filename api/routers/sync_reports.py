@@ -219,7 +219,10 @@ def _run(
         return _file_response(path.read_bytes(), fmt, filename)
 
 
-_ACCEPT_DOC = "application/json (default) or text/csv (Portuguese column names)."
+_ACCEPT_DOC = (
+    "application/json (default) or text/csv (Portuguese column names). No header, `*/*`, `application/*` and "
+    "`text/*` are accepted and q-values honoured; any other media type (e.g. `application/xml`) is 406."
+)
 _FILE_RESPONSES = {
     200: {
         "description": "The report: a JSON array of rows (default) or CSV.",
@@ -313,7 +316,11 @@ def groups_usage(
     services: ServicesDep,
     body: Annotated[GroupsUsageBody, Body()],
     accept: Annotated[
-        str | None, Header(description="application/json (default), text/csv or the xlsx media type.")
+        str | None,
+        Header(
+            description="application/json (default), text/csv or the xlsx media type. No header, `*/*`, "
+            "`application/*` and `text/*` are accepted and q-values honoured; any other media type is 406."
+        ),
     ] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)
