@@ -41,6 +41,9 @@ TAG_ROWS = "lxp/rows"
 TAG_BYTES = "lxp/bytes"
 TAG_TRIGGER = "lxp/trigger"  # "monthly" for the monthly backfill
 TAG_MONTH = "lxp/month"  # YYYY-MM of the monthly backfill
+#: The launcher's claim (one identical request in flight): a run launched under a claim
+#: carries its id, so a claim orphaned by a dead launcher is bound to its run later.
+TAG_CLAIM = "lxp/claim"
 
 #: Dagster's own partition tags (written by Dagster for partitioned runs, and by the API when it launches one).
 DAGSTER_PARTITION_TAG = "dagster/partition"

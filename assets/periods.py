@@ -7,12 +7,28 @@ calls "exactly one month partition" is exactly what the asset builds.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from assets.contract import DAGSTER_PARTITION_TAG, INSTITUTION_DIMENSION, MONTH_DIMENSION, dagster_dimension_tag
 
-MONTHS_START = date(2024, 1, 1)  # first monthly partition
+#: First monthly partition when the deployment sets none (``LXP_FIRST_MONTH``,
+#: read by ``orchestration.settings``; assets never read settings themselves).
+DEFAULT_FIRST_MONTH = "2024-01"
+
+
+def parse_month(text: str) -> date:
+    """``"YYYY-MM"`` -> the first day of that month."""
+    year, month = text.split("-")
+    return date(int(year), int(month), 1)
+
+
+def is_partition_month(month: date, first_month: date, today: date | None = None) -> bool:
+    """Whether ``month`` (a first day) is a monthly partition: from ``first_month``
+    (the retention setting) to the still-open current month (UTC, as Dagster's
+    monthly partitions count)."""
+    current = (today or datetime.now(UTC).date()).replace(day=1)
+    return first_month <= month <= current
 
 
 def month_bounds(month: date, timezone: str) -> tuple[datetime, datetime]:

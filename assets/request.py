@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from assets.cache_key import cache_key as compute_cache_key
 from assets.contract import AdhocParams
-from assets.periods import MONTHS_START, month_bounds, partition_key
+from assets.periods import is_partition_month, month_bounds, partition_key
 from assets.spec import Institution, ReportRequest, ReportSpec
 
 #: How the client stated the period: a calendar month, inclusive local dates,
@@ -216,23 +216,22 @@ class RequestedReport:
 
     # -- Dagster ---------------------------------------------------------------------
 
-    def partition_month(self, now: datetime | None = None) -> date | None:
+    def partition_month(self, first_month: date, now: datetime | None = None) -> date | None:
         """The monthly partition this request is exactly (no filters, whole local month,
-        between the first partition and the current month), else None."""
+        between ``first_month`` — the retention setting, ``LXP_FIRST_MONTH`` — and the
+        current month), else None."""
         if not self.spec.monthly or self.filters or self.start is None or self.end is None:
             return None
         month = self.start.astimezone(self.institution.tz).date().replace(day=1)
         if (self.start, self.end) != month_bounds(month, self.institution.timezone):
             return None
-        current = (now or datetime.now(UTC)).date().replace(day=1)
-        if month < MONTHS_START or month > current:
-            return None  # the monthly partitions run from MONTHS_START to the current month
+        if not is_partition_month(month, first_month, None if now is None else now.date()):
+            return None  # the monthly partitions run from the first month to the current month
         return month
 
-    @property
-    def partition_key(self) -> str | None:
+    def partition_key(self, first_month: date, now: datetime | None = None) -> str | None:
         """``"<institution>|<YYYY-MM-01>"`` when the request is exactly one existing month partition."""
-        month = self.partition_month()
+        month = self.partition_month(first_month, now)
         return None if month is None else partition_key(self.institution.id, month)
 
     def adhoc_params(self) -> AdhocParams:

@@ -24,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
+from api.institutions import warehouse_error
 from api.negotiation import negotiate
 from api.routers.async_reports import check_school_ids
-from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
+from api.services import WAREHOUSE_ERRORS, Services, ServicesDep
 from api.validation import positive_ids
 from assets.contract import ProducedFile
 from assets.registry import by_slug
@@ -36,6 +37,7 @@ from assets.writers.formats import MEDIA_TYPES, answer_content_type
 from assets.writers.render import render_file
 from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.produce import compute
+from orchestration.settings import months_start
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -125,7 +127,7 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     if not raw:
         return []
     result = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
-    check_school_ids(services, institution_id, result)
+    check_school_ids(services.warehouse, institution_id, result)
     return result
 
 
@@ -141,7 +143,7 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
 
 def _cached_month_file(services: Services, request: RequestedReport) -> bytes | None:
     """Bytes of the month partition's file when the request is exactly that month and it is fresh."""
-    partition = request.partition_key
+    partition = request.partition_key(months_start())
     if partition is None:
         return None
     try:
@@ -198,7 +200,10 @@ def _run(
         return _file_response(path.read_bytes(), fmt, filename)
 
 
-_ACCEPT_DOC = "application/json (default) or text/csv (Portuguese column names)."
+_ACCEPT_DOC = (
+    "application/json (default) or text/csv (Portuguese column names). No header, `*/*`, `application/*` and "
+    "`text/*` are accepted and q-values honoured; any other media type (e.g. `application/xml`) is 406."
+)
 _FILE_RESPONSES = {
     200: {
         "description": "The report: a JSON array of rows (default) or CSV.",
@@ -292,7 +297,11 @@ def groups_usage(
     services: ServicesDep,
     body: Annotated[GroupsUsageBody, Body()],
     accept: Annotated[
-        str | None, Header(description="application/json (default), text/csv or the xlsx media type.")
+        str | None,
+        Header(
+            description="application/json (default), text/csv or the xlsx media type. No header, `*/*`, "
+            "`application/*` and `text/*` are accepted and q-values honoured; any other media type is 406."
+        ),
     ] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)

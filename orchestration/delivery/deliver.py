@@ -21,6 +21,7 @@ from orchestration.delivery.channels.email import EmailChannel
 from orchestration.delivery.channels.webhook import WebhookChannel
 from orchestration.delivery.outbox import Notification, Outbox
 from orchestration.delivery.storage import ReportStorage
+from orchestration.redact import redact_credentials
 
 #: Rows leased per claim; small batches keep the lease short, so a crashed
 #: worker's rows come back quickly.
@@ -123,7 +124,7 @@ def _deliver_one(
         outbox.mark_sent(n.id, now)
         stats.sent += 1
         return
-    message = "; ".join(str(e) for e in errors)
+    message = redact_credentials("; ".join(str(e) for e in errors))  # a receiver may echo the link back
     stats.errors.append(f"notification {n.id}: {message}")
     permanent = any(isinstance(e, PermanentError) for e in errors)
     delays = [e.retry_after for e in errors if isinstance(e, RetryableError) and e.retry_after is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from api.launcher import ReportLauncher
+from api.launch import ReportLauncher
 from assets.registry import by_slug
 from assets.request import RequestedReport
 from assets.spec import Institution

@@ -10,12 +10,14 @@ import pytest
 
 from assets.cache_key import cache_key
 from assets.contract import ADHOC_OP
+from assets.periods import DEFAULT_FIRST_MONTH, parse_month
 from assets.registry import by_slug
 from assets.request import RequestedReport
 from assets.spec import Institution
 
 SP = Institution(1, "Demo", "demo", "America/Sao_Paulo")
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+FIRST = parse_month(DEFAULT_FIRST_MONTH)
 
 
 def test_a_month_is_labelled_keyed_and_partitioned_by_the_month() -> None:
@@ -27,7 +29,7 @@ def test_a_month_is_labelled_keyed_and_partitioned_by_the_month() -> None:
     assert request.file_name(NOW) == "storyboard-usage_1_2026-10.xlsx"
     assert request.cache_params == {"month": "2026-10"}
     assert request.cache_key == cache_key("storyboard-usage", 1, {"month": "2026-10"})
-    assert request.partition_key == "1|2026-10-01"
+    assert request.partition_key(FIRST) == "1|2026-10-01"
 
 
 def test_inclusive_dates_are_local_days_and_key_as_the_client_sent_them() -> None:
@@ -44,8 +46,8 @@ def test_inclusive_dates_are_local_days_and_key_as_the_client_sent_them() -> Non
     assert unfiltered.cache_key == cache_key(
         "catalog", 1, {"start_date": "2026-06-01", "end_date": "2026-06-30", "school_ids": None}
     )
-    assert request.partition_key is None  # filtered
-    assert unfiltered.partition_key == "1|2026-06-01"  # a whole month without filters is the partition
+    assert request.partition_key(FIRST) is None  # filtered
+    assert unfiltered.partition_key(FIRST) == "1|2026-06-01"  # a whole month without filters is the partition
     assert unfiltered.period_label(NOW) == "2026-06-01_2026-06-30"  # ...but is still named as asked
 
 
@@ -55,8 +57,8 @@ def test_ranges_in_milliseconds_name_local_first_and_last_day() -> None:
     end = datetime(2025, 11, 1, 2, 59, 59, 999000, tzinfo=UTC) + timedelta(milliseconds=1)
     request = RequestedReport.for_range(spec, SP, start, end, "csv")
     assert request.answer_file_name(NOW) == "questions_1_2025-10-01_2025-10-31.csv"
-    assert request.partition_key == "1|2025-10-01"
-    assert RequestedReport.for_range(spec, SP, start, end - timedelta(hours=1), "csv").partition_key is None
+    assert request.partition_key(FIRST) == "1|2025-10-01"
+    assert RequestedReport.for_range(spec, SP, start, end - timedelta(hours=1), "csv").partition_key(FIRST) is None
 
 
 def test_snapshots_are_named_by_date() -> None:
@@ -65,14 +67,19 @@ def test_snapshots_are_named_by_date() -> None:
     late = datetime(2026, 12, 2, 1, tzinfo=UTC)  # still Dec 1st in São Paulo
     assert request.answer_file_name(late) == "bookings-workload_1_2026-12-01.csv"
     assert request.file_name(late) == "bookings-workload_1_snapshot-2026-12-02.csv"
-    assert request.partition_key is None and request.open_period(late)
+    assert request.partition_key(FIRST) is None and request.open_period(late)
 
 
 def test_partitions_exist_only_from_the_first_month_to_the_current_one() -> None:
     spec = by_slug("storyboard-usage")
-    assert RequestedReport.for_month(spec, SP, date(2023, 12, 1)).partition_month(NOW) is None
-    assert RequestedReport.for_month(spec, SP, date(2027, 1, 1)).partition_month(NOW) is None
-    assert RequestedReport.for_month(spec, SP, date(2026, 12, 1)).partition_month(NOW) == date(2026, 12, 1)
+    assert RequestedReport.for_month(spec, SP, date(2023, 12, 1)).partition_month(FIRST, NOW) is None
+    assert RequestedReport.for_month(spec, SP, date(2027, 1, 1)).partition_month(FIRST, NOW) is None
+    assert RequestedReport.for_month(spec, SP, date(2026, 12, 1)).partition_month(FIRST, NOW) == date(2026, 12, 1)
+    # a later first month (LXP_FIRST_MONTH) drops the months before it
+    assert RequestedReport.for_month(spec, SP, date(2025, 11, 1)).partition_month(date(2025, 12, 1), NOW) is None
+    assert RequestedReport.for_month(spec, SP, date(2025, 12, 1)).partition_month(date(2025, 12, 1), NOW) == date(
+        2025, 12, 1
+    )
 
 
 def test_adhoc_params_round_trip() -> None:

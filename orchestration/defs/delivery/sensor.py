@@ -13,7 +13,7 @@ from assets.contract import TAG_REPORT
 from assets.registry import REPORTS
 from orchestration.defs.delivery.notifier import NotifierResource
 from orchestration.defs.resources import ReportStorageResource
-from orchestration.delivery.outbox import job_outcome
+from orchestration.delivery.outbox import claim_of, job_outcome
 
 REPORT_TITLES = {spec.slug: spec.title for spec in REPORTS.values()}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
@@ -42,7 +42,10 @@ def release_finished_runs(
         if TAG_REPORT not in run.tags:
             continue
         status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
-        released += outbox.complete_job(run.run_id, status, storage_key=key, filename=filename)
+        # claim_of: a run whose launcher died before publishing its id still reaches its requesters.
+        released += outbox.complete_job(
+            run.run_id, status, storage_key=key, filename=filename, claim_id=claim_of(run.tags)
+        )
     return released, newest
 
 

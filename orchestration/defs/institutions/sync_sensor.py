@@ -1,24 +1,30 @@
-"""Keep the dynamic ``institution`` partitions in sync with the warehouse."""
+"""Keep the dynamic ``institution`` partitions in sync with the warehouse.
+
+New institutions join in registration order (grouped by zone), so a zone group
+is one contiguous range of partitions Dagster can batch into one backfill run.
+"""
+
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from orchestration.defs.reports.partitions import institution_partitions
 from orchestration.defs.resources import WarehouseResource
-from orchestration.institutions import list_institutions
+from orchestration.institutions import list_institutions, registration_order
 
 
 @dg.sensor(
     name="institution_sync",
-    description="Adds a dynamic `institution` partition for every institution in the warehouse.",
+    description="Adds a dynamic `institution` partition for every institution in the warehouse (grouped by zone).",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def institution_sync(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    wanted = [str(i.id) for i in list_institutions(warehouse.client())]
     known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
-    new = [k for k in wanted if k not in known]
+    missing = [i for i in list_institutions(warehouse.client()) if str(i.id) not in known]
+    new = [str(i.id) for i in registration_order(missing, datetime.now(UTC))]
     if not new:
         return dg.SkipReason(f"{len(known)} institutions already registered")
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])

@@ -29,10 +29,11 @@ from assets.contract import (
     TAG_MONTH,
     TAG_TRIGGER,
 )
-from assets.periods import previous_month
+from assets.periods import is_partition_month, previous_month
 from assets.spec import Institution, ReportSpec
 from orchestration.defs.resources import WarehouseResource
 from orchestration.institutions import list_institutions, valid_timezone
+from orchestration.settings import months_start
 
 
 def last_closed_month(now: datetime, timezone: str, hour: int) -> date:
@@ -95,7 +96,12 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
         institutions = list_institutions(warehouse.client())
         for bad in (i for i in institutions if not valid_timezone(i.timezone)):
             context.log.warning(f"institution {bad.id} skipped: unknown timezone {bad.timezone!r} in the warehouse")
-        due = due_months(datetime.now(UTC), institutions, hour, done)
+        now, first = datetime.now(UTC), months_start()
+        due = {
+            m: ids
+            for m, ids in due_months(now, institutions, hour, done).items()
+            if is_partition_month(m, first, now.date())
+        }
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
         known = set(context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION))

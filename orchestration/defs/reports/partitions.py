@@ -13,10 +13,10 @@ from datetime import date
 import dagster as dg
 
 from assets.contract import INSTITUTION_DIMENSION, MONTH_DIMENSION
-from assets.periods import MONTHS_START
+from orchestration.settings import months_start
 
 institution_partitions = dg.DynamicPartitionsDefinition(name=INSTITUTION_DIMENSION)
-month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START.isoformat(), end_offset=1)
+month_partitions = dg.MonthlyPartitionsDefinition(start_date=months_start().isoformat(), end_offset=1)
 report_partitions = dg.MultiPartitionsDefinition(
     {INSTITUTION_DIMENSION: institution_partitions, MONTH_DIMENSION: month_partitions}
 )
