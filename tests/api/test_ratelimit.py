@@ -114,7 +114,7 @@ def test_the_token_is_verified_once_per_request(client: TestClient, monkeypatch:
     assert len(calls) == 3
     bad_claim = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": "abc"}))
     assert bad_claim.status_code == 400
-    assert bad_claim.json()["message"] == "Invalid JWT claims: userId must be a positive integer"
+    assert bad_claim.json()["message"] == "Invalid JWT claims: userId must be a positive integer below 10^18"
     assert len(calls) == 4
     missing = client.get(f"{STORYBOARD}?month=3&year=2026")
     assert missing.status_code == 401 and missing.json()["message"] == "Missing Authorization header"
