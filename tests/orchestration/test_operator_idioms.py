@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import duckdb
@@ -19,6 +20,7 @@ from orchestration.definitions import build_definitions
 from orchestration.defs.delivery.notifier import NotifierResource
 from orchestration.defs.reports.completeness import JOB_NAME
 from orchestration.defs.reports.monthly import last_closed_month
+from orchestration.defs.reports.retry import TRANSIENT_RETRY, transient_retry
 from orchestration.institutions import list_institutions
 from orchestration.settings import Settings
 from orchestration.transient import is_transient
@@ -81,13 +83,20 @@ def test_only_transient_infrastructure_errors_are_retried() -> None:
     assert not is_transient(duckdb.CatalogException("Table x does not exist"))
 
 
-def test_report_steps_carry_the_retry_policy(tiny_warehouse: str) -> None:
+def test_report_steps_retry_transient_errors_but_never_a_cancel(tiny_warehouse: str) -> None:
+    """No op carries a retry policy (Dagster would apply it to the interrupt of a cancelled run,
+    which then ended SUCCESS); the steps raise the transient retry themselves."""
     repo = build_definitions(Settings(warehouse_url=tiny_warehouse)).get_repository_def()
     adhoc = repo.get_job("course_catalog_adhoc").graph.node_named("build_report").definition
     asset = repo.get_job("course_catalog_job").graph.node_named("course_catalog").definition
     for op in (adhoc, asset):
-        assert op.retry_policy is not None and op.retry_policy.max_retries == 3
-        assert op.retry_policy.backoff == dg.Backoff.EXPONENTIAL
+        assert op.retry_policy is None
+    assert TRANSIENT_RETRY.max_retries == 3 and TRANSIENT_RETRY.backoff == dg.Backoff.EXPONENTIAL
+    first = transient_retry(SimpleNamespace(retry_number=0))  # type: ignore[arg-type]
+    third = transient_retry(SimpleNamespace(retry_number=2))  # type: ignore[arg-type]
+    assert isinstance(first, dg.RetryRequested) and first.max_retries == 3
+    assert first.seconds_to_wait is not None and third.seconds_to_wait is not None
+    assert 0 < first.seconds_to_wait <= 2 * TRANSIENT_RETRY.delay < third.seconds_to_wait  # exponential
 
 
 def test_notifier_resource_without_channels_leaves_rows_waiting(tmp_path: Path) -> None:

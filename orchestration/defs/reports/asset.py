@@ -19,7 +19,7 @@ from assets.request import RequestedReport
 from assets.spec import ReportSpec
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED, check_specs
 from orchestration.defs.reports.partitions import institution_partitions, parse_partition_key, report_partitions
-from orchestration.defs.reports.retry import TRANSIENT_RETRY
+from orchestration.defs.reports.retry import transient_retry
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.defs.warehouse.tables import tables_read_by
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
@@ -77,7 +77,6 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         partitions_def=partitions_def,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_batch_size),
         pool=POOL,
-        retry_policy=TRANSIENT_RETRY,
     )
     def _report(
         context: dg.AssetExecutionContext,
@@ -85,10 +84,15 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         storage: ReportStorageResource,
         options: ReportOptionsResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
-        client, store, opts = warehouse.client(), storage.get(), options.as_options()
         as_of = datetime.now(UTC)
-        # One institutions query per run, not one connection per partition of a batch.
-        known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
+        try:
+            client, store, opts = warehouse.client(), storage.get(), options.as_options()
+            # One institutions query per run, not one connection per partition of a batch.
+            known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
+        except Exception as exc:
+            if is_transient(exc):
+                raise transient_retry(context) from exc
+            raise
         done: list[ProducedFile] = []
         failed: dict[str, str] = {}
         transient: list[str] = []
@@ -134,12 +138,15 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         )
         if failed:
             # Retried (with the whole batch; built partitions are rebuilt) only when a failure was transient.
-            raise dg.Failure(
+            failure = dg.Failure(
                 description=f"{len(failed)} of {len(context.partition_keys)} partitions failed"
                 + (f" ({len(transient)} transient: retrying)" if transient else ""),
                 metadata={"errors": dg.MetadataValue.json(failed), "transient": dg.MetadataValue.json(transient)},
-                allow_retries=bool(transient),
+                allow_retries=False,
             )
+            if transient:
+                raise transient_retry(context) from failure
+            raise failure
 
     return _report
 

@@ -20,7 +20,7 @@ from assets.request import RequestedReport
 from assets.spec import ReportSpec
 from orchestration.defs.reports.asset import POOL, storage_names, tag_run
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED
-from orchestration.defs.reports.retry import TRANSIENT_RETRY
+from orchestration.defs.reports.retry import transient_retry
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.institutions import load_institution
 from orchestration.produce import compute, write_and_store
@@ -50,7 +50,6 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         name=f"{spec.name}_build_report",
         description=f"Build {spec.title} for arbitrary parameters.",
         pool=POOL,
-        retry_policy=TRANSIENT_RETRY,
     )
     def build_report(
         context: dg.OpExecutionContext,
@@ -70,7 +69,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
             produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
         except Exception as exc:
             if is_transient(exc):
-                raise  # the retry policy tries again, with backoff
+                raise transient_retry(context) from exc  # tried again, with backoff
             raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
         tag_run(context, produced, institution.name)
         return dg.Output(
