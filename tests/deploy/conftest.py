@@ -10,6 +10,7 @@ import yaml
 
 from orchestration.instance_config import local_profile
 from orchestration.settings import Settings
+from tests.services.postgres import postgres_url  # noqa: F401 - fixture for the instance test
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -48,9 +48,7 @@ def _kubectl() -> str:
 
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
-    proc = subprocess.run(
-        [_kubectl(), "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=120
-    )
+    proc = subprocess.run([_kubectl(), "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return [obj for obj in yaml.safe_load_all(proc.stdout) if obj]
 
@@ -88,7 +86,9 @@ def test_api_deployment(rendered: list[dict[str, Any]]) -> None:
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert {"requests", "limits"} <= set(container["resources"])
-    assert "--workers" in container["command"] and container["command"][container["command"].index("--workers") + 1] == "1"
+    assert (
+        "--workers" in container["command"] and container["command"][container["command"].index("--workers") + 1] == "1"
+    )
     health_paths = {route.path for route in health_router.routes}  # type: ignore[attr-defined]
     for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
         path = container[probe]["httpGet"]["path"]
