@@ -16,11 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
+from orchestration.logs import configure_logging
 from orchestration.settings import Settings, get_settings
 
 log = logging.getLogger("api")
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
     app.add_middleware(errors.RequestIdMiddleware)
+    metrics.install(app)  # GET /metrics (no auth, no rate limit) + per-route request metrics, outermost
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -112,6 +114,7 @@ def __getattr__(name: str) -> Any:
     # ``api.app:app`` is built on first access, so importing this module (tests,
     # tooling) does not open databases or read the environment.
     if name == "app":
+        configure_logging(get_settings().log_format)  # uvicorn's own loggers included
         globals()["app"] = built = create_app()
         return built
     raise AttributeError(name)

@@ -25,6 +25,7 @@ from typing import Any
 from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
 from api.dependencies import Principal
 from api.errors import ApiError
+from api.metrics import report_outcome
 from assets.spec import Institution
 from orchestration.cache_key import cache_key as compute_cache_key
 from orchestration.outbox import job_outcome
@@ -239,6 +240,7 @@ class ReportLauncher:
 
     def _serve_cached(self, principal: Principal, plan: RunPlan, key: str, cached: KnownFile) -> None:
         job_id = f"cache:{key}:{uuid.uuid4().hex}"
+        report_outcome(plan.slug, "cache_hit")
         self._record(
             principal,
             plan,
@@ -303,6 +305,7 @@ class ReportLauncher:
         if not self.store.set_run(key, owner, run_id):
             log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
         self._record(principal, plan, key, run_id, launched=True)
+        report_outcome(plan.slug, "launched")
         self._subscribe(principal, plan, run_id)
         self._settle_if_finished(run_id)
         log.info("launched run %s for %s institution=%s key=%s", run_id, plan.slug, plan.institution.id, key[:12])
@@ -365,6 +368,7 @@ class ReportLauncher:
         self.outbox.complete_job(run_id, status, storage_key=key, filename=filename)
 
     def _join(self, principal: Principal, plan: RunPlan, key: str, run: RunInfo) -> None:
+        report_outcome(plan.slug, "joined")
         self._record(principal, plan, key, run.run_id)
         self._subscribe(principal, plan, run.run_id)
         self._settle_if_finished(run.run_id)

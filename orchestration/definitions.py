@@ -7,6 +7,7 @@ import dagster as dg
 
 from assets.registry import REPORTS
 from orchestration.factory import adhoc_job, report_asset, report_asset_job
+from orchestration.logs import configure_logging
 from orchestration.resources import resources_from_settings
 from orchestration.schedules import build_monthly_sensor
 from orchestration.sensors import institution_sync, report_delivery
@@ -24,4 +25,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
+if get_settings().log_format == "json":  # code server and run pods: our loggers as JSON lines
+    configure_logging("json")
 defs = build_definitions()

@@ -20,6 +20,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.spec import ReportSpec
+from orchestration import logs
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
 from orchestration.partitions import (
     institution_partitions,
@@ -101,6 +102,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         options: ReportOptionsResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
         client, store, opts = warehouse.client(), storage.get(), options.as_options()
+        log = logs.run_logger("orchestration.reports", run_id=context.run_id, report=spec.slug)
         as_of = datetime.now(UTC)
         # One institutions query per run, not one connection per partition of a batch.
         known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
@@ -119,10 +121,12 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 produced = write_and_store(spec, computed, request, spec.default_format, store, skey, fname)
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
+                log.exception("partition failed", extra={"institution": part.institution_id, "partition": pk})
                 failed[pk] = f"{type(exc).__name__}: {exc}"
                 continue
             done.append(produced)
             context.log.info(f"{spec.name} {pk}: {produced.rows} rows -> {produced.storage_key}")
+            log.info("report built", extra={"institution": part.institution_id, "partition": pk, "rows": produced.rows})
             yield dg.AssetMaterialization(asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk))
             if len(context.partition_keys) == 1:
                 _tag_run(context, produced)
@@ -212,6 +216,9 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         skey, fname = _storage_names(spec, institution.id, period, fmt, cache_key=ck)
         produced = write_and_store(spec, computed, request, fmt, store, skey, fname)
         _tag_run(context, produced)
+        logs.run_logger("orchestration.reports", run_id=context.run_id, report=spec.slug).info(
+            "report built", extra={"institution": institution.id, "rows": produced.rows, "period": period}
+        )
         return dg.Output(
             produced.metadata(),
             metadata={

@@ -47,7 +47,6 @@ def test_instance_file_passes_dagster_validation(home: Path, monkeypatch: pytest
     assert config["run_launcher"]["module"] == "dagster_k8s"
     assert config["compute_logs"]["class"] == "S3ComputeLogManager"
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert config["python_logs"]["managed_python_loggers"] == ["orchestration"]
 
 
 def test_run_queue_limits_mirror_the_embedded_instance() -> None:

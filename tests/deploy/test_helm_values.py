@@ -80,9 +80,6 @@ DOCUMENTED: dict[str, str] = {
     f"{_S3}.region": "S3ComputeLogManager.region",
     f"{_S3}.uploadInterval": "S3ComputeLogManager.uploadInterval",
     f"{_S3}.skipEmptyFiles": "S3ComputeLogManager.skipEmptyFiles",
-    # subschema/python_logs.py PythonLogs; templates/configmap-instance.yaml python_logs
-    "pythonLogs.pythonLogLevel": "PythonLogs.pythonLogLevel",
-    "pythonLogs.managedPythonLoggers": "PythonLogs.managedPythonLoggers",
     # subschema/daemon.py Daemon / RunCoordinator / QueuedRunCoordinatorConfig
     "dagsterDaemon.enabled": "Daemon.enabled",
     "dagsterDaemon.runCoordinator.enabled": "RunCoordinator.enabled",
@@ -176,7 +173,6 @@ def test_instance_settings_match_the_k8s_instance_file() -> None:
     assert [c["name"] for c in launcher["envConfigMaps"]] == instance["run_launcher"]["config"]["env_config_maps"]
     assert values["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "S3ComputeLogManager"
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
-    assert values["pythonLogs"]["managedPythonLoggers"] == instance["python_logs"]["managed_python_loggers"]
 
 
 def test_run_queue_limits_mirror_the_embedded_instance() -> None:
