@@ -102,7 +102,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         options: ReportOptionsResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
         client, store, opts = warehouse.client(), storage.get(), options.as_options()
-        log = logs.run_logger("orchestration.reports", run_id=context.run_id, report=spec.slug)
+        log = logs.run_logger("orchestration.reports", run_id=context.run.run_id, report=spec.slug)
         as_of = datetime.now(UTC)
         # One institutions query per run, not one connection per partition of a batch.
         known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
@@ -216,7 +216,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
         skey, fname = _storage_names(spec, institution.id, period, fmt, cache_key=ck)
         produced = write_and_store(spec, computed, request, fmt, store, skey, fname)
         _tag_run(context, produced)
-        logs.run_logger("orchestration.reports", run_id=context.run_id, report=spec.slug).info(
+        logs.run_logger("orchestration.reports", run_id=context.run.run_id, report=spec.slug).info(
             "report built", extra={"institution": institution.id, "rows": produced.rows, "period": period}
         )
         return dg.Output(

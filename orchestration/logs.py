@@ -29,7 +29,7 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("lxp_log_context", default=None)
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is a field.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "context"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "context", "color_message"}
 
 
 def new_context(**fields: Any) -> None:
