@@ -26,6 +26,8 @@ from typing import Any
 
 CONTEXT_FIELDS = ("request_id", "run_id", "institution")
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Libraries that log every outgoing call at INFO (one line per Dagster GraphQL request): warnings only.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("lxp_log_context", default=None)
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is a field.
@@ -112,6 +114,8 @@ def configure_logging(fmt: str = "text", level: int | str = logging.INFO) -> Non
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
