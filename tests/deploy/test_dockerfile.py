@@ -9,9 +9,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.deploy.conftest import ROOT
 
@@ -75,3 +79,42 @@ def test_dockerignore_keeps_what_the_image_copies() -> None:
     for source in copied:
         assert (ROOT / source).exists(), source
         assert source not in ignored, f"{source} is copied but excluded by .dockerignore"
+
+
+def _pins() -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        name, sep, version = line.strip().partition("==")
+        if sep:
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+# Seeded into every venv by ``python -m venv`` (3.11), not installed from constraints.
+VENV_SEEDED = {"pip", "setuptools", "wheel"}
+
+
+def test_constraints_pin_everything_the_image_installs() -> None:
+    """``pip install -c constraints.txt ".[k8s]"`` is reproducible: every distribution in the
+    dependency closure of the runtime deps plus the k8s extra (from pyproject.toml, then the
+    installed metadata of each dependency) has an exact pin, and the pin is the version
+    installed here (``make test`` installs with the same constraints)."""
+    pins = _pins()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    direct = [*project["dependencies"], *project["optional-dependencies"]["k8s"]]
+    seen: set[str] = set()
+    todo: list[tuple[Requirement, str]] = [(Requirement(text), "pyproject.toml") for text in direct]
+    while todo:
+        requirement, needed_by = todo.pop()
+        key = canonicalize_name(requirement.name)
+        if key in seen or key in VENV_SEEDED:
+            continue
+        seen.add(key)
+        assert key in pins, f"{requirement.name} (needed by {needed_by}) is not pinned in constraints.txt"
+        assert metadata.version(requirement.name) == pins[key], requirement.name
+        environments = [{"extra": extra} for extra in requirement.extras] or [{"extra": ""}]
+        for text in metadata.distribution(requirement.name).requires or []:
+            child = Requirement(text)
+            if child.marker is None or any(child.marker.evaluate(env) for env in environments):
+                todo.append((child, requirement.name))
+    assert {"dagster-k8s", "dagster", "fastapi", "prometheus-client", "kubernetes"} <= seen
