@@ -116,6 +116,11 @@ def configure_logging(fmt: str = "text", level: int | str = logging.INFO) -> Non
         logger.propagate = True
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Dagster's CLI (code server, run workers) gives its loggers their own handler (JSON with
+    # `--log-format json`): keep them off ours, or every Dagster line is written twice.
+    dagster = logging.getLogger("dagster")
+    if dagster.handlers:
+        dagster.propagate = False
 
 
 class RunLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
