@@ -1,7 +1,8 @@
 """LXP_LOG_FORMAT=json on a real uvicorn process (``uvicorn api.app:app``, the command of the
 image and the Kubernetes Deployment): every line uvicorn and our code write is one JSON object,
 request lines carry the request id (the one the client sent, echoed in X-Request-Id) and, once
-the caller is authenticated, the institution. The text format keeps the same fields inline."""
+the caller is authenticated, the institution; that process's /metrics counts what it served.
+The text format keeps the same fields inline."""
 
 from __future__ import annotations
 
@@ -79,6 +80,9 @@ def test_uvicorn_lines_are_json_with_request_id_and_institution(json_server: tup
         assert library.status_code == 200 and library.headers["x-request-id"] == "lib-0002"
         health = http.get("/healthz", headers={"X-Request-Id": "probe-0001"})
         assert health.status_code == 503 and health.headers["x-request-id"] == "probe-0001"
+        scraped = http.get("/metrics").text  # the same process exposes what it served
+        assert 'lxp_api_requests_total{method="GET",route="/institution/library/contents",status="200"} 1.0' in scraped
+        assert "lxp_outbox_up 1.0" in scraped
 
     records: list[dict[str, Any]] = [json.loads(line) for line in _lines(log_path)]  # every line parses
     assert all({"ts", "level", "logger", "message"} <= set(r) for r in records)
