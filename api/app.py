@@ -105,8 +105,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
     app.add_middleware(errors.RequestIdMiddleware)
-    metrics.install(app)  # GET /metrics (no auth, no rate limit) + per-route request metrics, outermost
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    metrics.install(app)  # GET /metrics (no auth, no rate limit) + per-route request metrics, outermost
     return app
 
 
