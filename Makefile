@@ -9,9 +9,11 @@ export DAGSTER_HOME ?= $(LXP_HOME)/dagster
 SCALE ?= demo
 PORT ?= 8000
 DAGSTER_PORT ?= 3000
+CODE_SERVER_PORT ?= 4000
+API_REPLICAS ?= 2
 APT_PACKAGES := postgresql redis-server libreoffice-calc-nogui
 
-.PHONY: run test venv system-deps warehouse bench clean
+.PHONY: run up-production test venv system-deps warehouse bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +48,13 @@ run: venv warehouse
 	@echo "  TOKEN=$$($(VENV)/bin/lxp-reports token --institution 1 --user 2 --subdomain demo)"
 	@echo "  curl -s -H \"Authorization: Bearer \$$TOKEN\" 'http://127.0.0.1:$(PORT)/institution/reports/storyboard-usage?month=$$(date -d 'last month' +%-m)&year=$$(date -d 'last month' +%Y)'"
 	$(VENV)/bin/lxp-reports up --port $(PORT) --dagster-port $(DAGSTER_PORT)
+
+# The production topology on this machine: gRPC code server + webserver + daemon + API replicas.
+# PostgreSQL, Redis and S3 are NOT started: export DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL,
+# LXP_RATE_LIMIT_STORAGE, LXP_STORAGE, LXP_COMPUTE_LOGS (see docs/topology.md).
+up-production: venv
+	$(VENV)/bin/lxp-reports up --profile production --api-replicas $(API_REPLICAS) --port $(PORT) \
+	  --dagster-port $(DAGSTER_PORT) --code-server-port $(CODE_SERVER_PORT)
 
 test: venv system-deps
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \

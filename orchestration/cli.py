@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
+from orchestration import topology
 from orchestration.settings import get_settings
+from orchestration.topology import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,35 +57,24 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _child_env(dagster_port: int, api_port: int) -> dict[str, str]:
-    settings = get_settings()
-    env = dict(os.environ)
-    env["LXP_HOME"] = str(settings.home.resolve())
-    env["DAGSTER_HOME"] = str(settings.dagster_home)
-    env.setdefault("LXP_DAGSTER_URL", f"http://127.0.0.1:{dagster_port}")
-    env.setdefault("LXP_PUBLIC_BASE_URL", f"http://127.0.0.1:{api_port}")
-    return env
+def _layout(args: argparse.Namespace) -> Layout:
+    return Layout(
+        host=args.host,
+        api_port=args.port,
+        dagster_port=args.dagster_port,
+        code_server_port=getattr(args, "code_server_port", 4000),
+        api_replicas=getattr(args, "api_replicas", 1),
+    )
 
 
-def _bin(name: str) -> str:
-    local = Path(sys.executable).parent / name
-    return str(local) if local.exists() else (shutil.which(name) or name)
+def _child_env(args: argparse.Namespace) -> dict[str, str]:
+    return topology.environment(getattr(args, "profile", "embedded"), get_settings(), _layout(args), os.environ)
 
 
 def _processes(args: argparse.Namespace, with_dagster: bool, with_api: bool) -> list[tuple[str, list[str]]]:
-    workspace = ROOT / "workspace.yaml"
-    target = ["-w", str(workspace)] if workspace.exists() else ["-m", "orchestration.definitions"]
-    procs: list[tuple[str, list[str]]] = []
-    if with_dagster:
-        procs.append(
-            ("dagster-webserver", [_bin("dagster-webserver"), *target, "-h", args.host, "-p", str(args.dagster_port)])
-        )
-        procs.append(("dagster-daemon", [_bin("dagster-daemon"), "run", *target]))
-    if with_api and _api_available():
-        procs.append(
-            ("api", [sys.executable, "-m", "uvicorn", "api.app:app", "--host", args.host, "--port", str(args.port)])
-        )
-    return procs
+    profile = getattr(args, "profile", "embedded")
+    with_api = with_api and _api_available()
+    return topology.processes(profile, _layout(args), with_dagster=with_dagster, with_api=with_api)
 
 
 def _api_available() -> bool:
@@ -92,11 +83,14 @@ def _api_available() -> bool:
     return importlib.util.find_spec("api.app") is not None
 
 
-def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
+def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str], replicas: Collection[str] = frozenset()) -> int:
     """Start children in their own process groups; stop them all on SIGTERM/Ctrl-C
-    or as soon as one dies (a half-running stack is worse than none)."""
+    or as soon as one dies (a half-running stack is worse than none). ``replicas``
+    are interchangeable copies (API replicas): losing some of them is reported and
+    the others keep serving; the stack stops when the last one is gone."""
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     stopping = False
+    reported: set[str] = set()
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -110,10 +104,16 @@ def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
     try:
         while not stopping:
             for name, child in children:
-                if child.poll() is not None:
-                    print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
-                    code = child.returncode or 1
-                    stopping = True
+                if child.poll() is None or name in reported:
+                    continue
+                alive = [n for n, c in children if n in replicas and c.poll() is None]
+                if name in replicas and alive:
+                    print(f"{name} exited with {child.returncode}; still serving: {', '.join(alive)}", file=sys.stderr)
+                    reported.add(name)
+                    continue
+                print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
+                code = child.returncode or 1
+                stopping = True
             time.sleep(0.3)
     finally:
         for _, child in children:
@@ -134,8 +134,13 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from orchestration.warehouse.client import duckdb_path
 
     settings = get_settings()
-    env = _child_env(args.dagster_port, args.port)
-    ensure_instance(settings)
+    env = _child_env(args)
+    if args.profile == "production":
+        problems = topology.production_problems(settings, os.environ, args.api_replicas)
+        if problems:
+            print("not a production topology:\n  " + "\n  ".join(problems), file=sys.stderr)
+            return 2
+    ensure_instance(settings, args.profile)
     warehouse = settings.warehouse
     if warehouse.startswith("duckdb:") and not Path(duckdb_path(warehouse)).exists():
         print(f"no warehouse at {warehouse}; run `lxp-reports generate --scale demo` first", file=sys.stderr)
@@ -143,14 +148,17 @@ def _cmd_up(args: argparse.Namespace) -> int:
     procs = _processes(args, with_dagster=True, with_api=True)
     host = args.host
     print(f"Dagster UI:  http://{host}:{args.dagster_port}")
-    if any(n == "api" for n, _ in procs):
-        print(f"API docs:    http://{host}:{args.port}/docs")
+    if args.profile == "production":
+        print(f"Code server: {host}:{args.code_server_port} (gRPC)")
+    api_names = set(topology.api_process_names(args.profile, args.api_replicas))
+    for (name, _), port in zip([p for p in procs if p[0] in api_names], _layout(args).api_ports(), strict=False):
+        print(f"API docs:    http://{host}:{port}/docs  ({name})")
     sys.stdout.flush()
-    return _supervise(procs, env)
+    return _supervise(procs, env, replicas=api_names if len(api_names) > 1 else set())
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    env = _child_env(args.dagster_port, args.port)
+    env = _child_env(args)
     if not _api_available():
         print("the API package is not installed", file=sys.stderr)
         return 2
@@ -198,6 +206,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dagster-port", type=int, default=3000)
         p.add_argument("--host", default="127.0.0.1")
         p.set_defaults(func=fn)
+        if name == "up":
+            p.add_argument(
+                "--profile",
+                choices=topology.PROFILES,
+                default="embedded",
+                help="embedded: in-process code, local files; production: gRPC code server, N API replicas, "
+                "state in PostgreSQL/Redis/S3 named by the environment",
+            )
+            p.add_argument("--api-replicas", type=int, default=1, help="production: API processes on --port, +1, ...")
+            p.add_argument("--code-server-port", type=int, default=4000, help="production: gRPC code server port")
 
     tok = sub.add_parser("token", help="print a signed JWT for demos and tests")
     tok.add_argument("--institution", type=int, required=True)

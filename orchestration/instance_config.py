@@ -11,6 +11,9 @@ run-queue limits tests/deploy checks against ``local_profile``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from orchestration.settings import Settings
 
@@ -34,6 +37,10 @@ telemetry:
 """
 
 
+def _yaml(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False) if config else ""
+
+
 def local_profile(settings: Settings) -> str:
     return _LIMITS.format(max_runs=settings.max_concurrent_runs, per_institution=settings.max_runs_per_institution)
 
@@ -51,8 +58,26 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         f"      env: {postgres_url_env}\n"
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n" + local_profile(settings)
+        "  class: QueuedRunCoordinator\n" + _yaml(compute_logs_config(settings)) + local_profile(settings)
     )
+
+
+def compute_logs_config(settings: Settings) -> dict[str, Any]:
+    """``compute_logs`` on S3 when ``LXP_COMPUTE_LOGS`` is ``s3://bucket/prefix`` (else nothing: Dagster's
+    local default): in production a run's stdout/stderr must outlive the pod or process that ran it."""
+    if not settings.compute_logs:
+        return {}
+    from orchestration.storage import parse_s3_location
+
+    bucket, prefix = parse_s3_location(settings.compute_logs)
+    config: dict[str, Any] = {"bucket": bucket, "prefix": prefix or "compute-logs", "skip_empty_files": True}
+    if settings.s3_endpoint_url:
+        config["endpoint_url"] = settings.s3_endpoint_url
+    manager = {"module": "dagster_aws.s3.compute_log_manager", "class": "S3ComputeLogManager", "config": config}
+    return {"compute_logs": manager}
+
+
+SHARED_PROFILES = ("postgres", "production")
 
 
 def ensure_instance(settings: Settings, profile: str = "local") -> Path:
@@ -68,9 +93,13 @@ def ensure_instance(settings: Settings, profile: str = "local") -> Path:
     home.mkdir(parents=True, exist_ok=True)
     path = home / "dagster.yaml"
     if not path.exists():
-        text = postgres_profile(settings) if profile == "postgres" else local_profile(settings)
+        text = postgres_profile(settings) if profile in SHARED_PROFILES else local_profile(settings)
         path.write_text(text, encoding="utf-8")
     os.environ["DAGSTER_HOME"] = str(home)
     with dg.DagsterInstance.get() as instance:
         instance.get_runs(limit=1)
+        storage = type(instance.run_storage).__name__
+    if profile in SHARED_PROFILES and storage != "PostgresRunStorage":
+        # An embedded home reused for production would keep its SQLite files: refuse loudly.
+        raise RuntimeError(f"{path} configures {storage}; the {profile} profile needs PostgreSQL storage")
     return path

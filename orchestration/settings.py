@@ -27,6 +27,11 @@ class Settings(BaseSettings):
         default="", description="Report storage: a directory or s3://bucket/prefix; empty = $LXP_HOME/reports."
     )
     s3_endpoint_url: str = Field(default="", description="Endpoint for S3-compatible stores (moto, MinIO).")
+    compute_logs: str = Field(
+        default="",
+        description="Dagster compute logs: s3://bucket/prefix (production profile, S3ComputeLogManager "
+        "using LXP_S3_ENDPOINT_URL); empty = local files under DAGSTER_HOME.",
+    )
     dagster_url: str = Field(
         default="http://127.0.0.1:3000", description="Dagster webserver the API launches runs through."
     )

@@ -97,20 +97,63 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interva
         time.sleep(interval)
 
 
-class Stack:
-    """One `lxp-reports up` process group over ``home``."""
+def free_ports(count: int) -> list[int]:
+    """``count`` consecutive free loopback ports (API replicas listen on --port, --port+1, ...)."""
+    for _ in range(200):
+        first = free_port()
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return list(range(first, first + count))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
 
-    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+
+PORT_TAKEN = "address already in use"
+
+
+class PortTaken(RuntimeError):
+    """A port we found free was taken by someone else before our child bound it."""
+
+
+class Stack:
+    """One `lxp-reports up --profile <profile>` process group over ``home``; with
+    ``api_replicas`` > 1 the API processes answer on consecutive ports."""
+
+    def __init__(self, home: Path, env: Mapping[str, str], *, profile: str = "embedded", api_replicas: int = 1) -> None:
         self.home = home
         self.extra_env = dict(env)
+        self.profile = profile
+        self.api_replicas = api_replicas
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api_port = 0
+        self.api_ports: list[int] = []
         self.dagster_port = 0
+        self.code_server_port = 0
         self.starts = 0
 
     @property
+    def api_port(self) -> int:
+        return self.api_ports[0] if self.api_ports else 0
+
+    @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return self.bases[0]
+
+    @property
+    def bases(self) -> list[str]:
+        """Base URL of every API replica."""
+        return [f"http://127.0.0.1:{port}" for port in self.api_ports]
+
+    @property
+    def dagster_url(self) -> str:
+        return f"http://127.0.0.1:{self.dagster_port}"
 
     @property
     def log_path(self) -> Path:
@@ -122,15 +165,27 @@ class Stack:
         except OSError:
             return ""
 
-    def start(self, timeout: float = 180) -> None:
+    def start(self, timeout: float = 180, attempts: int = 3) -> None:
         """Start on fresh free ports and wait for /healthz (200 once warehouse, Dagster webserver and storage answer).
 
         ``LXP_*`` variables of the test process are dropped so nothing leaks in
-        from other fixtures; the module's own settings come from ``env``.
+        from other fixtures; the module's own settings come from ``env``. On a
+        shared machine a free port can be taken before the child binds it: then
+        the stack is stopped and started again on new ports (``attempts`` in all).
         """
+        for attempt in range(attempts):
+            try:
+                self._start(timeout)
+                return
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+
+    def _start(self, timeout: float) -> None:
         assert self.proc is None, "already running"
         self.starts += 1
-        self.api_port, self.dagster_port = free_port(), free_port()
+        self.api_ports, self.dagster_port = free_ports(self.api_replicas), free_port()
+        self.code_server_port = free_port() if self.profile == "production" else 0
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
             "LXP_HOME": str(self.home),
@@ -143,8 +198,7 @@ class Stack:
             "PYTHONPATH": str(ROOT),
             **self.extra_env,
         }
-        log = open(self.log_path, "wb")
-        try:
+        with open(self.log_path, "wb") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(
                 [
                     sys.executable,
@@ -155,6 +209,9 @@ class Stack:
                     str(self.api_port),
                     "--dagster-port",
                     str(self.dagster_port),
+                    *(["--api-replicas", str(self.api_replicas)] if self.api_replicas != 1 else []),
+                    *(["--profile", self.profile] if self.profile != "embedded" else []),
+                    *(["--code-server-port", str(self.code_server_port)] if self.code_server_port else []),
                 ],
                 cwd=ROOT,
                 env=env,
@@ -162,15 +219,16 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()  # the child holds its own descriptor
         deadline = time.monotonic() + timeout
         while True:
+            if PORT_TAKEN in self.log_tail(200_000):
+                self.stop()
+                raise PortTaken(self.log_tail())
             if self.proc.poll() is not None:
                 self.proc = None
                 raise RuntimeError(f"stack exited early:\n{self.log_tail()}")
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200:
+                if all(httpx.get(f"{base}/healthz", timeout=2).status_code == 200 for base in self.bases):
                     return
             except httpx.HTTPError:
                 pass
@@ -192,8 +250,11 @@ class Stack:
 
     # -- API helpers -----------------------------------------------------------
 
-    def request(self, path: str, bearer: str, **params: Any) -> httpx.Response:
-        return httpx.get(f"{self.base}{path}", params=params, headers={"Authorization": f"Bearer {bearer}"}, timeout=60)
+    def request(self, path: str, bearer: str, replica: int = 0, **params: Any) -> httpx.Response:
+        """GET ``path`` from API replica number ``replica`` (0-based)."""
+        return httpx.get(
+            f"{self.bases[replica]}{path}", params=params, headers={"Authorization": f"Bearer {bearer}"}, timeout=60
+        )
 
     def wait_job(self, job_id: str, bearer: str, timeout: float = 180) -> dict[str, Any]:
         """Poll GET /institution/reports/jobs/{id} until the job has finished."""
