@@ -29,6 +29,15 @@ the same round-robin: there the alternative pays for shipping whole tables over
 the socket, as it would against the production warehouse. Finally, for information, the big institution's storyboard
 usage report (> 1M rows) on the largest warehouse: compute + ``write_xlsx``.
 Output is Markdown.
+
+``--big-warehouse URL`` (repeatable) measures instead the big institution of an
+existing warehouse on each engine, e.g. the ``large`` data loaded by
+``lxp-reports generate --scale large`` into DuckDB and into PostgreSQL: its
+busiest month (most story views) of storyboard usage, extraction and whole
+compute (extract + build) timed in a fresh spawned process per engine and
+repetition, with that process's peak RSS, and the ratio to DuckDB side by side.
+Pass the PostgreSQL URL once as ``postgresql://`` (ADBC) and once as
+``redshift://`` to time the Redshift path (server-side cursor) on the same data.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ from orchestration.institutions import load_institution  # noqa: E402
 from orchestration.partitions import month_bounds, previous_month  # noqa: E402
 from orchestration.produce import build_request, compute  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
-from orchestration.warehouse.client import Warehouse  # noqa: E402
+from orchestration.warehouse.client import Warehouse, close_idle_connections  # noqa: E402
 from orchestration.warehouse.generate import with_big_institution  # noqa: E402
 from orchestration.warehouse.scales import SCALES, Scale  # noqa: E402
 
@@ -205,6 +214,86 @@ def big_institution_report(url: str, institution_id: int, now: datetime, tmp: Pa
     }
 
 
+@dataclass
+class BigRun:
+    engine: str
+    rows: int
+    extract_s: float
+    compute_s: float
+    peak_rss_mb: float
+    frame_hash: int
+
+
+def _busiest_month(url: str, institution_id: int) -> str:
+    """The institution's month (UTC month of the timestamps; good enough to pick it) with most story views."""
+    frame = Warehouse(url).query(
+        "SELECT CAST(EXTRACT(YEAR FROM viewed_at) AS BIGINT) AS y, CAST(EXTRACT(MONTH FROM viewed_at) AS BIGINT) AS m,"
+        " COUNT(*) AS n FROM story_views WHERE institution_id = :institution_id GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        {"institution_id": institution_id},
+    )
+    return f"{frame['y'][0]:04d}-{frame['m'][0]:02d}"
+
+
+def _big_child(url: str, institution_id: int, month: str) -> tuple[int, float, float, float, int]:
+    """Child-process body: one whole compute of the big report; (rows, extract s, compute s, peak RSS MB, hash)."""
+    import resource
+
+    spec = REPORTS["storyboard_usage"]
+    inst = load_institution(Warehouse(url), institution_id)
+    start, end = month_bounds(datetime.strptime(month, "%Y-%m").date(), inst.timezone)
+    request = build_request(inst, start, end, Settings().report_options(), as_of=datetime.now(UTC))
+    started = time.perf_counter()
+    computed = compute(spec, request, Warehouse(url))  # extraction happens here
+    extracted = time.perf_counter()
+    frame = computed.frame  # the build
+    done = time.perf_counter()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return frame.height, extracted - started, done - started, peak_mb, int(frame.hash_rows(seed=0).sum())
+
+
+def big_institution_engines(urls: list[str], institution_id: int, month: str, reps: int) -> list[BigRun]:
+    """Every repetition runs every engine once, each in a fresh spawned process (so the peak RSS is
+    that engine's alone and no allocator state carries over); medians of time, max of peak RSS."""
+    ctx = multiprocessing.get_context("spawn")
+    samples: dict[str, list[tuple[int, float, float, float, int]]] = {u: [] for u in urls}
+    for _ in range(reps):
+        for url in urls:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                samples[url].append(pool.submit(_big_child, url, institution_id, month).result())
+    out = []
+    for url in urls:
+        got = samples[url]
+        out.append(
+            BigRun(
+                engine=url.split("://", 1)[0]
+                .replace("postgresql", "postgres (ADBC)")
+                .replace("redshift", "redshift path (cursor, on PostgreSQL)"),
+                rows=got[0][0],
+                extract_s=statistics.median(g[1] for g in got),
+                compute_s=statistics.median(g[2] for g in got),
+                peak_rss_mb=max(g[3] for g in got),
+                frame_hash=got[0][4],
+            )
+        )
+    return out
+
+
+def print_big_engines(runs: list[BigRun], institution_id: int, month: str, reps: int) -> None:
+    base = runs[0]
+    print(
+        f"\nBig institution {institution_id}, storyboard usage {month}; whole compute = extract + build, "
+        f"median of {reps} fresh processes per engine; peak RSS = max over them.\n"
+    )
+    print("| engine | report rows | extract s | whole compute s | vs first | peak RSS MB | same cells |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for run in runs:
+        same = "yes" if (run.rows, run.frame_hash) == (base.rows, base.frame_hash) else "NO"
+        print(
+            f"| {run.engine} | {run.rows:,} | {run.extract_s:.2f} | {run.compute_s:.2f} "
+            f"| {run.compute_s / base.compute_s:.2f}x | {run.peak_rss_mb:,.0f} | {same} |"
+        )
+
+
 def _generate_into(scale: Scale, seed: int, outs: list[str], now: datetime) -> int:
     """Child-process body: generate once, load into every target; returns the row count."""
     import os
@@ -284,8 +373,24 @@ def main() -> int:
         "lxp_bench_* are created and dropped) or 'auto' (a private throwaway server; needs the "
         "postgresql apt package). Use with --quick: whole tables over a socket are slow.",
     )
+    parser.add_argument(
+        "--big-warehouse",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="measure only the big institution on these existing warehouses (first = the reference), e.g. "
+        "duckdb:///var/large.duckdb postgresql://... redshift://... (the same data)",
+    )
+    parser.add_argument("--big-institution", type=int, default=50, help="with --big-warehouse (large: 50)")
+    parser.add_argument("--big-month", default="", help="YYYY-MM; default: the institution's busiest month")
     args = parser.parse_args()
     reps = args.reps or (5 if args.quick else 15)
+    if args.big_warehouse:
+        reps = args.reps or 3
+        month = args.big_month or _busiest_month(args.big_warehouse[0], args.big_institution)
+        runs = big_institution_engines(args.big_warehouse, args.big_institution, month, reps)
+        print_big_engines(runs, args.big_institution, month, reps)
+        return 0
     now = datetime.now(UTC).replace(microsecond=0)  # one 'now' for every warehouse: same months, same rows
     started = time.perf_counter()
     big: dict[str, float] | None = None
@@ -317,6 +422,7 @@ def main() -> int:
                     f"duckdb:///{tmp / largest_scale.name}.duckdb", largest_scale.institutions, now, tmp
                 )
         finally:
+            close_idle_connections()  # pooled ADBC connections would block DROP DATABASE
             for name in databases if pg_server and args.postgres != "auto" else []:
                 _drop_database(pg_server, name)
     elapsed = time.perf_counter() - started

@@ -35,8 +35,9 @@ from datetime import UTC, timedelta
 
 import polars as pl
 
-from assets.reports.stift_common import conform, dimension, id_filter, local_text, text
+from assets.reports.stift_common import dimension, id_filter, local_text, text
 from assets.spec import Column, ReportRequest, ReportSpec
+from assets.warehouse.tables import conform
 
 DEFAULT_MIN_CANCEL_NOTICE_HOURS = 24.0
 
@@ -159,13 +160,13 @@ def booking_status(request: ReportRequest) -> pl.Expr:
 
 def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
     """Bookings scheduled in the period, one row each (seed field order), sorted by scheduled time."""
-    bookings = conform(frames, "bookings")
+    bookings = conform("bookings", frames)
     school_ids = id_filter(request, "school_ids", pl.Int64())
     if school_ids is not None:
         bookings = bookings.filter(pl.col("school_id").is_in(school_ids))
     tz = request.institution.timezone
     as_of = pl.lit(request.as_of.astimezone(UTC).replace(tzinfo=None), pl.Datetime("us"))
-    users = conform(frames, "users")
+    users = conform("users", frames)
     joined = (
         bookings.with_columns(
             code=booking_status(request),
@@ -173,16 +174,16 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
             ended=pl.when(pl.col("meeting_ended_at") <= as_of).then(pl.col("meeting_ended_at")),
             cancelled=pl.when(pl.col("cancelled_at") <= as_of).then(pl.col("cancelled_at")),
         )
-        .join(dimension(conform(frames, "schools"), "school_id", {"name": "school_name"}), on="school_id", how="left")
-        .join(dimension(conform(frames, "groups"), "group_id", {"name": "group_name"}), on="group_id", how="left")
+        .join(dimension(conform("schools", frames), "school_id", {"name": "school_name"}), on="school_id", how="left")
+        .join(dimension(conform("groups", frames), "group_id", {"name": "group_name"}), on="group_id", how="left")
         .join(
-            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            dimension(conform("disciplines", frames), "discipline_id", {"name": "d_name"}),
             on="discipline_id",
             how="left",
         )
         .join(
             dimension(
-                conform(frames, "booking_rooms"), "booking_room_id", {"name": "room_name", "modal": "room_modal"}
+                conform("booking_rooms", frames), "booking_room_id", {"name": "room_name", "modal": "room_modal"}
             ),
             on="booking_room_id",
             how="left",

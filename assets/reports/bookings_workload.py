@@ -17,8 +17,9 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.reports.stift_common import conform, dimension, id_filter, text
+from assets.reports.stift_common import dimension, id_filter, text
 from assets.spec import Column, ReportRequest, ReportSpec, collation_key
+from assets.warehouse.tables import conform
 
 CSV_HEADERS: dict[str, str] = {
     "teacher_name": "Nome do professor",
@@ -69,16 +70,16 @@ def weekly_minutes(schedules: pl.DataFrame) -> pl.DataFrame:
 
 def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
     """The institution's current weekly workload per teacher and discipline."""
-    schedules = conform(frames, "teacher_schedules")
+    schedules = conform("teacher_schedules", frames)
     school_ids = id_filter(request, "school_ids", pl.Int64())
     if school_ids is not None:
         schedules = schedules.filter(pl.col("school_id").is_in(school_ids))
-    teachers = conform(frames, "users").filter(pl.col("deleted_at").is_null())
+    teachers = conform("users", frames).filter(pl.col("deleted_at").is_null())
     return (
         weekly_minutes(schedules)
         .join(dimension(teachers, "teacher_id", {"name": "t_name", "email": "t_email"}), on="teacher_id", how="inner")
         .join(
-            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            dimension(conform("disciplines", frames), "discipline_id", {"name": "d_name"}),
             on="discipline_id",
             how="left",
         )

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
+from assets.warehouse.tables import conform
 
 DESCRIPTION = """\
 **Course catalog** (seed 001, `GET /institution/reports/catalog?start_date=&end_date=[&school_ids=]`).
@@ -97,40 +98,12 @@ QUERIES: dict[str, str] = {
     """,
 }
 
-_TS = pl.Datetime("us")
-INPUT_SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "courses": {
-        "id": pl.Int64(),
-        "institution_id": pl.Int64(),
-        "title": pl.String(),
-        "status": pl.Int64(),
-        "published_at": _TS,
-    },
-    "schools": {"id": pl.Int64(), "institution_id": pl.Int64(), "name": pl.String()},
-    "course_schools": {"institution_id": pl.Int64(), "course_id": pl.Int64(), "school_id": pl.Int64()},
-    "course_views": {"institution_id": pl.Int64(), "course_id": pl.Int64(), "viewed_at": _TS},
-    "enrollments": {
-        "institution_id": pl.Int64(),
-        "course_id": pl.Int64(),
-        "enrolled_at": _TS,
-        "completed_at": _TS,
-    },
-}
-
 URL_PLACEHOLDERS = ("subdomain", "course_id", "institution_id")
 
 
 def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -> pl.DataFrame:
-    """The named frame, typed, restricted to the institution (defence in depth)."""
-    schema = INPUT_SCHEMAS[name]
-    if name not in frames:
-        raise KeyError(f"course_catalog: missing input frame {name!r}")
-    frame = frames[name]
-    missing = [c for c in schema if c not in frame.columns]
-    if missing:
-        raise ValueError(f"course_catalog: frame {name!r} lacks columns {missing}")
-    frame = frame.select(pl.col(c).cast(t) for c, t in schema.items())
-    return frame.filter(pl.col("institution_id") == institution_id)
+    """The named frame as schema.sql declares it, restricted to the institution (defence in depth)."""
+    return conform(name, frames, required=True).filter(pl.col("institution_id") == institution_id)
 
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:

@@ -46,8 +46,10 @@ which is what the monthly partition computes). Definitions:
   answered a question in scope; ``answered_questions_count`` and
   ``average_response_time_in_minutes`` (unadjusted) over the answered questions
   in scope; ``disciplines`` from the teacher's registered disciplines;
-  ``active``: answered a question in scope or held a meeting scheduled in the
-  period in one of the groups.
+  ``active``: answered a question in scope or held a meeting (booking with
+  ``meeting_started_at``) scheduled in the period in one of the groups, or
+  without group (the same rule as for students: a groupless meeting counts for
+  a teacher member of one of the groups).
 - ``disciplines`` (only when ``show_disciplines``): one entry per key of
   ``questions_count_by_discipline``: ``top_subjects`` = the 5 most asked
   subjects (count desc, name; questions without subject not listed),
@@ -66,8 +68,9 @@ from typing import Any
 import polars as pl
 
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
-from assets.reports.stift_common import conform, id_filter
+from assets.reports.stift_common import id_filter
 from assets.spec import Column, ReportRequest, ReportSpec, collation_key, to_local
+from assets.warehouse.tables import conform
 
 NO_DISCIPLINE = "Sem disciplina"
 TOP_SUBJECTS = 5
@@ -90,7 +93,9 @@ _Q_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND c
 _NPS_PERIOD = "institution_id = :institution_id AND answered_at >= :start_utc AND answered_at < :end_utc"
 QUERIES: dict[str, str] = {
     "groups": "SELECT id, school_id, name FROM groups WHERE institution_id = :institution_id",
-    "group_members": "SELECT group_id, user_id, role, joined_at FROM group_members WHERE institution_id = :institution_id",
+    "group_members": (
+        "SELECT group_id, user_id, role, joined_at FROM group_members WHERE institution_id = :institution_id"
+    ),
     "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
     "subjects": "SELECT id, discipline_id, name FROM subjects WHERE institution_id = :institution_id",
     "teacher_disciplines": """
@@ -195,21 +200,21 @@ def _local_day(col: str, tz: str) -> pl.Expr:
 
 def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Parts:
     tz = request.institution.timezone
-    groups = conform(frames, "groups")
+    groups = conform("groups", frames)
     wanted = id_filter(request, "group_ids", pl.String())
     if wanted is not None:
         groups = groups.filter(pl.col("id").is_in(wanted))
     group_ids = groups["id"]
     group_names = groups.select(group_id="id", group_name="name")
-    members = conform(frames, "group_members").filter(pl.col("group_id").is_in(group_ids.implode()))
-    users = conform(frames, "users").unique("id", keep="first")
-    disciplines = conform(frames, "disciplines").select(discipline_id="id", discipline_name="name")
-    subjects = conform(frames, "subjects").select(subject_id="id", subject_name="name")
+    members = conform("group_members", frames).filter(pl.col("group_id").is_in(group_ids.implode()))
+    users = conform("users", frames).unique("id", keep="first")
+    disciplines = conform("disciplines", frames).select(discipline_id="id", discipline_name="name")
+    subjects = conform("subjects", frames).select(subject_id="id", subject_name="name")
     end_utc = request.query_params().get("end_utc")
     hours = service_hours(request)
 
     questions = (
-        conform(frames, "questions")
+        conform("questions", frames)
         .filter(pl.col("group_id").is_in(group_ids.implode()))
         .join(disciplines, on="discipline_id", how="left")
         .join(subjects, on="subject_id", how="left")
@@ -227,7 +232,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
     named = questions.filter(~pl.col("anonymous"))
     student_ids = members.filter(pl.col("role") == "student")["user_id"]
     teacher_ids = members.filter(pl.col("role") == "teacher")["user_id"]
-    bookings = conform(frames, "bookings").filter(pl.col("meeting_started_at").is_not_null())
+    bookings = conform("bookings", frames).filter(pl.col("meeting_started_at").is_not_null())
     in_groups = pl.col("group_id").is_in(group_ids.implode())
     held_by_students = bookings.filter(
         in_groups | (pl.col("group_id").is_null() & pl.col("student_id").is_in(student_ids.implode()))
@@ -283,7 +288,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
         ]
     ).unique()
     teacher_disciplines = (
-        conform(frames, "teacher_disciplines")
+        conform("teacher_disciplines", frames)
         .join(disciplines, on="discipline_id", how="inner")
         .group_by("teacher_id")
         .agg(disciplines=pl.col("discipline_name").unique().sort())
@@ -319,7 +324,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
     # NPS
     member_ids = members["user_id"]
     nps = (
-        conform(frames, "nps_answers")
+        conform("nps_answers", frames)
         .filter(in_groups | (pl.col("group_id").is_null() & pl.col("user_id").is_in(member_ids.implode())))
         .join(users.select(user_id="id", name="name", email="email"), on="user_id", how="left")
         .join(group_names, on="group_id", how="left")

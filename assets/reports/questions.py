@@ -37,13 +37,13 @@ from collections.abc import Mapping
 import polars as pl
 
 from assets.reports.stift_common import (
-    conform,
     dimension,
     id_filter,
     iso_utc,
     text,
 )
 from assets.spec import Column, ReportRequest, ReportSpec
+from assets.warehouse.tables import conform
 
 DEFAULT_URL_TEMPLATE = "https://portal.stift.com.br/#/questions/{question_id}/"
 
@@ -141,20 +141,20 @@ def link_expr(template: str, subdomain: str) -> pl.Expr:
 
 def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
     """Questions of the period (already filtered by the query), one row each, seed field order."""
-    questions = conform(frames, "questions")
+    questions = conform("questions", frames)
     group_ids = id_filter(request, "group_ids", pl.String())
     if group_ids is not None:
         questions = questions.filter(pl.col("group_id").is_in(group_ids))
-    users = conform(frames, "users")
+    users = conform("users", frames)
     template = str(request.options.get("question_url_template") or DEFAULT_URL_TEMPLATE)
     hide = pl.col("anonymous").fill_null(False)
     joined = (
         questions.join(
-            dimension(conform(frames, "groups"), "group_id", {"name": "group_name", "school_id": "school_id"}),
+            dimension(conform("groups", frames), "group_id", {"name": "group_name", "school_id": "school_id"}),
             on="group_id",
             how="left",
         )
-        .join(dimension(conform(frames, "schools"), "school_id", {"name": "school_name"}), on="school_id", how="left")
+        .join(dimension(conform("schools", frames), "school_id", {"name": "school_name"}), on="school_id", how="left")
         .join(
             dimension(users, "student_id", {"uuid": "s_uuid", "name": "s_name", "email": "s_email"}),
             on="student_id",
@@ -166,11 +166,11 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
             how="left",
         )
         .join(
-            dimension(conform(frames, "disciplines"), "discipline_id", {"name": "d_name"}),
+            dimension(conform("disciplines", frames), "discipline_id", {"name": "d_name"}),
             on="discipline_id",
             how="left",
         )
-        .join(dimension(conform(frames, "subjects"), "subject_id", {"name": "sub_name"}), on="subject_id", how="left")
+        .join(dimension(conform("subjects", frames), "subject_id", {"name": "sub_name"}), on="subject_id", how="left")
         .sort("created_at", "id")
     )
     out = joined.select(

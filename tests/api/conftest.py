@@ -21,7 +21,7 @@ from orchestration.settings import Settings
 from tests.api.fake_dagster import FakeDagster
 
 SECRET = "test-secret-0123456789-0123456789-abcdef"
-SCHEMA = Path(__file__).resolve().parents[2] / "orchestration" / "warehouse" / "schema.sql"
+SCHEMA = Path(__file__).resolve().parents[2] / "assets" / "warehouse" / "schema.sql"
 
 # Institution 1 (São Paulo) and 2 (Manaus) with schools, groups and library contents.
 FIXTURE_SQL = """

@@ -15,52 +15,25 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from assets.spec import Institution, ReportRequest
+from assets.warehouse.tables import table_schema
 
 TS = pl.Datetime("us")
 
-# Column lists of the extraction queries (what the warehouse hands the builder).
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "storyboards": {"id": pl.Int64(), "institution_id": pl.Int64(), "title": pl.String()},
-    "stories": {"id": pl.Int64(), "institution_id": pl.Int64(), "storyboard_id": pl.Int64()},
-    "users": {
-        "id": pl.Int64(),
-        "institution_id": pl.Int64(),
-        "name": pl.String(),
-        "email": pl.String(),
-        "cpf": pl.String(),
-        "cnpj": pl.String(),
-    },
-    "story_views": {
-        "institution_id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "storyboard_id": pl.Int64(),
-        "story_id": pl.Int64(),
-        "viewed_at": TS,
-    },
-    "storyboard_reactions": {
-        "institution_id": pl.Int64(),
-        "user_id": pl.Int64(),
-        "storyboard_id": pl.Int64(),
-        "kind": pl.String(),
-        "reacted_at": TS,
-    },
-    "courses": {
-        "id": pl.Int64(),
-        "institution_id": pl.Int64(),
-        "title": pl.String(),
-        "status": pl.Int32(),
-        "published_at": TS,
-    },
-    "schools": {"id": pl.Int64(), "institution_id": pl.Int64(), "name": pl.String()},
-    "course_schools": {"institution_id": pl.Int64(), "course_id": pl.Int64(), "school_id": pl.Int64()},
-    "course_views": {"institution_id": pl.Int64(), "course_id": pl.Int64(), "viewed_at": TS},
-    "enrollments": {
-        "institution_id": pl.Int64(),
-        "course_id": pl.Int64(),
-        "enrolled_at": TS,
-        "completed_at": TS,
-    },
+# Columns the builders read, typed as schema.sql declares them (event tables keep institution_id
+# here, although the storyboard queries do not select it, to test the builder's own institution filter).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "storyboards": ("id", "institution_id", "title"),
+    "stories": ("id", "institution_id", "storyboard_id"),
+    "users": ("id", "institution_id", "name", "email", "cpf", "cnpj"),
+    "story_views": ("institution_id", "user_id", "storyboard_id", "story_id", "viewed_at"),
+    "storyboard_reactions": ("institution_id", "user_id", "storyboard_id", "kind", "reacted_at"),
+    "courses": ("id", "institution_id", "title", "status", "published_at"),
+    "schools": ("id", "institution_id", "name"),
+    "course_schools": ("institution_id", "course_id", "school_id"),
+    "course_views": ("institution_id", "course_id", "viewed_at"),
+    "enrollments": ("institution_id", "course_id", "enrolled_at", "completed_at"),
 }
+SCHEMAS: dict[str, pl.Schema] = {table: table_schema(table, columns) for table, columns in COLUMNS.items()}
 
 STUDENT_URL = "https://{subdomain}.toolzz.com.br/course/{course_id}"
 ADMIN_URL = "https://{subdomain}.toolzz.com.br/admin/courses/{course_id}/edit?i={institution_id}"

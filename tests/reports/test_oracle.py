@@ -110,7 +110,7 @@ def generate(path: Path, seed: int = 7) -> None:
                 done = None if rnd.random() < 0.4 else max(enrolled, when(inst))
                 rows["enrollments"].append((i, cid, rnd.choice(users), enrolled, done))
 
-    warehouse_sql = Path(__file__).resolve().parents[2] / "orchestration" / "warehouse"
+    warehouse_sql = Path(__file__).resolve().parents[2] / "assets" / "warehouse"
     con = duckdb.connect(str(path))
     try:
         con.execute((warehouse_sql / "schema.sql").read_text())

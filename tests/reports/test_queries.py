@@ -1,6 +1,6 @@
 """Both report modules' extraction SQL on real engines: a DuckDB file and a PostgreSQL server.
 
-The warehouse is created from orchestration/warehouse/schema.sql (+ indexes.sql),
+The warehouse is created from assets/warehouse/schema.sql (+ indexes.sql),
 loaded with a handful of hand-written rows (including other institutions' rows and
 rows just outside the period), queried through ``Warehouse.query_many`` exactly as a
 report run does, and fed to the builders. The raw frames are checked too: the rows
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -19,10 +18,10 @@ import pytest
 
 from assets.reports import course_catalog, storyboard_usage
 from assets.spec import Institution
+from assets.warehouse.tables import indexes_sql, schema_sql
 from orchestration.warehouse.client import Warehouse
 from tests.reports.fixtures import URL_OPTIONS, day, month_request, range_request, ts
 
-WAREHOUSE_SQL = Path(__file__).resolve().parents[2] / "orchestration" / "warehouse"
 ALFA = Institution(1, "Escola Alfa", "alfa")
 C = "2025-01-01 00:00"  # created_at of the dimension rows
 
@@ -166,7 +165,7 @@ def load(execute: Callable[[str, list[tuple[Any, ...]]], None], placeholder: str
 
 
 def ddl() -> str:
-    return (WAREHOUSE_SQL / "schema.sql").read_text() + "\n" + (WAREHOUSE_SQL / "indexes.sql").read_text()
+    return schema_sql() + "\n" + indexes_sql()
 
 
 @pytest.fixture(scope="module")

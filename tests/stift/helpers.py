@@ -1,8 +1,9 @@
 """Hand-made inputs for the Stift-style report builders.
 
-Rows are tuples in the column order of ``FRAME_SCHEMAS[table]`` (the dtypes the
-extraction queries return); strings in timestamp columns are parsed as naive
-UTC, so every expected value in the tests can be checked by reading the rows.
+Rows are tuples in the column order of ``COLUMNS[table]`` (the columns the
+extraction queries select, without ``institution_id``), typed as schema.sql
+declares them (``assets.warehouse.tables``); strings in timestamp columns are
+parsed as naive UTC, so every expected value can be checked by reading the rows.
 """
 
 from __future__ import annotations
@@ -14,8 +15,37 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from assets.reports.stift_common import FRAME_SCHEMAS, TS
 from assets.spec import Institution, ReportRequest
+from assets.warehouse.tables import table_schema
+
+TS = pl.Datetime("us")
+# Tuple order of the fixture rows per table (names only: the dtypes come from schema.sql).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "schools": ("id", "name"),
+    "groups": ("id", "school_id", "name"),
+    "group_members": ("group_id", "user_id", "role", "joined_at"),
+    "disciplines": ("id", "name"),
+    "subjects": ("id", "discipline_id", "name"),
+    "teacher_disciplines": ("teacher_id", "discipline_id"),
+    "users": (
+        "id", "uuid", "external_id", "first_name", "last_name", "name", "email", "privilege_id",
+        "created_at", "blocked_at", "deleted_at",
+    ),
+    "questions": (
+        "id", "group_id", "student_id", "teacher_id", "discipline_id", "subject_id", "description", "anonymous",
+        "created_at", "assigned_at", "answered_at", "closed_at", "answer_description", "reply_description",
+        "reply_answer_description", "answer_rating", "answer_understood", "answer_comment", "has_seen_answer",
+    ),
+    "teacher_schedules": ("id", "school_id", "teacher_id", "discipline_id", "weekday", "start_minute", "end_minute"),
+    "booking_rooms": ("id", "school_id", "name", "modal"),
+    "bookings": (
+        "id", "school_id", "group_id", "student_id", "teacher_id", "discipline_id", "booking_room_id", "is_queue",
+        "created_at", "scheduled_for", "meeting_started_at", "meeting_ended_at", "cancelled_at", "cancelled_by_id",
+        "cancelled_by_role", "queue_joined_at", "queue_left_at", "rating_by_student", "rating_by_teacher",
+        "call_quality_rating_by_student", "call_quality_rating_by_teacher",
+    ),
+    "nps_answers": ("id", "user_id", "group_id", "score", "comment", "asked_at", "answered_at"),
+}  # fmt: skip
 
 SP = Institution(1, "Colégio Conceição", "conceicao", "America/Sao_Paulo")
 UTC = ZoneInfo("UTC")
@@ -36,7 +66,7 @@ def utc(text: str) -> datetime:
 
 
 def frame(table: str, rows: Iterable[Sequence[Any]] = ()) -> pl.DataFrame:
-    schema = FRAME_SCHEMAS[table]
+    schema = table_schema(table, COLUMNS[table])
     parsed = [
         tuple(ts(v) if isinstance(v, str) and schema[c] == TS else v for c, v in zip(schema, row, strict=True))
         for row in rows
@@ -90,7 +120,7 @@ def question(
     comment=None,
     seen=False,
 ):
-    """A ``questions`` row in FRAME_SCHEMAS order."""
+    """A ``questions`` row in ``COLUMNS["questions"]`` order."""
     return (
         id_,
         group,

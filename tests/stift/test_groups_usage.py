@@ -556,3 +556,26 @@ def test_xlsx_text_is_never_a_formula(tmp_path: Path) -> None:
 def test_summary_sheet_names(title: str | None, expected: str) -> None:
     assert summary_sheet_name(title) == expected
     assert expected not in LIST_SHEETS
+
+
+def test_teacher_active_through_a_meeting_without_group() -> None:
+    """Paula (201, teacher of g2) answered nothing; her only meeting has no group.
+    Held (meeting_started_at set) -> active, as for students; not held -> inactive."""
+
+    def paula(meeting_started_at: datetime | None) -> dict:
+        data = inputs()
+        data["bookings"] = pl.DataFrame(
+            {
+                "id": ["b9"],
+                "group_id": pl.Series([None], dtype=pl.String()),
+                "student_id": [107],
+                "teacher_id": [201],
+                "meeting_started_at": pl.Series([meeting_started_at], dtype=pl.Datetime("us")),
+            }
+        )
+        teachers = build_summary(data, feb(group_ids=["g2"], show_teachers=True))["teachers"]
+        return next(t for t in teachers if t["email"] == "paula@ex.com.br")
+
+    held = paula(datetime(2024, 2, 20, 15))
+    assert held["active"] is True and held["answered_questions_count"] == 0 and held["groups"] == ["3º ano B"]
+    assert paula(None)["active"] is False
