@@ -18,10 +18,12 @@ from fastapi.responses import JSONResponse
 
 from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
+from api.limits import RequestLimitsMiddleware
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
 from orchestration.logs import configure_logging
+from orchestration.redact import install_log_redaction
 from orchestration.settings import Settings, get_settings
 
 log = logging.getLogger("api")
@@ -64,6 +66,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
     settings = settings or (services.settings if services else get_settings())
+    install_log_redaction()  # download links are credentials: never whole in the access log
     if insecure := settings.default_secrets():
         log.warning(
             "SECURITY: %s still use the built-in development defaults; set them before production use",
@@ -104,6 +107,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
     app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
+    app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(errors.RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     metrics.install(app)  # GET /metrics (no auth, no rate limit) + per-route request metrics, outermost

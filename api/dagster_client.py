@@ -46,6 +46,18 @@ class DagsterError(Exception):
     """Dagster answered, but refused or failed the operation."""
 
 
+class RunNotTerminable(DagsterError):
+    """``terminateRun`` refused because of the run's current status (e.g. STARTING, CANCELING, finished).
+
+    Not a server fault: the caller decides (idempotent success, retry, or 400).
+    """
+
+    def __init__(self, run_id: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.status = status
+
+
 @dataclass(frozen=True)
 class RunInfo:
     run_id: str
@@ -120,7 +132,7 @@ _TERMINATE = """
 mutation Terminate($runId: String!) {
   terminateRun(runId: $runId) {
     __typename
-    ... on TerminateRunFailure { message }
+    ... on TerminateRunFailure { message run { status } }
     ... on Error { message }
   }
 }"""
@@ -267,9 +279,22 @@ class DagsterClient:
         return [self._run(r) for r in result["results"]]
 
     def terminate_run(self, run_id: str) -> None:
+        """Ask Dagster to terminate the run.
+
+        Raises :class:`RunNotTerminable` (with the run's status) when Dagster refuses
+        because of the status (it only terminates QUEUED and STARTED runs), and
+        :class:`DagsterError` for anything else.
+        """
         result = self.execute(_TERMINATE, {"runId": run_id})["terminateRun"]
-        if result["__typename"] != "TerminateRunSuccess":
-            raise DagsterError(f"terminateRun failed: {result.get('message', result['__typename'])}")
+        kind = result["__typename"]
+        if kind == "TerminateRunSuccess":
+            return
+        message = f"terminateRun failed: {result.get('message', kind)}"
+        if kind == "TerminateRunFailure" and (result.get("run") or {}).get("status"):
+            raise RunNotTerminable(run_id, result["run"]["status"], message)
+        if kind == "RunNotFoundError":
+            raise RunNotTerminable(run_id, "NOT_FOUND", message)
+        raise DagsterError(message)
 
     def latest_materialization(self, asset_name: str, partition_key: str) -> Materialization | None:
         result = self.execute(

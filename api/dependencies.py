@@ -6,6 +6,11 @@ HS256 secret never verifies an RS256 token and vice versa), which closes the
 ``alg: none`` and HS/RS key-confusion holes. Anything wrong with the token
 itself is 401 ``unauthenticated``; a genuine token whose claims are missing or
 mistyped is 400 ``invalid_argument`` (the seeds' "invalid JWT claims").
+
+The token is verified once per request: whoever needs the caller first (the
+rate-limit middleware, or the auth dependency) calls :func:`resolve_principal`,
+which keeps the verified principal — or the error — on ``request.state``
+(the ASGI scope's ``state``); everybody after reuses it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from api.validation import positive_int
+from api.validation import MAX_ID_DIGITS, positive_int
 from orchestration import logs
 from orchestration.settings import Settings
 
@@ -91,26 +96,26 @@ def decode_token(token: str, settings: Settings) -> dict[str, Any]:
 
 
 def _int_claim(claims: dict[str, Any], *names: str, required: bool = True) -> int | None:
+    """A positive id claim below 10**MAX_ID_DIGITS (fits SQLite's and PostgreSQL's signed
+    64-bit integers: an id >= 2**63 was an OverflowError, i.e. a 500, in the job store).
+
+    JSON numbers or digit strings (some issuers stringify ids); never bools or floats with a fraction.
+    """
     for name in names:
         if name in claims:
             value = claims[name]
-            # JSON numbers or digit strings (some issuers stringify ids); never bools/floats with a fraction.
-            if isinstance(value, bool):
-                break
-            if isinstance(value, int):
-                if value > 0:
-                    return value
-                break
-            if isinstance(value, float) and value.is_integer() and value > 0:
-                return int(value)
-            if isinstance(value, str) and (number := positive_int(value)) is not None:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, int | str) and (number := positive_int(value)) is not None:
                 return number
             break
     else:
         if not required:
             return None
         raise ApiError("invalid_argument", f"Invalid JWT claims: missing {names[0]}")
-    raise ApiError("invalid_argument", f"Invalid JWT claims: {names[0]} must be a positive integer")
+    raise ApiError(
+        "invalid_argument", f"Invalid JWT claims: {names[0]} must be a positive integer below 10^{MAX_ID_DIGITS}"
+    )
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
@@ -129,7 +134,11 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
 
 def bearer_token(request: Request) -> str:
     """The raw token of the Authorization header, or 401."""
-    header = request.headers.get("authorization")
+    return token_of(request.headers.get("authorization"))
+
+
+def token_of(header: str | None) -> str:
+    """The raw token of an Authorization header value, or 401."""
     if not header:
         raise AuthError("Missing Authorization header")
     scheme, _, token = header.partition(" ")
@@ -142,8 +151,29 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+AUTH_STATE = "auth"  # key in the ASGI scope's state: the verified Principal or the ApiError
+
+
+def resolve_principal(state: dict[str, Any], header: str | None, settings: Settings) -> Principal:
+    """The caller of this request, verifying the token only the first time it is asked for.
+
+    ``state`` is the ASGI scope's ``state`` dict (``request.state``); the outcome —
+    a :class:`Principal` or the :class:`ApiError` to answer with — is stored there.
+    """
+    outcome = state.get(AUTH_STATE)
+    if outcome is None:
+        try:
+            outcome = principal_from_claims(decode_token(token_of(header), settings))
+        except ApiError as exc:
+            outcome = exc
+        state[AUTH_STATE] = outcome
+    if isinstance(outcome, ApiError):
+        raise outcome
+    return outcome
+
+
 def authenticate(request: Request, settings: Settings) -> Principal:
-    return principal_from_claims(decode_token(bearer_token(request), settings))
+    return resolve_principal(request.scope.setdefault("state", {}), request.headers.get("authorization"), settings)
 
 
 def current_principal(

@@ -30,9 +30,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestration import logs
@@ -280,6 +281,19 @@ class RequestIdMiddleware:
             await response(scope, receive, send_with_id)
 
 
+def allowed_methods(request: Request, also: str = "") -> list[str]:
+    """Every method the OpenAPI document lists for the request's path, plus ``also`` (an
+    ``Allow`` value), HEAD with GET, and OPTIONS; sorted."""
+    methods = {"OPTIONS", *(m.strip().upper() for m in also.split(",") if m.strip())}
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods.update(m.upper() for m in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or "-"
 
@@ -301,7 +315,14 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404:
             message = f"Not found: {request.method} {request.url.path}"
         elif exc.status_code == 405:
-            message = f"Method {request.method} not allowed on {request.url.path}"
+            # Starlette's Allow names the first matching route's methods only (GET for
+            # /jobs/{id}, which also has DELETE): answer with every route of the path.
+            allow = ", ".join(allowed_methods(request, (exc.headers or {}).get("Allow", "")))
+            if request.method == "OPTIONS":
+                return Response(status_code=204, headers={"Allow": allow})
+            return error_response(
+                "invalid_argument", f"Method {request.method} not allowed on {request.url.path}", 405, {"Allow": allow}
+            )
         else:
             message = str(exc.detail)
         return error_response(code, message, exc.status_code, dict(exc.headers or {}))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 import anyio.to_thread
 from limits import parse
@@ -31,7 +32,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.dependencies import decode_token, principal_from_claims
+from api.dependencies import resolve_principal
 from api.errors import ApiError, error_response
 from orchestration.settings import Settings
 
@@ -80,16 +81,19 @@ class RateLimiter:
         self.storage.reset()
 
 
-def rate_limit_key(headers: dict[bytes, bytes], client: tuple[str, int] | None, settings: Settings) -> str:
-    auth = headers.get(b"authorization", b"").decode("latin-1")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        try:
-            principal = principal_from_claims(decode_token(token.strip(), settings))
-            return f"inst:{principal.institution_id}"
-        except ApiError:
-            pass
-    return f"anon:{client[0] if client else 'unknown'}"
+def rate_limit_key(
+    headers: dict[bytes, bytes], client: tuple[str, int] | None, settings: Settings, state: dict[str, Any] | None = None
+) -> str:
+    """``inst:<id>`` for a verified caller, else ``anon:<ip>``. The verification outcome is kept
+    in ``state`` (the scope's ``request.state``) so the auth dependency does not decode again."""
+    raw = headers.get(b"authorization")
+    try:
+        principal = resolve_principal(
+            {} if state is None else state, None if raw is None else raw.decode("latin-1"), settings
+        )
+        return f"inst:{principal.institution_id}"
+    except ApiError:
+        return f"anon:{client[0] if client else 'unknown'}"
 
 
 class RateLimitMiddleware:
@@ -102,7 +106,8 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not is_limited(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
-        key = rate_limit_key(dict(scope.get("headers") or []), scope.get("client"), self.settings)
+        state = scope.setdefault("state", {})
+        key = rate_limit_key(dict(scope.get("headers") or []), scope.get("client"), self.settings, state)
         try:
             allowed, retry_after = await self.limiter.hit(key)
         except Exception as exc:

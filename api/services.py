@@ -1,15 +1,18 @@
 """The backends one API process talks to, built once per app from settings.
 
-Routes get them through :func:`get_services`; tests build the same object with
-a fake Dagster transport and pass it to ``create_app``.
+Each backend is a FastAPI dependency (``LedgerDep``, ``DagsterDep``,
+``StorageDep``, ``LauncherDep``, ``UsersDep``, ...), so a route declares what
+it needs and a test can swap one with ``app.dependency_overrides``. They are
+all read from the :class:`Services` built at start-up; tests can also build
+that object with a fake Dagster transport and pass it to ``create_app``.
+The ledger is migrated at start-up (idempotent and locked, see
+:mod:`orchestration.ledger.migrate`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -17,11 +20,12 @@ from fastapi import Depends, Request
 from api.dagster_client import DagsterClient
 from api.dependencies import Principal
 from api.duckdb_reader import SharedDuckDB
-from api.errors import ApiError
-from api.launcher import ReportLauncher
+from api.institutions import InstitutionDirectory
+from api.launch import ReportLauncher
 from api.users import UserDirectory
 from assets.spec import Institution
-from orchestration.institutions import InvalidInstitution, UnknownInstitution, load_institution
+from orchestration.ledger import migrate
+from orchestration.ledger.engine import create_engine
 from orchestration.outbox import Outbox
 from orchestration.requests_store import RequestsStore
 from orchestration.settings import Settings
@@ -41,69 +45,49 @@ class Services:
     warehouse: Warehouse
     launcher: ReportLauncher
     users: UserDirectory
-    institution_ttl_seconds: float = 60.0
-    _institutions: dict[int, tuple[float, Institution]] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    institutions: InstitutionDirectory
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
         dagster = dagster or DagsterClient(settings.dagster_url)
-        store = RequestsStore.from_settings(settings)
-        outbox = Outbox.from_settings(settings)
-        store.create_schema()
-        outbox.create_schema()
+        engine = create_engine(settings.outbox)
+        migrate.upgrade(engine)
+        store = RequestsStore.from_settings(settings, engine=engine)
+        outbox = Outbox.from_settings(settings, engine=engine)
         storage = storage_from_settings(settings)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
         launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
-        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users)
+        institutions = InstitutionDirectory(warehouse)
+        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions)
 
     def close(self) -> None:
         reader = getattr(self.warehouse, "_duckdb_connect", None)
         if isinstance(reader, SharedDuckDB):
             reader.close()
         self.dagster.close()
-        self.store.dispose()
-        self.outbox.dispose()
+        self.store.engine.dispose()
 
     def warehouse_version(self) -> tuple[str, int, int, int] | None:
-        """A token that changes whenever the warehouse content can change, or None when any query may differ.
-
-        The DuckDB file is only ever replaced whole (built aside, renamed over), so
-        its identity is such a token; PostgreSQL changes under us, so it has none.
-        """
-        reader = getattr(self.warehouse, "_duckdb_connect", None)
-        if isinstance(reader, SharedDuckDB):
-            try:
-                return reader.version()
-            except OSError:
-                return None
-        return None
+        return warehouse_version(self.warehouse)
 
     def institution(self, principal: Principal) -> Institution:
-        """The caller's institution from the warehouse (404 when unknown, 503 when unreachable).
+        return self.institutions.of(principal)
 
-        Cached for a minute per process: name/subdomain/timezone change rarely,
-        and every report request needs them.
-        """
-        now = time.monotonic()
-        with self._lock:
-            hit = self._institutions.get(principal.institution_id)
-        if hit is not None and now - hit[0] < self.institution_ttl_seconds:
-            return hit[1]
+
+def warehouse_version(warehouse: Warehouse) -> tuple[str, int, int, int] | None:
+    """A token that changes whenever the warehouse content can change, or None when any query may differ.
+
+    The DuckDB file is only ever replaced whole (built aside, renamed over), so
+    its identity is such a token; PostgreSQL changes under us, so it has none.
+    """
+    reader = getattr(warehouse, "_duckdb_connect", None)
+    if isinstance(reader, SharedDuckDB):
         try:
-            institution = load_institution(self.warehouse, principal.institution_id)
-            with self._lock:
-                self._institutions[principal.institution_id] = (now, institution)
-            return institution
-        except UnknownInstitution:
-            raise ApiError("not_found", f"Institution {principal.institution_id} not found") from None
-        except InvalidInstitution as exc:
-            # Bad warehouse data, not bad input and not an outage: say exactly what is wrong.
-            log.error("%s", exc)
-            raise ApiError("internal", f"Institution {principal.institution_id} is misconfigured: {exc}") from None
-        except Exception as exc:
-            raise warehouse_error(exc) from exc
+            return reader.version()
+        except OSError:
+            return None
+    return None
 
 
 def shared_warehouse(url: str) -> Warehouse:
@@ -130,16 +114,61 @@ def _warehouse_errors() -> tuple[type[BaseException], ...]:
 WAREHOUSE_ERRORS = _warehouse_errors()
 
 
-def warehouse_error(exc: Exception) -> ApiError:
-    log.error("warehouse error: %s: %s", type(exc).__name__, exc)
-    return ApiError("unavailable", "The warehouse is unavailable; try again later")
-
-
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_app_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_ledger(services: ServicesDep) -> RequestsStore:
+    return services.store
+
+
+def get_outbox(services: ServicesDep) -> Outbox:
+    return services.outbox
+
+
+def get_dagster(services: ServicesDep) -> DagsterClient:
+    return services.dagster
+
+
+def get_storage(services: ServicesDep) -> ReportStorage:
+    return services.storage
+
+
+def get_launcher(services: ServicesDep) -> ReportLauncher:
+    return services.launcher
+
+
+def get_users(services: ServicesDep) -> UserDirectory:
+    return services.users
+
+
+def get_warehouse(services: ServicesDep) -> Warehouse:
+    return services.warehouse
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+LedgerDep = Annotated[RequestsStore, Depends(get_ledger)]
+OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+DagsterDep = Annotated[DagsterClient, Depends(get_dagster)]
+StorageDep = Annotated[ReportStorage, Depends(get_storage)]
+LauncherDep = Annotated[ReportLauncher, Depends(get_launcher)]
+UsersDep = Annotated[UserDirectory, Depends(get_users)]
+WarehouseDep = Annotated[Warehouse, Depends(get_warehouse)]
+
+
+def get_institutions(services: ServicesDep) -> InstitutionDirectory:
+    return services.institutions
+
+
+InstitutionsDep = Annotated[InstitutionDirectory, Depends(get_institutions)]
 
 
 def storage_ping(storage: Any) -> None:

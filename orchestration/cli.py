@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from orchestration import topology
 from orchestration.settings import get_settings
@@ -21,20 +21,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from orchestration.warehouse.client import duckdb_path
-    from orchestration.warehouse.generate import generate_warehouse
+    from orchestration.warehouse.generate import generate_warehouse, resolve_now, with_institutions
     from orchestration.warehouse.load import is_postgres_url
 
     settings = get_settings()
     out = args.out or str((settings.home / "warehouse.duckdb").resolve())
     if not is_postgres_url(out):
         Path(duckdb_path(out)).parent.mkdir(parents=True, exist_ok=True)
+    scale = with_institutions(args.scale, args.institutions) if args.institutions else args.scale
+    now = resolve_now(args.as_of)
     started = time.perf_counter()
-    counts = generate_warehouse(args.scale, args.seed, out)
+    counts = generate_warehouse(scale, args.seed, out, now=now)
     took = time.perf_counter() - started
     for table, n in sorted(counts.items()):
         print(f"{table:28s} {n:>12,}")
-    print(f"generated scale={args.scale} seed={args.seed} into {out} in {took:.1f}s")
+    print(
+        f"generated scale={args.scale} institutions={counts['institutions']} seed={args.seed} "
+        f"as-of={now:%Y-%m-%dT%H:%M:%S}Z into {out} in {took:.1f}s"
+    )
     return 0
+
+
+def _as_of(text: str) -> datetime:
+    """``--as-of``: YYYY-MM-DD (00:00 UTC of that day) or an ISO datetime (naive = UTC)."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or an ISO-8601 datetime, got {text!r}") from None
 
 
 def _cmd_token(args: argparse.Namespace) -> int:
@@ -83,50 +96,19 @@ def _api_available() -> bool:
     return importlib.util.find_spec("api.app") is not None
 
 
-def _supervise(procs: list[tuple[str, list[str]]], env: dict[str, str], replicas: Collection[str] = frozenset()) -> int:
-    """Start children in their own process groups; stop them all on SIGTERM/Ctrl-C
-    or as soon as one dies (a half-running stack is worse than none). ``replicas``
-    are interchangeable copies (API replicas): losing some of them is reported and
-    the others keep serving; the stack stops when the last one is gone."""
-    children: list[tuple[str, subprocess.Popen[bytes]]] = []
-    stopping = False
-    reported: set[str] = set()
+def _supervise(
+    procs: list[tuple[str, list[str]]],
+    env: dict[str, str],
+    replicas: Collection[str] = frozenset(),
+    **options: Any,
+) -> int:
+    """Run the children until SIGTERM/Ctrl-C, restarting any that crash (orchestration/supervisor.py).
+    ``replicas`` are interchangeable copies (API replicas): a crashed one is restarted like any
+    child, and its log line names the replicas still serving meanwhile. ``options`` tune the
+    backoff (tests)."""
+    from orchestration.supervisor import Supervisor
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for name, cmd in procs:
-        children.append((name, subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True)))
-    code = 0
-    try:
-        while not stopping:
-            for name, child in children:
-                if child.poll() is None or name in reported:
-                    continue
-                alive = [n for n, c in children if n in replicas and c.poll() is None]
-                if name in replicas and alive:
-                    print(f"{name} exited with {child.returncode}; still serving: {', '.join(alive)}", file=sys.stderr)
-                    reported.add(name)
-                    continue
-                print(f"{name} exited with {child.returncode}; stopping the stack", file=sys.stderr)
-                code = child.returncode or 1
-                stopping = True
-            time.sleep(0.3)
-    finally:
-        for _, child in children:
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.time() + 20
-        for _, child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-    return code
+    return Supervisor(procs, env, cwd=ROOT, replicas=replicas, **options).run()
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -187,6 +169,15 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from orchestration.ledger import migrate
+
+    url = get_settings().outbox
+    changed = migrate.upgrade(url, args.revision)
+    print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lxp-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -194,6 +185,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="build the deterministic synthetic warehouse")
     gen.add_argument("--scale", choices=["tiny", "small", "demo", "large"], default="demo")
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        help="the generator's clock: YYYY-MM-DD (00:00 UTC) or ISO datetime; default 00:00 UTC today. "
+        "Data = the 12 months before its month plus its month up to it.",
+    )
+    gen.add_argument(
+        "--institutions",
+        type=int,
+        default=0,
+        help="N institutions (ids 1..N) with the scale's per-institution sizes, e.g. --scale small --institutions 1000",
+    )
     gen.add_argument("--out", default="", help="DuckDB file or postgresql:// URL (default $LXP_HOME/warehouse.duckdb)")
     gen.set_defaults(func=_cmd_generate)
 
@@ -232,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status", choices=["pending", "sending", "sent", "dead"])
     out.add_argument("--limit", type=int, default=50)
     out.set_defaults(func=_cmd_outbox)
+
+    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
+    mig.add_argument("revision", nargs="?", default="head")
+    mig.set_defaults(func=_cmd_migrate)
     return parser
 
 

@@ -22,6 +22,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         jobs=[report_asset_job(spec) for spec in specs] + [adhoc_job(spec) for spec in specs],
         sensors=[institution_sync, report_delivery, build_monthly_sensor(specs, s.schedule_hour)],
         resources=resources_from_settings(s),
+        # A batched backfill run holds every monthly report of its institutions (one step each); in-process
+        # they share the run worker's imports instead of starting a Python process per step
+        # (docs/benchmarks.md, "The 1,000-institution month").
+        executor=dg.in_process_executor if s.run_executor == "in_process" else dg.multiprocess_executor,
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -50,3 +51,24 @@ def list_institutions(warehouse: Warehouse) -> list[Institution]:
     timezone check ``valid_timezone`` and report the rest)."""
     frame = warehouse.query(_SQL + " ORDER BY id")
     return [_institution(r) for r in frame.iter_rows(named=True)]
+
+
+def registration_order(institutions: Iterable[Institution], at: datetime) -> list[Institution]:
+    """The order new institutions join the dynamic ``institution`` partition: by UTC
+    offset at ``at``, then zone, then id.
+
+    Dagster batches a backfill only over *contiguous* keys of that dimension
+    (``BackfillPolicy.multi_run`` chunks each contiguous range), and the monthly
+    sensor requests together exactly the institutions whose local day 1 has come,
+    i.e. one zone group. Registered by id, a zone group is scattered (ids are not
+    grouped by zone) and a 1,000-institution month became one run per fragment;
+    registered by zone, each group is one range, cut in runs of
+    ``LXP_BACKFILL_BATCH_SIZE``. Unknown zones go last."""
+
+    def key(inst: Institution) -> tuple[float, str, int]:
+        if not valid_timezone(inst.timezone):
+            return (float("inf"), inst.timezone, inst.id)
+        offset = at.astimezone(ZoneInfo(inst.timezone)).utcoffset()
+        return (offset.total_seconds() if offset is not None else 0.0, inst.timezone, inst.id)
+
+    return sorted(institutions, key=key)

@@ -1,4 +1,8 @@
-"""The notification outbox: one durable row per (job, recipient) to deliver.
+"""The notification outbox: the delivery side of the request ledger.
+
+A notification is one recipient row of :mod:`orchestration.ledger` (who asked,
+and the delivery state) joined with its request (what was asked, how the job
+ended); nothing is copied between the two.
 
 Finished runs (success and failure) and cache hits become rows here; a
 delivery loop (``orchestration.notify.deliver``) claims due rows with a lease,
@@ -21,10 +25,10 @@ Requesters who join a run that is still queued/running can be recorded with
 :meth:`Outbox.subscribe` (state ``waiting``); :meth:`Outbox.complete_job`
 releases them when the run ends.
 
-SQLite (default, a file under ``$LXP_HOME``) runs in WAL mode and takes the
-write lock up front (``BEGIN IMMEDIATE``) so several processes can claim
-safely; PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so claimers never wait on
-each other.
+SQLite (default, a file under ``$LXP_HOME``) takes the write lock up front
+(``BEGIN IMMEDIATE``, see :mod:`orchestration.ledger.engine`) so several
+processes can claim safely; PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so
+claimers never wait on each other.
 """
 
 from __future__ import annotations
@@ -34,57 +38,33 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
+
+from orchestration.ledger import migrate
+from orchestration.ledger.engine import create_engine, engine_url
+from orchestration.ledger.records import (
+    JOB_ID,
+    LEDGER,
+    Asked,
+    Asker,
+    add_recipient,
+    aware,
+    bind_claim,
+    naive_utc,
+    request_id,
+)
+from orchestration.ledger.schema import CLAIM_TAG, recipients, requests
+
+__all__ = ["CHANNELS", "STATES", "Notification", "Outbox", "engine_url", "idempotency_key", "job_outcome"]
 
 State = Literal["waiting", "pending", "sending", "sent", "dead"]
 JobStatus = Literal["succeeded", "failed"]
 Channel = Literal["webhook", "email"]
 CHANNELS: tuple[Channel, ...] = ("webhook", "email")
 STATES: tuple[State, ...] = ("waiting", "pending", "sending", "sent", "dead")
-
-metadata = sa.MetaData()
-_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-notifications = sa.Table(
-    "notifications",
-    metadata,
-    sa.Column("id", _Id, primary_key=True, autoincrement=True),
-    sa.Column("job_id", sa.String(255), nullable=False),
-    sa.Column("recipient_user_id", sa.BigInteger(), nullable=False),
-    sa.Column("institution_id", sa.BigInteger(), nullable=False),
-    sa.Column("subdomain", sa.String(255), nullable=False),
-    sa.Column("report", sa.String(100), nullable=False),
-    sa.Column("status_of_job", sa.String(16), nullable=True),
-    sa.Column("cached", sa.Boolean(), nullable=False, default=False),
-    sa.Column("storage_key", sa.String(1024), nullable=True),
-    sa.Column("filename", sa.String(255), nullable=True),
-    sa.Column("period", sa.String(64), nullable=True),
-    sa.Column("email", sa.String(320), nullable=True),
-    sa.Column("timezone", sa.String(64), nullable=True),
-    sa.Column("created_at", sa.DateTime(), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
-    sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
-    sa.Column("lease_until", sa.DateTime(), nullable=True),
-    sa.Column("last_error", sa.Text(), nullable=True),
-    sa.Column("sent_at", sa.DateTime(), nullable=True),
-    sa.Column("webhook_sent_at", sa.DateTime(), nullable=True),
-    sa.Column("email_sent_at", sa.DateTime(), nullable=True),
-    sa.Column("idempotency_key", sa.String(64), nullable=False),
-    sa.UniqueConstraint("job_id", "recipient_user_id", name="uq_notifications_job_recipient"),
-    sa.UniqueConstraint("idempotency_key", name="uq_notifications_idempotency_key"),
-    sa.CheckConstraint("state IN ('waiting', 'pending', 'sending', 'sent', 'dead')", name="ck_notifications_state"),
-    sa.CheckConstraint(
-        "status_of_job IS NULL OR status_of_job IN ('succeeded', 'failed')", name="ck_notifications_status_of_job"
-    ),
-)
-sa.Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt_at)
-
 
 MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
 
@@ -101,20 +81,43 @@ def job_outcome(run_succeeded: bool, tags: Mapping[str, str]) -> tuple[JobStatus
     return "failed", None, None
 
 
+def claim_of(tags: Mapping[str, str]) -> str | None:
+    """The ledger claim a run was launched for (None for runs the API did not launch)."""
+    return tags.get(CLAIM_TAG) or None
+
+
 def idempotency_key(job_id: str, recipient_user_id: int) -> str:
     """Stable per (job, recipient): every attempt for a row sends the same key."""
     return hashlib.sha256(f"{job_id}:{recipient_user_id}".encode()).hexdigest()
 
 
-def _db_time(value: datetime) -> datetime:
-    """Aware -> naive UTC (the storage convention); naive values are taken as UTC."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=UTC)
+_db_time = naive_utc
+r, q = recipients.c, requests.c
+# The notification view: recipient row + its request, under the outbox's field names.
+NOTIFICATION_COLUMNS = (
+    r.id,
+    JOB_ID.label("job_id"),
+    r.user_id.label("recipient_user_id"),
+    q.institution_id,
+    r.subdomain,
+    q.report,
+    q.status_of_job,
+    (q.kind == "cache").label("cached"),
+    q.storage_key,
+    q.filename,
+    q.period,
+    r.email,
+    q.timezone,
+    r.requested_at.label("created_at"),
+    r.state,
+    r.attempts,
+    r.next_attempt_at,
+    r.lease_until,
+    r.last_error,
+    r.sent_at,
+    r.webhook_sent_at,
+    r.email_sent_at,
+)
 
 
 @dataclass(frozen=True)
@@ -141,113 +144,84 @@ class Notification:
     sent_at: datetime | None
     webhook_sent_at: datetime | None
     email_sent_at: datetime | None
-    idempotency_key: str
+
+    @property
+    def idempotency_key(self) -> str:
+        return idempotency_key(self.job_id, self.recipient_user_id)
 
     @classmethod
     def from_row(cls, row: Any) -> Notification:
         values = dict(row._mapping)
         for f in fields(cls):
             if isinstance(values.get(f.name), datetime):
-                values[f.name] = _aware(values[f.name])
+                values[f.name] = aware(values[f.name])
         values["cached"] = bool(values["cached"])
+        values["recipient_user_id"] = int(values["recipient_user_id"])
+        values["institution_id"] = int(values["institution_id"])
         return cls(**{f.name: values[f.name] for f in fields(cls)})
 
     def channel_sent_at(self, channel: Channel) -> datetime | None:
         return self.webhook_sent_at if channel == "webhook" else self.email_sent_at
 
 
-def _sqlite_engine(url: str) -> Engine:
-    parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself (below) instead of sqlite3's lazy
-        # BEGIN, so a claim holds the write lock from its first SELECT.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def engine_url(url: str) -> str:
-    """Plain ``postgresql://`` means psycopg2 here (SQLAlchemy 2.1 would pick psycopg 3, not installed)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg2://" + url[len(prefix) :]
-    return url
+def _check_outcome(status_of_job: str, storage_key: str | None, filename: str | None) -> None:
+    if status_of_job not in ("succeeded", "failed"):
+        raise ValueError(f"status_of_job must be 'succeeded' or 'failed', not {status_of_job!r}")
+    if status_of_job == "succeeded" and not (storage_key and filename):
+        raise ValueError("a succeeded notification needs storage_key and filename")
 
 
 class Outbox:
-    """Durable notification queue on SQLite or PostgreSQL (SQLAlchemy Core)."""
+    """Durable notification queue on SQLite or PostgreSQL (SQLAlchemy Core) over the ledger."""
 
-    def __init__(self, url: str, *, max_attempts: int = 8, backoff_seconds: float = 5.0) -> None:
-        self.url = url = engine_url(url)
+    def __init__(
+        self, url: str, *, max_attempts: int = 8, backoff_seconds: float = 5.0, engine: Engine | None = None
+    ) -> None:
+        self.url = engine_url(url)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
-        self.engine = _sqlite_engine(url) if url.startswith("sqlite") else sa.create_engine(url, pool_pre_ping=True)
-        self.table = notifications
+        self._own_engine = engine is None
+        self.engine = engine if engine is not None else create_engine(self.url)
+        self.table = recipients
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Outbox:
+    def from_settings(cls, settings: Any, *, engine: Engine | None = None) -> Outbox:
         return cls(
-            settings.outbox, max_attempts=settings.outbox_max_attempts, backoff_seconds=settings.outbox_backoff_seconds
+            settings.outbox,
+            max_attempts=settings.outbox_max_attempts,
+            backoff_seconds=settings.outbox_backoff_seconds,
+            engine=engine,
         )
 
     def create_schema(self) -> None:
-        """Create the table if missing (safe to call from every process at start-up)."""
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            # Another process created it between our check and CREATE.
-            if not sa.inspect(self.engine).has_table(notifications.name):
-                raise
+        """Migrate the ledger to the current schema (safe to call from every process at start-up)."""
+        migrate.upgrade(self.engine)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._own_engine:
+            self.engine.dispose()
 
     # -- writing -------------------------------------------------------------
 
-    def _insert(self, values: dict[str, Any]) -> bool:
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            raise RuntimeError(f"unsupported outbox database: {dialect}")
-        statement = insert(notifications).values(**values).on_conflict_do_nothing()
-        with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount == 1
-
-    def _insert_row(
-        self, *, state: State, now: datetime | None, job_id: str, recipient_user_id: int, **values: Any
+    def _add(
+        self,
+        *,
+        state: State,
+        job_id: str,
+        recipient_user_id: int,
+        asked: Asked,
+        asker_values: dict[str, Any],
+        **kw: Any,
     ) -> bool:
-        """One new notification row: the fields every row shares are set here once."""
-        moment = _db_time(now or datetime.now(UTC))
-        row = {
-            **values,
-            "job_id": job_id,
-            "recipient_user_id": int(recipient_user_id),
-            "institution_id": int(values["institution_id"]),
-            "email": values["email"] or None,
-            "created_at": moment,
-            "state": state,
-            "attempts": 0,
-            "next_attempt_at": moment,
-            "idempotency_key": idempotency_key(job_id, int(recipient_user_id)),
-        }
-        return self._insert(row)
+        outcome = kw.get("outcome")
+        with self.engine.begin() as conn:
+            request = request_id(conn, asked, job_id=job_id, now=kw.get("now"), outcome=outcome)
+            added = add_recipient(
+                conn, request, Asker(int(recipient_user_id), **asker_values), state=state, now=kw.get("now")
+            )
+            if added and outcome:  # the job was known before (e.g. waiting recipients): record how it ended, once
+                conn.execute(sa.update(requests).where(q.id == request, q.status_of_job.is_(None)).values(**outcome))
+            return added
 
     def enqueue(
         self,
@@ -266,30 +240,26 @@ class Outbox:
         timezone: str | None = None,
         now: datetime | None = None,
     ) -> bool:
-        """Queue a notification; returns False when (job_id, recipient) was already queued.
+        """Queue a notification of a finished job; returns False when (job_id, recipient) was already queued.
 
         ``job_id`` is the Dagster run id, or ``cache:<cache_key>:<request uuid>``
-        for a cache hit (see the module docstring).
+        for a cache hit (see the module docstring). The job's outcome is recorded
+        with its request the first time the job is seen.
         """
-        if status_of_job not in ("succeeded", "failed"):
-            raise ValueError(f"status_of_job must be 'succeeded' or 'failed', not {status_of_job!r}")
-        if status_of_job == "succeeded" and not (storage_key and filename):
-            raise ValueError("a succeeded notification needs storage_key and filename")
-        return self._insert_row(
+        _check_outcome(status_of_job, storage_key, filename)
+        outcome = {
+            "status_of_job": status_of_job,
+            "storage_key": storage_key if status_of_job == "succeeded" else None,
+            "filename": filename,
+        }
+        return self._add(
             state="pending",
-            now=now,
             job_id=job_id,
             recipient_user_id=recipient_user_id,
-            institution_id=institution_id,
-            subdomain=subdomain,
-            report=report,
-            status_of_job=status_of_job,
-            cached=cached,
-            storage_key=storage_key if status_of_job == "succeeded" else None,
-            filename=filename,
-            period=period,
-            email=email,
-            timezone=timezone,
+            asked=Asked(institution_id, report, period=period, timezone=timezone, kind="cache" if cached else "run"),
+            asker_values={"subdomain": subdomain, "email": email},
+            now=now,
+            outcome=outcome,
         )
 
     def subscribe(
@@ -310,19 +280,13 @@ class Outbox:
         Nothing is sent until :meth:`complete_job` fills in the outcome. Returns
         False when this recipient already has a row for the job.
         """
-        return self._insert_row(
+        return self._add(
             state="waiting",
-            now=now,
             job_id=job_id,
             recipient_user_id=recipient_user_id,
-            institution_id=institution_id,
-            subdomain=subdomain,
-            report=report,
-            status_of_job=None,
-            cached=False,
-            period=period,
-            email=email,
-            timezone=timezone,
+            asked=Asked(institution_id, report, period=period, timezone=timezone),
+            asker_values={"subdomain": subdomain, "email": email},
+            now=now,
         )
 
     def complete_job(
@@ -332,29 +296,45 @@ class Outbox:
         *,
         storage_key: str | None = None,
         filename: str | None = None,
+        claim_id: str | None = None,
         now: datetime | None = None,
     ) -> int:
-        """Release every ``waiting`` row of a finished run for delivery; returns how many."""
-        if status_of_job not in ("succeeded", "failed"):
-            raise ValueError(f"status_of_job must be 'succeeded' or 'failed', not {status_of_job!r}")
-        if status_of_job == "succeeded" and not (storage_key and filename):
-            raise ValueError("a succeeded job needs storage_key and filename")
-        t = notifications.c
-        statement = (
-            sa.update(notifications)
-            .where(t.job_id == job_id, t.state == "waiting")
-            .values(
-                status_of_job=status_of_job,
-                storage_key=storage_key if status_of_job == "succeeded" else None,
-                filename=filename,
-                state="pending",
-                next_attempt_at=_db_time(now or datetime.now(UTC)),
-            )
-        )
+        """Record how a run ended and release its ``waiting`` recipients for delivery; returns how many.
+
+        ``claim_id`` (the run's claim tag) first binds a request whose launcher
+        died before publishing the run id, so its requesters are told too.
+        """
+        _check_outcome(status_of_job, storage_key, filename)
         with self.engine.begin() as conn:
-            return conn.execute(statement).rowcount
+            if claim_id:
+                bind_claim(conn, claim_id, job_id)
+            request = conn.execute(sa.select(q.id).where(q.job_id == job_id)).scalar()
+            if request is None:
+                return 0
+            conn.execute(
+                sa.update(requests)
+                .where(q.id == request, q.status_of_job.is_(None))
+                .values(
+                    status_of_job=status_of_job,
+                    storage_key=storage_key if status_of_job == "succeeded" else None,
+                    filename=filename,
+                )
+            )
+            return conn.execute(
+                sa.update(recipients)
+                .where(r.request_id == request, r.state == "waiting")
+                .values(state="pending", next_attempt_at=_db_time(now or datetime.now(UTC)))
+            ).rowcount
 
     # -- delivery ------------------------------------------------------------
+
+    def _notifications(self, conn: sa.Connection, *where: Any, limit: int | None = None) -> builtins.list[Notification]:
+        query = sa.select(*NOTIFICATION_COLUMNS).select_from(LEDGER).where(*where)
+        if limit is not None:
+            query = query.order_by(r.id.desc()).limit(limit)
+        else:
+            query = query.order_by(r.next_attempt_at, r.id)
+        return [Notification.from_row(row) for row in conn.execute(query)]
 
     def claim_due(self, now: datetime, limit: int = 50, lease_seconds: float = 300.0) -> builtins.list[Notification]:
         """Atomically lease up to ``limit`` rows that are due, for one worker.
@@ -364,33 +344,32 @@ class Outbox:
         counts as one failed attempt so a row that crashes its worker every time
         ends up dead instead of looping forever.
         """
-        t = notifications.c
         moment = _db_time(now)
         lease = moment + timedelta(seconds=lease_seconds)
         due = sa.or_(
-            sa.and_(t.state == "pending", t.next_attempt_at <= moment),
-            sa.and_(t.state == "sending", t.lease_until <= moment),
+            sa.and_(r.state == "pending", r.next_attempt_at <= moment),
+            sa.and_(r.state == "sending", r.lease_until <= moment),
         )
         pick = (
-            sa.select(t.id, t.state, t.attempts)
+            sa.select(r.id, r.state, r.attempts)
             .where(due)
-            .order_by(t.next_attempt_at, t.id)
+            .order_by(r.next_attempt_at, r.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
         with self.engine.begin() as conn:
             rows = conn.execute(pick).all()
-            fresh = [r.id for r in rows if r.state == "pending"]
-            recovered = [r for r in rows if r.state == "sending"]
+            fresh = [row.id for row in rows if row.state == "pending"]
+            recovered = [row for row in rows if row.state == "sending"]
             if fresh:
-                conn.execute(sa.update(notifications).where(t.id.in_(fresh)).values(state="sending", lease_until=lease))
+                conn.execute(sa.update(recipients).where(r.id.in_(fresh)).values(state="sending", lease_until=lease))
             claimed = list(fresh)
-            for r in recovered:
-                attempts = r.attempts + 1
+            for row in recovered:
+                attempts = row.attempts + 1
                 if attempts >= self.max_attempts:
                     conn.execute(
-                        sa.update(notifications)
-                        .where(t.id == r.id)
+                        sa.update(recipients)
+                        .where(r.id == row.id)
                         .values(
                             state="dead",
                             attempts=attempts,
@@ -400,27 +379,25 @@ class Outbox:
                     )
                     continue
                 conn.execute(
-                    sa.update(notifications)
-                    .where(t.id == r.id)
+                    sa.update(recipients)
+                    .where(r.id == row.id)
                     .values(
                         state="sending", attempts=attempts, lease_until=lease, last_error="lease expired (worker lost)"
                     )
                 )
-                claimed.append(r.id)
+                claimed.append(row.id)
             if not claimed:
                 return []
-            result = conn.execute(sa.select(notifications).where(t.id.in_(claimed)).order_by(t.next_attempt_at, t.id))
-            return [Notification.from_row(row) for row in result]
+            return self._notifications(conn, r.id.in_(claimed))
 
     def release(self, ids: Sequence[int], now: datetime) -> int:
         """Hand leased rows back untouched (no attempt spent), e.g. when a tick runs out of time."""
         if not ids:
             return 0
-        t = notifications.c
         with self.engine.begin() as conn:
             return conn.execute(
-                sa.update(notifications)
-                .where(t.id.in_(list(ids)), t.state == "sending")
+                sa.update(recipients)
+                .where(r.id.in_(list(ids)), r.state == "sending")
                 .values(state="pending", lease_until=None, next_attempt_at=_db_time(now))
             ).rowcount
 
@@ -428,20 +405,15 @@ class Outbox:
         """Stamp one channel as delivered so a later retry of the row skips it."""
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
-        column = notifications.c[f"{channel}_sent_at"]
+        column = recipients.c[f"{channel}_sent_at"]
         with self.engine.begin() as conn:
-            conn.execute(
-                sa.update(notifications)
-                .where(notifications.c.id == id, column.is_(None))
-                .values({column: _db_time(now)})
-            )
+            conn.execute(sa.update(recipients).where(r.id == id, column.is_(None)).values({column: _db_time(now)}))
 
     def mark_sent(self, id: int, now: datetime) -> None:
-        t = notifications.c
         with self.engine.begin() as conn:
             conn.execute(
-                sa.update(notifications)
-                .where(t.id == id, t.state != "sent")
+                sa.update(recipients)
+                .where(r.id == id, r.state != "sent")
                 .values(state="sent", sent_at=_db_time(now), lease_until=None, last_error=None)
             )
 
@@ -456,13 +428,13 @@ class Outbox:
         touched, so a late failure report cannot undo a success. Returns the
         new state.
         """
-        t = notifications.c
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(t.state, t.attempts).where(t.id == id).with_for_update()).first()
+            row = conn.execute(sa.select(r.state, r.attempts).where(r.id == id).with_for_update()).first()
             if row is None:
                 raise KeyError(id)
             if row.state != "sending":
-                return row.state
+                current: State = row.state
+                return current
             attempts = row.attempts + 1
             moment = _db_time(now)
             if permanent or attempts >= self.max_attempts:
@@ -478,8 +450,8 @@ class Outbox:
                 delay = min(delay, MAX_RETRY_DELAY_SECONDS)
                 next_at = moment + timedelta(seconds=delay)
             conn.execute(
-                sa.update(notifications)
-                .where(t.id == id)
+                sa.update(recipients)
+                .where(r.id == id)
                 .values(
                     state=state, attempts=attempts, next_attempt_at=next_at, lease_until=None, last_error=error[:4000]
                 )
@@ -490,11 +462,10 @@ class Outbox:
 
     def retry(self, id: int, now: datetime | None = None) -> bool:
         """Send a dead (or backing-off) row again now, with a fresh attempt budget."""
-        t = notifications.c
         with self.engine.begin() as conn:
             result = conn.execute(
-                sa.update(notifications)
-                .where(t.id == id, t.state.in_(("dead", "pending")))
+                sa.update(recipients)
+                .where(r.id == id, r.state.in_(("dead", "pending")))
                 .values(
                     state="pending", attempts=0, next_attempt_at=_db_time(now or datetime.now(UTC)), lease_until=None
                 )
@@ -503,8 +474,8 @@ class Outbox:
 
     def get(self, id: int) -> Notification | None:
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(notifications).where(notifications.c.id == id)).first()
-        return None if row is None else Notification.from_row(row)
+            found = self._notifications(conn, r.id == id)
+        return found[0] if found else None
 
     def list(
         self,
@@ -515,33 +486,32 @@ class Outbox:
         recipient_user_id: int | None = None,
     ) -> builtins.list[Notification]:
         """Newest first, optionally filtered by state(s), job or recipient."""
-        t = notifications.c
-        query = sa.select(notifications).order_by(t.id.desc()).limit(limit)
+        where: builtins.list[Any] = []
         if status is not None:
-            query = query.where(t.state.in_([status] if isinstance(status, str) else list(status)))
+            where.append(r.state.in_([status] if isinstance(status, str) else builtins.list(status)))
         if job_id is not None:
-            query = query.where(t.job_id == job_id)
+            where.append(q.job_id == job_id)
         if recipient_user_id is not None:
-            query = query.where(t.recipient_user_id == int(recipient_user_id))
+            where.append(r.user_id == int(recipient_user_id))
         with self.engine.begin() as conn:
-            return [Notification.from_row(row) for row in conn.execute(query)]
+            return self._notifications(conn, *where, limit=limit)
 
     def has_recipient(self, job_id: str, user_id: int) -> bool:
-        t = notifications.c
         with self.engine.begin() as conn:
-            return (
-                conn.execute(sa.select(t.id).where(t.job_id == job_id, t.recipient_user_id == int(user_id))).first()
-                is not None
-            )
+            found = conn.execute(
+                sa.select(r.id).select_from(LEDGER).where(q.job_id == job_id, r.user_id == int(user_id))
+            ).first()
+        return found is not None
 
     def recipients(self, job_id: str) -> builtins.list[int]:
-        t = notifications.c
         with self.engine.begin() as conn:
-            return [r[0] for r in conn.execute(sa.select(t.recipient_user_id).where(t.job_id == job_id).order_by(t.id))]
+            rows = conn.execute(sa.select(r.user_id).select_from(LEDGER).where(q.job_id == job_id).order_by(r.id))
+            return [int(row[0]) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Rows per state, for metrics and the operator."""
-        t = notifications.c
         with self.engine.begin() as conn:
-            found = dict(conn.execute(sa.select(t.state, sa.func.count()).group_by(t.state)).all())
+            found: dict[str, int] = {
+                state: int(n) for state, n in conn.execute(sa.select(r.state, sa.func.count()).group_by(r.state))
+            }
         return {state: int(found.get(state, 0)) for state in STATES}

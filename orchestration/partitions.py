@@ -12,14 +12,14 @@ from datetime import date
 
 import dagster as dg
 
-from orchestration.periods import MONTHS_START, month_bounds, partition_tags, previous_month
+from orchestration.periods import month_bounds, months_start, partition_tags, previous_month
 
 __all__ = [
-    "MONTHS_START",
     "ReportPartition",
     "institution_partitions",
     "month_bounds",
     "month_partitions",
+    "months_start",
     "parse_partition_key",
     "partition_tags",
     "previous_month",
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 institution_partitions = dg.DynamicPartitionsDefinition(name="institution")
-month_partitions = dg.MonthlyPartitionsDefinition(start_date=MONTHS_START.isoformat(), end_offset=1)
+month_partitions = dg.MonthlyPartitionsDefinition(start_date=months_start().isoformat(), end_offset=1)
 report_partitions = dg.MultiPartitionsDefinition({"institution": institution_partitions, "month": month_partitions})
 
 

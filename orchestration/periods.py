@@ -7,10 +7,31 @@ calls "exactly one month partition" is exactly what the asset builds.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-MONTHS_START = date(2024, 1, 1)  # first monthly partition
+from orchestration.settings import get_settings
+
+
+def parse_month(text: str) -> date:
+    """``"YYYY-MM"`` -> the first day of that month."""
+    year, month = text.split("-")
+    return date(int(year), int(month), 1)
+
+
+def months_start() -> date:
+    """The first monthly partition (retention): ``LXP_FIRST_MONTH``, default 2024-01.
+
+    Every monthly partition from here to the current month exists, so this
+    bounds what the UI, the partition-status queries and the sensors walk."""
+    return parse_month(get_settings().first_month)
+
+
+def is_partition_month(month: date, today: date | None = None) -> bool:
+    """Whether ``month`` (a first day) is a monthly partition: from ``months_start()``
+    to the still-open current month (UTC, as Dagster's monthly partitions count)."""
+    current = (today or datetime.now(UTC).date()).replace(day=1)
+    return months_start() <= month <= current
 
 
 def month_bounds(month: date, timezone: str) -> tuple[datetime, datetime]:

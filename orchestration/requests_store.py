@@ -1,29 +1,31 @@
-"""Who asked for which report job, and which identical job is in flight.
+"""The request side of the ledger: who asked for which job, known files, in-flight claims.
 
-Two tables in the outbox database (``settings.outbox``), shared by every API
-replica and the Dagster sensor:
+It reads and writes the :mod:`orchestration.ledger` tables shared with the
+outbox (``settings.outbox``: one database for every API replica and the
+Dagster sensor):
 
-* ``report_requests`` — one row per (job, requester): the recipients the
-  sensor notifies when a run finishes, and each user's job history. Cache hits
-  are recorded too (``kind = 'cache'``, job id ``cache:<cache_key>:<uuid>``,
-  with the file they were served) so history and status cover them.
+* requests and their recipients — each user's job history, and the people the
+  delivery sensor notifies when a run finishes. Cache hits are requests too
+  (``kind = 'cache'``, job id ``cache:<cache_key>:<uuid>``, with the file they
+  were served).
 * ``report_files`` — the newest finished file the API knows for a cache key
   (learned from a Dagster lookup or from a run it launched or joined), so a
   cache hit is answered without asking Dagster; a miss or an expired entry
   falls back to Dagster, which may know a newer file (e.g. a UI run).
-* ``inflight`` — at most one row per cache key: the run currently producing
-  that file. A launcher inserts the row *before* asking Dagster for a run, so
-  concurrent identical requests — in any process — find it and join instead of
-  launching a second run. Rows are claimed with a plain primary-key insert
-  (the database arbitrates), and a row left behind by a finished run or a
-  crashed launcher is replaced by whoever notices it.
+* ``inflight`` — at most one claim per cache key: the request currently
+  producing that file. A launcher inserts the claim *before* asking Dagster for
+  a run and records its requester against the claim at once, so the requester
+  is never lost; concurrent identical requests — in any process — find the
+  claim and join instead of launching a second run. The launcher holds a short
+  liveness lease while it launches (renewed by a heartbeat); a claim whose lease
+  ran out without a run id belonged to a launcher that died, and whoever
+  notices takes it over (:meth:`RequestsStore.take_over`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,64 +33,48 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from orchestration.outbox import _sqlite_engine, engine_url
-
-metadata = sa.MetaData()
-
-report_requests = sa.Table(
-    "report_requests",
-    metadata,
-    sa.Column("job_id", sa.String(255), primary_key=True),
-    sa.Column("user_id", sa.BigInteger(), primary_key=True),
-    sa.Column("institution_id", sa.BigInteger(), nullable=False),
-    sa.Column("subdomain", sa.String(255), nullable=False),
-    sa.Column("report", sa.String(100), nullable=False),
-    sa.Column("cache_key", sa.String(64), nullable=False),
-    sa.Column("params_json", sa.Text(), nullable=False),
-    sa.Column("requested_at", sa.DateTime(), nullable=False),
-    sa.Column("kind", sa.String(8), nullable=False, default="run"),
-    sa.Column("launched", sa.Boolean(), nullable=False, default=False),
-    sa.Column("storage_key", sa.String(1024), nullable=True),
-    sa.Column("filename", sa.String(255), nullable=True),
-    sa.Column("rows", sa.BigInteger(), nullable=True),
-    sa.Column("timezone", sa.String(64), nullable=True),
-    sa.Column("period", sa.String(64), nullable=True),
+from orchestration.ledger import migrate
+from orchestration.ledger.engine import create_engine
+from orchestration.ledger.records import (
+    JOB_ID,
+    LEDGER,
+    Asked,
+    Asker,
+    add_recipient,
+    bind_claim,
+    insert_ignoring_conflict,
+    naive_utc,
+    request_id,
 )
-sa.Index(
-    "ix_report_requests_user",
-    report_requests.c.institution_id,
-    report_requests.c.user_id,
-    report_requests.c.requested_at,
+from orchestration.ledger.schema import inflight, recipients, report_files, requests
+
+__all__ = ["Asked", "Asker", "Inflight", "KnownFile", "RequestRow", "RequestsStore", "report_files"]
+
+r, q = recipients.c, requests.c
+
+REQUEST_COLUMNS = (
+    JOB_ID.label("job_id"),
+    r.user_id,
+    q.institution_id,
+    r.subdomain,
+    q.report,
+    q.cache_key,
+    q.params_json,
+    r.requested_at,
+    q.kind,
+    r.launched,
+    q.storage_key,
+    q.filename,
+    q.rows,
+    q.timezone,
+    q.period,
 )
-
-inflight = sa.Table(
-    "inflight",
-    metadata,
-    sa.Column("cache_key", sa.String(64), primary_key=True),
-    sa.Column("owner", sa.String(32), nullable=False),
-    sa.Column("run_id", sa.String(255), nullable=True),
-    sa.Column("created_at", sa.DateTime(), nullable=False),
-)
-
-report_files = sa.Table(
-    "report_files",
-    metadata,
-    sa.Column("cache_key", sa.String(64), primary_key=True),
-    sa.Column("storage_key", sa.String(1024), nullable=False),
-    sa.Column("filename", sa.String(255), nullable=False),
-    sa.Column("rows", sa.BigInteger(), nullable=True),
-    sa.Column("produced_at", sa.DateTime(), nullable=False),
-    sa.Column("run_id", sa.String(255), nullable=False),
-)
-
-
-def _naive_utc(value: datetime | None = None) -> datetime:
-    value = value or datetime.now(UTC)
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
 
 
 @dataclass(frozen=True)
 class RequestRow:
+    """One (job, requester) of the ledger as the API's job endpoints see it."""
+
     job_id: str
     user_id: int
     institution_id: int
@@ -141,125 +127,100 @@ class KnownFile:
 
 @dataclass(frozen=True)
 class Inflight:
+    """The claim on a cache key: ``claim_id`` names the request, ``owner`` the launcher holding it."""
+
     cache_key: str
+    claim_id: str
     owner: str
     run_id: str | None
     created_at: datetime
+    lease_until: datetime
 
-
-def _engine(url: str) -> Engine:
-    """The outbox's engine setup (same database; psycopg2 URL, SQLite WAL + ``BEGIN IMMEDIATE``),
-    with a larger PostgreSQL pool: every API worker thread touches the store."""
-    url = engine_url(url)
-    if url.startswith("sqlite"):
-        return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    def orphaned(self, now: datetime | None = None) -> bool:
+        """No run id and the launcher stopped renewing its lease: it died mid-launch."""
+        return self.run_id is None and self.lease_until < (now or datetime.now(UTC))
 
 
 class RequestsStore:
-    """Recipients, history and in-flight launches (SQLite or PostgreSQL)."""
+    """Recipients, history, known files and in-flight claims (SQLite or PostgreSQL)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
         self.url = url
-        self.engine = _engine(url)
+        self._own_engine = engine is None
+        self.engine = engine if engine is not None else create_engine(url)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> RequestsStore:
-        return cls(settings.outbox)
+    def from_settings(cls, settings: Any, *, engine: Engine | None = None) -> RequestsStore:
+        return cls(settings.outbox, engine=engine)
 
     def create_schema(self) -> None:
-        try:
-            metadata.create_all(self.engine, checkfirst=True)
-        except sa.exc.DBAPIError:
-            inspector = sa.inspect(self.engine)
-            if not all(inspector.has_table(t.name) for t in metadata.sorted_tables):
-                raise
+        """Migrate the ledger to the current schema (idempotent, safe from several processes)."""
+        migrate.upgrade(self.engine)
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._own_engine:
+            self.engine.dispose()
 
-    # -- report_requests -----------------------------------------------------
+    # -- requests and recipients ---------------------------------------------
 
-    def record(
+    def add_requester(
         self,
+        asked: Asked,
+        asker: Asker,
         *,
-        job_id: str,
-        user_id: int,
-        institution_id: int,
-        subdomain: str,
-        report: str,
-        cache_key: str,
-        params: Mapping[str, Any],
-        kind: str = "run",
+        job_id: str | None = None,
+        claim_id: str | None = None,
         launched: bool = False,
-        storage_key: str | None = None,
-        filename: str | None = None,
-        rows: int | None = None,
-        timezone: str | None = None,
-        period: str | None = None,
-        requested_at: datetime | None = None,
+        now: datetime | None = None,
     ) -> bool:
-        """Add a requester to a job; False when this user already is one."""
-        values = dict(
-            job_id=job_id,
-            user_id=int(user_id),
-            institution_id=int(institution_id),
-            subdomain=subdomain,
-            report=report,
-            cache_key=cache_key,
-            params_json=json.dumps(dict(params), sort_keys=True, ensure_ascii=False, default=str),
-            requested_at=_naive_utc(requested_at),
-            kind=kind,
-            launched=launched,
-            storage_key=storage_key,
-            filename=filename,
-            rows=rows,
-            timezone=timezone,
-            period=period,
-        )
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.insert(report_requests).values(**values))
-            return True
-        except sa.exc.IntegrityError:
-            return False
+        """Record ``asker`` as a recipient (notification ``waiting``) of the run ``job_id``,
+        or of the request still launching under ``claim_id``; False when they already are one."""
+        with self.engine.begin() as conn:
+            request = request_id(conn, asked, job_id=job_id, claim_id=claim_id, now=now)
+            return add_recipient(conn, request, asker, state="waiting", launched=launched, now=now)
+
+    def record_cache_hit(
+        self, asked: Asked, asker: Asker, job_id: str, file: KnownFile, now: datetime | None = None
+    ) -> None:
+        """A request answered from cache: its own job, succeeded, notification ``pending`` at once."""
+        outcome = {"status_of_job": "succeeded", "storage_key": file.storage_key, "filename": file.filename}
+        with self.engine.begin() as conn:
+            request = request_id(conn, asked, job_id=job_id, now=now, outcome={**outcome, "rows": file.rows})
+            add_recipient(conn, request, asker, state="pending", now=now)
 
     def recipients(self, job_id: str) -> list[RequestRow]:
         """Everybody to notify when ``job_id`` finishes, first requester first."""
-        t = report_requests.c
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(report_requests).where(t.job_id == job_id).order_by(t.requested_at, t.user_id)
-            ).all()
-        return [RequestRow.from_row(r) for r in rows]
+        return self._requests(q.job_id == job_id, order=(r.requested_at, r.user_id))
+
+    def claim_recipients(self, claim_id: str) -> list[RequestRow]:
+        """Everybody recorded for a request still launching under ``claim_id``."""
+        return self._requests(q.claim_id == claim_id, order=(r.requested_at, r.user_id))
 
     def request_of(self, job_id: str, user_id: int, institution_id: int) -> RequestRow | None:
         """This user's request for the job, if any (tenant and user scoped)."""
-        t = report_requests.c
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(report_requests).where(
-                    t.job_id == job_id, t.user_id == int(user_id), t.institution_id == int(institution_id)
-                )
-            ).first()
-        return None if row is None else RequestRow.from_row(row)
+        rows = self._requests(
+            q.job_id == job_id, r.user_id == int(user_id), q.institution_id == int(institution_id), order=()
+        )
+        return rows[0] if rows else None
 
     def history(
         self, user_id: int, institution_id: int, *, limit: int = 20, offset: int = 0
     ) -> tuple[list[RequestRow], int]:
-        """A user's requests, newest first, and their total count."""
-        t = report_requests.c
-        where = sa.and_(t.user_id == int(user_id), t.institution_id == int(institution_id))
+        """A user's requests, newest first, and their total count (launches never bound to a run are left out)."""
+        where = (r.user_id == int(user_id), q.institution_id == int(institution_id), q.job_id.is_not(None))
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(report_requests).where(where)).scalar_one()
-            rows = conn.execute(
-                sa.select(report_requests)
-                .where(where)
-                .order_by(t.requested_at.desc(), t.job_id.desc())
-                .limit(limit)
-                .offset(offset)
-            ).all()
-        return [RequestRow.from_row(r) for r in rows], int(total)
+            total = conn.execute(sa.select(sa.func.count()).select_from(LEDGER).where(*where)).scalar_one()
+        rows = self._requests(*where, order=(r.requested_at.desc(), q.job_id.desc()), limit=limit, offset=offset)
+        return rows, int(total)
+
+    def _requests(
+        self, *where: Any, order: tuple[Any, ...], limit: int | None = None, offset: int = 0
+    ) -> list[RequestRow]:
+        query = sa.select(*REQUEST_COLUMNS).select_from(LEDGER).where(*where).order_by(*order)
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [RequestRow.from_row(row) for row in conn.execute(query)]
 
     # -- report_files --------------------------------------------------------
 
@@ -287,7 +248,7 @@ class RequestsStore:
             storage_key=file.storage_key,
             filename=file.filename,
             rows=file.rows,
-            produced_at=_naive_utc(file.produced_at),
+            produced_at=naive_utc(file.produced_at),
             run_id=file.run_id,
         )
         with self.engine.begin() as conn:
@@ -296,55 +257,101 @@ class RequestsStore:
                 .where(c.cache_key == file.cache_key, c.produced_at <= values["produced_at"])
                 .values(**values)
             ).rowcount
-            if (
-                updated == 0
-                and conn.execute(sa.select(c.cache_key).where(c.cache_key == file.cache_key)).first() is None
-            ):
-                try:
-                    with conn.begin_nested():
-                        conn.execute(sa.insert(report_files).values(**values))
-                except sa.exc.IntegrityError:
-                    pass  # another process remembered one at the same moment: either is a valid file
+            if updated == 0:
+                # Either a newer file is known (nothing to do) or none is: insert, and if
+                # another process remembered one at the same moment, either is a valid file.
+                insert_ignoring_conflict(conn, report_files, values)
 
     # -- inflight ------------------------------------------------------------
 
-    def claim(self, cache_key: str, now: datetime | None = None) -> tuple[str | None, Inflight | None]:
+    def claim(
+        self, cache_key: str, now: datetime | None = None, *, lease_seconds: float = 10.0
+    ) -> tuple[Inflight | None, Inflight | None]:
         """Try to become the launcher for ``cache_key``.
 
-        Returns ``(owner_token, None)`` when this caller now owns the slot and
-        must launch, or ``(None, existing)`` when somebody else holds it.
+        Returns ``(mine, None)`` when this caller now holds the claim (a new
+        ``claim_id``, lease ``lease_seconds``) and must launch, or
+        ``(None, existing)`` when somebody else holds it.
         """
-        owner = uuid.uuid4().hex
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    sa.insert(inflight).values(
-                        cache_key=cache_key, owner=owner, run_id=None, created_at=_naive_utc(now)
-                    )
-                )
-            return owner, None
-        except sa.exc.IntegrityError:
-            existing = self.get_inflight(cache_key)
-            if existing is None:  # released between our insert and read: try again
-                return self.claim(cache_key, now)
-            return None, existing
+        moment = naive_utc(now)
+        claim_id = uuid.uuid4().hex
+        values = dict(
+            cache_key=cache_key,
+            claim_id=claim_id,
+            owner=claim_id,
+            run_id=None,
+            created_at=moment,
+            lease_until=moment + timedelta(seconds=lease_seconds),
+        )
+        with self.engine.begin() as conn:
+            if insert_ignoring_conflict(conn, inflight, values):
+                return _inflight(values), None
+        existing = self.get_inflight(cache_key)
+        if existing is None:  # released between our insert and read: try again
+            return self.claim(cache_key, now, lease_seconds=lease_seconds)
+        return None, existing
 
     def get_inflight(self, cache_key: str) -> Inflight | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(inflight).where(inflight.c.cache_key == cache_key)).first()
-        if row is None:
-            return None
-        m = row._mapping
-        return Inflight(m["cache_key"], m["owner"], m["run_id"], m["created_at"].replace(tzinfo=UTC))
+        return None if row is None else _inflight(dict(row._mapping))
 
-    def set_run(self, cache_key: str, owner: str, run_id: str) -> bool:
+    def renew(self, cache_key: str, owner: str, lease_seconds: float, now: datetime | None = None) -> bool:
+        """Heartbeat of a launcher still launching: push its lease forward."""
+        c = inflight.c
         with self.engine.begin() as conn:
             result = conn.execute(
                 sa.update(inflight)
-                .where(inflight.c.cache_key == cache_key, inflight.c.owner == owner)
-                .values(run_id=run_id)
+                .where(c.cache_key == cache_key, c.owner == owner, c.run_id.is_(None))
+                .values(lease_until=naive_utc(now) + timedelta(seconds=lease_seconds))
             )
         return result.rowcount == 1
+
+    def take_over(
+        self, claim: Inflight, now: datetime | None = None, *, lease_seconds: float = 10.0
+    ) -> Inflight | None:
+        """Become the owner of an orphaned claim (no run id, lease expired); None if somebody else was faster."""
+        c = inflight.c
+        moment = naive_utc(now)
+        owner = uuid.uuid4().hex
+        lease = moment + timedelta(seconds=lease_seconds)
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(inflight)
+                .where(
+                    c.cache_key == claim.cache_key,
+                    c.owner == claim.owner,
+                    c.run_id.is_(None),
+                    c.lease_until < moment,
+                )
+                .values(owner=owner, lease_until=lease)
+            )
+        if result.rowcount != 1:
+            return None
+        return Inflight(claim.cache_key, claim.claim_id, owner, None, claim.created_at, lease.replace(tzinfo=UTC))
+
+    def set_run(self, cache_key: str, owner: str, run_id: str, claim_id: str | None = None) -> bool:
+        """Publish the run id of our claim and bind the claim's request to it, atomically."""
+        c = inflight.c
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                sa.update(inflight).where(c.cache_key == cache_key, c.owner == owner).values(run_id=run_id)
+            )
+            if claim_id is not None:
+                bind_claim(conn, claim_id, run_id)
+        return result.rowcount == 1
+
+    def job_of_claim(self, claim_id: str) -> str | None:
+        """The run id the claim's requesters are bound to (None while unbound)."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(q.job_id).where(q.claim_id == claim_id)).scalar()
+
+    def forget_claim(self, claim_id: str) -> int:
+        """Drop a request whose launch failed before any run existed (its requesters got the error)."""
+        with self.engine.begin() as conn:
+            ids = sa.select(q.id).where(q.claim_id == claim_id, q.job_id.is_(None)).scalar_subquery()
+            conn.execute(sa.delete(recipients).where(r.request_id == ids))
+            return conn.execute(sa.delete(requests).where(q.claim_id == claim_id, q.job_id.is_(None))).rowcount
 
     def release(self, cache_key: str, *, owner: str | None = None, run_id: str | None = None) -> bool:
         """Drop the slot, but only the one we looked at (owner / run id match)."""
@@ -357,16 +364,13 @@ class RequestsStore:
         with self.engine.begin() as conn:
             return conn.execute(sa.delete(inflight).where(*where)).rowcount == 1
 
-    def release_stale_claim(
-        self, cache_key: str, owner: str, older_than: timedelta, now: datetime | None = None
-    ) -> bool:
-        """Drop a claim whose launcher never recorded a run (crashed mid-launch)."""
-        c = inflight.c
-        limit = _naive_utc(now) - older_than
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                sa.delete(inflight).where(
-                    c.cache_key == cache_key, c.owner == owner, c.run_id.is_(None), c.created_at < limit
-                )
-            )
-        return result.rowcount == 1
+
+def _inflight(m: dict[str, Any]) -> Inflight:
+    return Inflight(
+        m["cache_key"],
+        m["claim_id"],
+        m["owner"],
+        m["run_id"],
+        m["created_at"].replace(tzinfo=UTC),
+        m["lease_until"].replace(tzinfo=UTC),
+    )

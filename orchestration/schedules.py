@@ -25,6 +25,7 @@ from dagster._core.definitions.events import AssetKeyPartitionKey
 from assets.spec import Institution, ReportSpec
 from orchestration.institutions import list_institutions, valid_timezone
 from orchestration.partitions import previous_month
+from orchestration.periods import is_partition_month
 from orchestration.resources import WarehouseResource
 
 
@@ -79,7 +80,10 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
         institutions = list_institutions(warehouse.client())
         for bad in (i for i in institutions if not valid_timezone(i.timezone)):
             context.log.warning(f"institution {bad.id} skipped: unknown timezone {bad.timezone!r} in the warehouse")
-        due = due_months(datetime.now(UTC), institutions, hour, done)
+        now = datetime.now(UTC)
+        due = {
+            m: ids for m, ids in due_months(now, institutions, hour, done).items() if is_partition_month(m, now.date())
+        }
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
         known = set(context.instance.get_dynamic_partitions("institution"))

@@ -6,24 +6,24 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from assets.registry import REPORTS
-from orchestration.institutions import list_institutions
-from orchestration.outbox import job_outcome
+from orchestration.institutions import list_institutions, registration_order
+from orchestration.outbox import claim_of, job_outcome
 from orchestration.partitions import institution_partitions
 from orchestration.resources import OutboxResource, ReportStorageResource, WarehouseResource
 
 
 @dg.sensor(
     name="institution_sync",
-    description="Adds a dynamic `institution` partition for every institution in the warehouse.",
+    description="Adds a dynamic `institution` partition for every institution in the warehouse (grouped by zone).",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def institution_sync(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    wanted = [str(i.id) for i in list_institutions(warehouse.client())]
     known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
-    new = [k for k in wanted if k not in known]
+    missing = [i for i in list_institutions(warehouse.client()) if str(i.id) not in known]
+    new = [str(i.id) for i in registration_order(missing, datetime.now(UTC))]
     if not new:
         return dg.SkipReason(f"{len(known)} institutions already registered")
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])
@@ -54,7 +54,10 @@ def release_finished_runs(instance: dg.DagsterInstance, outbox, since: float, li
         if "lxp/report" not in run.tags:
             continue
         status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
-        released += outbox.complete_job(run.run_id, status, storage_key=key, filename=filename)
+        # claim_of: a run whose launcher died before publishing its id still reaches its requesters.
+        released += outbox.complete_job(
+            run.run_id, status, storage_key=key, filename=filename, claim_id=claim_of(run.tags)
+        )
     return released, newest
 
 

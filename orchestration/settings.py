@@ -65,14 +65,28 @@ class Settings(BaseSettings):
     schedule_hour: int = Field(
         default=3, description="Local hour (institution timezone) of the monthly schedule on day 1."
     )
+    first_month: str = Field(
+        default="2024-01",
+        pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="First monthly partition (retention), YYYY-MM: partitions, the API's exact-month cache and the "
+        "monthly sensor start here; bounds the months the UI lists and a backfill can target.",
+    )
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
     backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
+    run_executor: Literal["in_process", "multiprocess"] = Field(
+        default="in_process",
+        description="How a run executes its steps: in the run worker (saves a Python process start per step; "
+        "steps wait for the `reports` pool anyway) or one subprocess per step.",
+    )
     cache_ttl_seconds: int = Field(default=24 * 3600, description="Cache TTL of a finished report.")
     open_month_cache_ttl_seconds: int = Field(
         default=15 * 60, description="Cache TTL for the still-open current month."
     )
     rate_limit: str = Field(default="60/minute", description="Per-institution limit on report endpoints.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0, description="Largest request body the API reads; larger bodies get 413."
+    )
     rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port.")
     link_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Download links expire after this.")
     link_secret: str = Field(default="dev-link-secret-change-me", description="HMAC key of local download links.")

@@ -2,23 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BeforeValidator
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
-from api.launcher import RunPlan, date_range_period, month_period
+from api.institutions import warehouse_error
+from api.launch import RunPlan, date_range_period, month_period
 from api.models import AsyncReportResponse
-from api.services import ServicesDep, warehouse_error
+from api.services import InstitutionsDep, LauncherDep, WarehouseDep
 from api.validation import positive_ids
 from assets.registry import by_slug
+from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
 # Same span as seed 000's year (1900-2100): keeps every derived instant representable.
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2100, 12, 31)
+#: What the catalog's dates accept, as the OpenAPI states it: YYYY-MM-DD with a year in
+#: 1900-2100 (calendar validity is checked on parse). Anything else is 400 invalid_argument.
+DATE_PATTERN = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_ACCEPTED = f"Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}"
+
+
+def _iso_date_text(value: object) -> object:
+    """Only ``YYYY-MM-DD`` (pydantic alone also takes ``2026-01-01T00:00:00Z``, which the schema does not allow)."""
+    if isinstance(value, str) and not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise ValueError("must be an ISO date (YYYY-MM-DD)")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
 
 _ERRORS = responses("invalid_argument", "unauthenticated", "not_found", "resource_exhausted", "internal", "unavailable")
 
@@ -41,12 +59,13 @@ def _results(outcome: dict[str, Any]) -> dict[str, Any]:
 )
 def storyboard_usage(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
+    launcher: LauncherDep,
     month: Annotated[int, Query(ge=1, le=12, description="Reporting month (1–12).")],
     year: Annotated[int, Query(ge=1900, le=2100, description="Reporting year (1900–2100).")],
 ) -> dict[str, Any]:
     spec = by_slug("storyboard-usage")
-    institution = services.institution(principal)
+    institution = institutions.of(principal)
     start, end = month_period(institution, year, month)
     plan = RunPlan(
         spec_name=spec.name,
@@ -58,7 +77,7 @@ def storyboard_usage(
         cache_params={"month": f"{year:04d}-{month:02d}"},
         period=f"{year:04d}-{month:02d}",
     )
-    return _results(services.launcher.request(principal, plan))
+    return _results(launcher.request(principal, plan))
 
 
 def parse_school_ids(raw: str | None) -> list[int]:
@@ -68,7 +87,7 @@ def parse_school_ids(raw: str | None) -> list[int]:
     return positive_ids(raw.split(","), "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
 
 
-def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) -> None:
+def check_school_ids(warehouse: Warehouse, institution_id: int, school_ids: list[int]) -> None:
     """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
     if not school_ids:
         return
@@ -76,7 +95,7 @@ def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) 
     params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
     params["institution_id"] = institution_id
     try:
-        found = services.warehouse.query(
+        found = warehouse.query(
             f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
         )
     except Exception as exc:
@@ -103,10 +122,23 @@ def check_school_ids(services: Any, institution_id: int, school_ids: list[int]) 
 )
 def catalog(
     principal: CurrentPrincipal,
-    services: ServicesDep,
-    start_date: Annotated[date, Query(description="Start of the period (ISO date, e.g. 2026-01-01), inclusive.")],
+    institutions: InstitutionsDep,
+    launcher: LauncherDep,
+    warehouse: WarehouseDep,
+    start_date: Annotated[
+        IsoDate,
+        Query(
+            description="Start of the period (ISO date, e.g. 2026-01-01, 1900-01-01 to 2100-12-31), inclusive.",
+            json_schema_extra={"pattern": DATE_PATTERN},
+        ),
+    ],
     end_date: Annotated[
-        date, Query(description="End of the period (ISO date, e.g. 2026-06-02), inclusive; must be ≥ start_date.")
+        IsoDate,
+        Query(
+            description="End of the period (ISO date, e.g. 2026-06-02, 1900-01-01 to 2100-12-31), inclusive; "
+            "must be ≥ start_date (400 otherwise).",
+            json_schema_extra={"pattern": DATE_PATTERN},
+        ),
     ],
     school_ids: Annotated[
         str | None,
@@ -119,16 +151,13 @@ def catalog(
 ) -> dict[str, Any]:
     for name, value in (("start_date", start_date), ("end_date", end_date)):
         if not MIN_DATE <= value <= MAX_DATE:
-            raise ApiError(
-                "invalid_argument",
-                f"Invalid {name}. Must be an ISO date (YYYY-MM-DD) between {MIN_DATE} and {MAX_DATE}",
-            )
+            raise ApiError("invalid_argument", f"Invalid {name}. {_DATE_ACCEPTED}")
     if start_date > end_date:
         raise ApiError("invalid_argument", "start_date must be before or equal to end_date")
     ids = parse_school_ids(school_ids)
     spec = by_slug("catalog")
-    institution = services.institution(principal)
-    check_school_ids(services, institution.id, ids)
+    institution = institutions.of(principal)
+    check_school_ids(warehouse, institution.id, ids)
     start, end = date_range_period(institution, start_date, end_date)
     filters: dict[str, Any] = {"school_ids": ids} if ids else {}
     plan = RunPlan(
@@ -146,4 +175,4 @@ def catalog(
         },
         period=f"{start_date.isoformat()}_{end_date.isoformat()}",
     )
-    return _results(services.launcher.request(principal, plan))
+    return _results(launcher.request(principal, plan))

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import FileResponse
 
 from api.errors import ApiError, responses
-from api.services import ServicesDep
+from api.services import SettingsDep, StorageDep
 from orchestration import links
 from orchestration.storage import LocalReportStorage, content_disposition
 
@@ -39,18 +39,18 @@ _CONTENT_TYPES = {
     description="Serves a file of local report storage when the link's signature and expiry are valid.",
 )
 def download(
-    services: ServicesDep,
+    storage: StorageDep,
+    settings: SettingsDep,
     key: Annotated[str, Path(description="Storage key of the file.")],
     exp: Annotated[str | None, Query(description="Expiry, unix seconds.")] = None,
     fn: Annotated[str | None, Query(description="Download file name.")] = None,
     sig: Annotated[str | None, Query(description="HMAC-SHA256 signature.")] = None,
     rcp: Annotated[str | None, Query(description="Recipient the link was issued to, when bound.")] = None,
 ) -> FileResponse:
-    storage = services.storage
     if not isinstance(storage, LocalReportStorage):
         raise ApiError("not_found", "Downloads are served by the object store for this deployment")
     try:
-        links.verify(key, exp, fn, sig, services.settings.link_secret, datetime.now(UTC), recipient=rcp)
+        links.verify(key, exp, fn, sig, settings.link_secret, datetime.now(UTC), recipient=rcp)
     except links.LinkExpired:
         raise ApiError("permission_denied", "This download link has expired; request the report again") from None
     except links.LinkError:

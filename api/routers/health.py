@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from api.errors import ApiError, responses
 from api.models import Health
-from api.services import ServicesDep, storage_ping
+from api.services import DagsterDep, StorageDep, WarehouseDep, storage_ping
 
 log = logging.getLogger("api.health")
 router = APIRouter(tags=["health"])
@@ -33,11 +33,11 @@ def _check(name: str, probe: Callable[[], Any]) -> str:
     description="200 when the warehouse, the Dagster webserver and the report storage are all reachable; "
     "otherwise 503 `unavailable` whose message lists each component's status.",
 )
-def healthz(services: ServicesDep) -> dict[str, Any]:
+def healthz(warehouse: WarehouseDep, dagster: DagsterDep, storage: StorageDep) -> dict[str, Any]:
     components = {
-        "warehouse": _check("warehouse", services.warehouse.ping),
-        "dagster": _check("dagster", services.dagster.ping),
-        "storage": _check("storage", lambda: storage_ping(services.storage)),
+        "warehouse": _check("warehouse", warehouse.ping),
+        "dagster": _check("dagster", dagster.ping),
+        "storage": _check("storage", lambda: storage_ping(storage)),
     }
     if any(v != "ok" for v in components.values()):
         raise ApiError("unavailable", "Unhealthy: " + ", ".join(f"{k}={v}" for k, v in components.items()))

@@ -7,30 +7,39 @@ tenants. Polling here is not rate limited with the report budget.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.dagster_client import DagsterError, RunInfo
+from api.dagster_client import ACTIVE_STATUSES, DagsterError, RunInfo, RunNotTerminable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
-from api.launcher import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
+from api.launch.tags import TAG_FILENAME, TAG_ROWS, TAG_STORAGE_KEY
 from api.models import Job, JobPage
-from api.services import Services, ServicesDep
-from orchestration.requests_store import RequestRow
+from api.services import DagsterDep, LauncherDep, LedgerDep, ServicesDep, SettingsDep, StorageDep
+from orchestration.requests_store import RequestRow, RequestsStore
+from orchestration.settings import Settings
+from orchestration.storage import ReportStorage
 
 router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
 
 
-def _link(services: Services, storage_key: str, filename: str) -> tuple[str, datetime]:
-    expires_in = services.storage.link_expires_in(services.settings.link_ttl_seconds)
+def _link(storage: ReportStorage, settings: Settings, storage_key: str, filename: str) -> tuple[str, datetime]:
+    expires_in = storage.link_expires_in(settings.link_ttl_seconds)
     now = datetime.now(UTC)
-    url = services.storage.download_url(storage_key, filename, expires_in, now=now)
+    url = storage.download_url(storage_key, filename, expires_in, now=now)
     return url, now + timedelta(seconds=expires_in)
 
 
-def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_link: bool) -> Job:
+def job_view(
+    row: RequestRow,
+    run: RunInfo | None,
+    *,
+    link: tuple[ReportStorage, Settings] | None = None,
+) -> Job:
+    """The job as its requester sees it; ``link`` (storage, settings) adds a fresh download url."""
     data: dict[str, Any] = {
         "id": row.job_id,
         "report": row.report,
@@ -52,14 +61,14 @@ def job_view(services: Services, row: RequestRow, run: RunInfo | None, *, with_l
         rows = int(raw_rows) if raw_rows and raw_rows.isdigit() else None
     if data["status"] == "succeeded":
         data.update(rows=rows, filename=filename)
-        if with_link and storage_key and filename:
-            data["url"], data["url_expires_at"] = _link(services, storage_key, filename)
+        if link is not None and storage_key and filename:
+            data["url"], data["url_expires_at"] = _link(*link, storage_key, filename)
     return Job(**data)
 
 
-def _my_request(services: Services, principal: Principal, job_id: str) -> RequestRow:
+def _my_request(ledger: RequestsStore, principal: Principal, job_id: str) -> RequestRow:
     """The caller's request for the job; 404 for anybody who is not one of its requesters."""
-    row = services.store.request_of(job_id, principal.user_id, principal.institution_id)
+    row = ledger.request_of(job_id, principal.user_id, principal.institution_id)
     if row is None:
         raise ApiError("not_found", f"Job {job_id} not found")
     return row
@@ -74,14 +83,18 @@ def _my_request(services: Services, principal: Principal, job_id: str) -> Reques
 )
 def get_job(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    ledger: LedgerDep,
+    dagster: DagsterDep,
+    launcher: LauncherDep,
+    storage: StorageDep,
+    settings: SettingsDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Job:
-    row = _my_request(services, principal, job_id)
-    run = None if row.kind == "cache" else services.dagster.get_run(job_id)
+    row = _my_request(ledger, principal, job_id)
+    run = None if row.kind == "cache" else dagster.get_run(job_id)
     if run is not None and not run.active:
-        services.launcher.learn(run)  # the next identical request is a cache hit without asking Dagster
-    return job_view(services, row, run, with_link=True)
+        launcher.learn(run)  # the next identical request is a cache hit without asking Dagster
+    return job_view(row, run, link=(storage, settings))
 
 
 @router.get(
@@ -93,16 +106,15 @@ def get_job(
 )
 def list_jobs(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    ledger: LedgerDep,
+    dagster: DagsterDep,
     page: Annotated[int, Query(ge=1, le=100000, description="Page number (≥ 1). Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100). Default 20.")] = 20,
 ) -> JobPage:
-    rows, total = services.store.history(
-        principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit
-    )
+    rows, total = ledger.history(principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit)
     run_ids = [r.job_id for r in rows if r.kind != "cache"]
-    runs = {r.run_id: r for r in services.dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
-    items = [job_view(services, r, runs.get(r.job_id), with_link=False) for r in rows]
+    runs = {r.run_id: r for r in dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
+    items = [job_view(r, runs.get(r.job_id)) for r in rows]
     return JobPage(items=items, total=total, page=page, limit=limit)
 
 
@@ -116,7 +128,10 @@ def list_jobs(
     summary="Cancel one of my queued or running jobs",
     description=(
         "Terminates the Dagster run. Only the user who launched the job may cancel it (users who joined an "
-        "identical request get 403, since the run serves them all); a finished job cannot be cancelled (400 failed_precondition)."
+        "identical request get 403, since the run serves them all); a finished job cannot be cancelled "
+        "(400 failed_precondition). "
+        "Idempotent: cancelling a job whose cancellation is under way answers 204 again; a job still starting is "
+        "waited for briefly, then 400 failed_precondition (retry)."
     ),
 )
 def cancel_job(
@@ -124,7 +139,7 @@ def cancel_job(
     services: ServicesDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Response:
-    row = _my_request(services, principal, job_id)
+    row = _my_request(services.store, principal, job_id)
     if row.kind == "cache":
         raise ApiError("failed_precondition", f"Job {job_id} was served from cache and has already finished")
     if not row.launched:
@@ -132,11 +147,46 @@ def cancel_job(
     run = services.dagster.get_run(job_id)
     if run is None or not run.active:
         raise ApiError("failed_precondition", f"Job {job_id} has already finished")
-    try:
-        services.dagster.terminate_run(job_id)
-    except DagsterError:
-        again = services.dagster.get_run(job_id)
-        if again is None or not again.active:  # it finished between our check and the terminate
-            raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
-        raise
+    _terminate(services, job_id, run)
     return Response(status_code=204)
+
+
+#: Dagster terminates only QUEUED and STARTED runs; a STARTING run (its worker is
+#: being launched, ~1-3 s) becomes STARTED shortly, so the cancel waits this long for it.
+CANCEL_WAIT_SECONDS = 5.0
+_CANCEL_POLL_SECONDS = 0.25
+
+
+def _terminate(services: Services, job_id: str, run: RunInfo) -> None:
+    """Terminate the run, idempotently: 204 once a cancellation is under way (CANCELING) or
+    done by a concurrent call; 400 failed_precondition when it finished first or is still
+    starting after :data:`CANCEL_WAIT_SECONDS`. A status Dagster refuses is never a 500."""
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    status = run.status
+    while True:
+        if status in ("CANCELING", "CANCELED"):
+            return  # already being cancelled (a double DELETE, or a concurrent one): idempotent
+        if status not in ACTIVE_STATUSES:
+            raise ApiError("failed_precondition", f"Job {job_id} has already finished")
+        try:
+            services.dagster.terminate_run(job_id)
+            return
+        except RunNotTerminable as exc:
+            status = exc.status
+        except DagsterError:
+            again = services.dagster.get_run(job_id)
+            if again is None or not again.active:  # it finished between our check and the terminate
+                raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
+            raise
+        if status in ("CANCELING", "CANCELED"):
+            return
+        if status not in ACTIVE_STATUSES:
+            raise ApiError("failed_precondition", f"Job {job_id} has already finished")
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                "failed_precondition",
+                f"Job {job_id} is starting and cannot be cancelled yet; try again in a few seconds",
+            )
+        time.sleep(_CANCEL_POLL_SECONDS)
+        current = services.dagster.get_run(job_id)
+        status = current.status if current is not None else "NOT_FOUND"

@@ -21,7 +21,10 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import AdminPrincipal
 from api.errors import ApiError, responses
-from api.services import ServicesDep, warehouse_error
+from api.institutions import warehouse_error
+from api.services import UsersDep, WarehouseDep, warehouse_version
+from api.users import UserDirectory
+from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(prefix="/institution/library", tags=["library"])
 
@@ -100,13 +103,13 @@ def iso_ms(value: datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
-def _check_linked(services: Any, institution_id: int, user_id: int) -> None:
+def _check_linked(users: UserDirectory, institution_id: int, user_id: int) -> None:
     """Seed 003: 403 when the token's user is not an (undeleted) user of its institution.
 
     Answered from the per-process user directory (cached for a minute, like institutions).
     """
     try:
-        found = services.users.lookup(user_id, institution_id)
+        found = users.lookup(user_id, institution_id)
     except Exception as exc:
         raise warehouse_error(exc) from exc
     if found is None:
@@ -118,14 +121,14 @@ _DAY_COUNTS_LOCK = threading.Lock()
 _DAY_COUNTS_MAX = 128  # listings (institution x filters); a few hundred (day, n) pairs each
 
 
-def _day_counts(services: Any, condition: str, params: dict[str, Any]) -> list[tuple[date, int]]:
+def _day_counts(warehouse: Warehouse, condition: str, params: dict[str, Any]) -> list[tuple[date, int]]:
     """Matching contents per creation day, newest day first.
 
     Every page of one listing needs the same counts, so they are kept per
     warehouse version when there is one (a DuckDB file is immutable until
     replaced, so the memo is exact); without one they are always queried.
     """
-    version = services.warehouse_version()
+    version = warehouse_version(warehouse)
     key = None
     if version is not None:
         key = (
@@ -138,7 +141,7 @@ def _day_counts(services: Any, condition: str, params: dict[str, Any]) -> list[t
             if hit is not None:
                 _DAY_COUNTS.move_to_end(key)
                 return hit
-    days = services.warehouse.query(
+    days = warehouse.query(
         f"SELECT CAST(c.created_at AS DATE) AS day, COUNT(*) AS n FROM library_contents c WHERE {condition} GROUP BY 1",
         params,
     )
@@ -153,7 +156,7 @@ def _day_counts(services: Any, condition: str, params: dict[str, Any]) -> list[t
     return counts
 
 
-def _page(services: Any, condition: str, params: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
+def _page(warehouse: Warehouse, condition: str, params: dict[str, Any], *, offset: int, limit: int) -> dict[str, Any]:
     """Total, one page (newest first) and the page's links.
 
     Sorting every match of a 100k-content institution to take 20 rows costs
@@ -163,8 +166,7 @@ def _page(services: Any, condition: str, params: dict[str, Any], *, offset: int,
     every row of those days and of the newer ones, so the order and the
     offset are exactly those of the full sort.
     """
-    warehouse = services.warehouse
-    counts = _day_counts(services, condition, params)
+    counts = _day_counts(warehouse, condition, params)
     total = sum(n for _, n in counts)
     if offset >= total:
         return {"total": total, "page": None, "links": None}
@@ -210,7 +212,8 @@ _LINK_FIELDS = {
 )
 def list_contents(
     principal: AdminPrincipal,
-    services: ServicesDep,
+    users: UsersDep,
+    warehouse: WarehouseDep,
     type: Annotated[
         ContentType | None,
         Query(
@@ -232,7 +235,7 @@ def list_contents(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number. Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page. Default 20, maximum 100.")] = 20,
 ) -> dict[str, Any]:
-    _check_linked(services, principal.institution_id, principal.user_id)
+    _check_linked(users, principal.institution_id, principal.user_id)
     # ``= ANY(list)`` rather than ``IN (...)``: the same on both engines, and DuckDB
     # evaluates it faster over 100k rows (psycopg2 sends the list as an ARRAY).
     where = ["c.institution_id = :institution_id", "c.deleted_at IS NULL", "c.type = ANY(:types)"]
@@ -254,7 +257,7 @@ def list_contents(
         params["cycle_id"] = cycleId
     condition = " AND ".join(where)
     try:
-        frames = _page(services, condition, params, offset=(page - 1) * limit, limit=limit)
+        frames = _page(warehouse, condition, params, offset=(page - 1) * limit, limit=limit)
     except Exception as exc:
         raise warehouse_error(exc) from exc
     total = frames["total"]

@@ -24,9 +24,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
+from api.institutions import warehouse_error
 from api.negotiation import MEDIA_TYPES, negotiate
 from api.routers.async_reports import check_school_ids
-from api.services import WAREHOUSE_ERRORS, Services, ServicesDep, warehouse_error
+from api.services import WAREHOUSE_ERRORS, Services, ServicesDep
 from api.validation import positive_ids
 from assets.registry import by_slug
 from assets.spec import Institution, ReportSpec
@@ -121,7 +122,7 @@ def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | No
     if not raw:
         return []
     result = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
-    check_school_ids(services, institution_id, result)
+    check_school_ids(services.warehouse, institution_id, result)
     return result
 
 
@@ -160,7 +161,7 @@ def _cached_month_file(
         0,
     ):
         return None
-    from api.launcher import RunPlan, month_period
+    from api.launch import RunPlan, month_period
 
     month_start, month_end = month_period(institution, local_start.year, local_start.month)
     if month_start != start or month_end != end:
@@ -218,7 +219,10 @@ def _run(
         return _file_response(path.read_bytes(), fmt, filename)
 
 
-_ACCEPT_DOC = "application/json (default) or text/csv (Portuguese column names)."
+_ACCEPT_DOC = (
+    "application/json (default) or text/csv (Portuguese column names). No header, `*/*`, `application/*` and "
+    "`text/*` are accepted and q-values honoured; any other media type (e.g. `application/xml`) is 406."
+)
 _FILE_RESPONSES = {
     200: {
         "description": "The report: a JSON array of rows (default) or CSV.",
@@ -312,7 +316,11 @@ def groups_usage(
     services: ServicesDep,
     body: Annotated[GroupsUsageBody, Body()],
     accept: Annotated[
-        str | None, Header(description="application/json (default), text/csv or the xlsx media type.")
+        str | None,
+        Header(
+            description="application/json (default), text/csv or the xlsx media type. No header, `*/*`, "
+            "`application/*` and `text/*` are accepted and q-values honoured; any other media type is 406."
+        ),
     ] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)

@@ -19,6 +19,7 @@ from orchestration.notify import DeliveryError, Link, NotificationChannel, Perma
 from orchestration.notify.email import EmailChannel
 from orchestration.notify.webhook import WebhookChannel
 from orchestration.outbox import Notification, Outbox
+from orchestration.redact import redact_credentials
 from orchestration.settings import Settings
 from orchestration.storage import ReportStorage
 
@@ -112,7 +113,7 @@ def _deliver_one(
         outbox.mark_sent(n.id, now)
         stats.sent += 1
         return
-    message = "; ".join(str(e) for e in errors)
+    message = redact_credentials("; ".join(str(e) for e in errors))  # a receiver may echo the link back
     stats.errors.append(f"notification {n.id}: {message}")
     permanent = any(isinstance(e, PermanentError) for e in errors)
     delays = [e.retry_after for e in errors if isinstance(e, RetryableError) and e.retry_after is not None]

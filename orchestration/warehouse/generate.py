@@ -3,11 +3,14 @@
 Why it looks the way it does:
 
 * **Deterministic**: every random draw comes from a NumPy generator keyed by
-  (seed, institution id, stream name). Same (scale, seed, month of ``now``) ->
-  the same history; ``now`` itself only cuts the still-open current month
-  (events after it are dropped), so a later ``now`` in the same month reveals a
-  superset of events and never reshuffles the past. Institution *k* does not
-  depend on how many institutions come after it.
+  (seed, institution id, stream name), and the clock is an input: ``now`` (the
+  CLI's ``--as-of``, default 00:00 UTC of the current day, never the wall
+  clock's seconds). Same (scale, seed, ``now``) -> byte-identical tables; same
+  (scale, seed, month of ``now``) -> the same history, ``now`` only cutting the
+  still-open current month (events after it are dropped), so a later ``now`` in
+  the same month reveals a superset of core events and never reshuffles the
+  past. Institution *k* does not depend on how many institutions come after it
+  (``with_institutions`` scales a size class to N institutions).
 * **Local months**: each institution gets activity in each of the 12 months
   before its current *local* month and in the current month up to ``now``.
   Month windows are computed per institution in its own timezone (DST
@@ -35,7 +38,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -869,16 +872,26 @@ def resolve_scale(scale: str | Scale) -> Scale:
         raise ValueError(f"unknown scale {scale!r}; expected one of {sorted(SCALES)}") from None
 
 
-def resolve_now(now: datetime | None) -> datetime:
-    """Naive UTC, whole seconds (an aware datetime is converted)."""
-    now = now or datetime.now(UTC)
+def resolve_now(now: datetime | date | None) -> datetime:
+    """The generator's clock as naive UTC, whole seconds.
+
+    A date means 00:00 UTC of that day (the warehouse as loaded at midnight);
+    None means today's date, so two runs on the same day are identical (the
+    wall clock's seconds would reshape the open month: bookings ahead of ``now``
+    are created "now"). An aware datetime is converted."""
+    if now is None:
+        now = datetime.now(UTC).date()
+    if not isinstance(now, datetime):
+        return datetime(now.year, now.month, now.day)
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     return now.replace(microsecond=0)
 
 
-def generate(scale: str | Scale, seed: int = 42, now: datetime | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of schema.sql as Polars frames (naive UTC), in DDL order, sorted as loaded."""
+def generate(scale: str | Scale, seed: int = 42, now: datetime | date | None = None) -> dict[str, pl.DataFrame]:
+    """Every table of schema.sql as Polars frames (naive UTC), in DDL order, sorted as loaded.
+
+    ``now``: see ``resolve_now`` (None = 00:00 UTC today)."""
     sc = resolve_scale(scale)
     now = resolve_now(now)
     now_s = int(now.replace(tzinfo=UTC).timestamp())
@@ -929,7 +942,7 @@ def _stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime
 
 
 def generate_warehouse(
-    scale: str | Scale, seed: int = 42, out: str | None = None, *, now: datetime | None = None
+    scale: str | Scale, seed: int = 42, out: str | None = None, *, now: datetime | date | None = None
 ) -> dict[str, int]:
     """Generate and load in one go (``lxp-reports generate``); returns row counts per table.
 
@@ -947,6 +960,23 @@ def generate_warehouse(
     return {t: f.height for t, f in frames.items()}
 
 
+def with_institutions(scale: str | Scale, institutions: int) -> Scale:
+    """``scale``'s per-institution sizes for ``institutions`` institutions (ids 1..N;
+    with a big institution, it is still the last id)."""
+    if institutions < 1:
+        raise ValueError(f"institutions must be >= 1, got {institutions}")
+    sc = resolve_scale(scale)
+    return replace(sc, name=f"{sc.name}x{institutions}", institutions=institutions)
+
+
+def institutions_frame(scale: str | Scale) -> pl.DataFrame:
+    """Only the ``institutions`` table of a scale (ids, names, subdomains, zones exactly as
+    ``generate`` makes them), for benchmarks that need many institutions but no activity."""
+    rows = _institution_rows(resolve_scale(scale))
+    frame = pl.DataFrame([r[:4] for r in rows], schema=["id", "name", "subdomain", "timezone"], orient="row")
+    return conform("institutions", frame)
+
+
 def with_big_institution(scale: Scale, users: int, storyboards: int, library_contents: int = 0) -> Scale:
     """A copy of `scale` whose last institution is 'big' (tests use a reduced one)."""
     return replace(
@@ -962,6 +992,9 @@ __all__ = [
     "STIFT_TABLES",
     "generate",
     "generate_warehouse",
+    "institutions_frame",
     "local_month_bounds",
+    "resolve_now",
     "with_big_institution",
+    "with_institutions",
 ]

@@ -186,7 +186,11 @@ def _window_start(now: datetime) -> datetime:
 
 
 def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime) -> dict[str, pl.DataFrame]:
-    """Stift tables for the core's institutions/users/schools, typed exactly as schema.sql."""
+    """Stift tables for the core's institutions/users/schools, typed exactly as schema.sql.
+
+    ``now`` is the generator's clock (``generate.resolve_now``): every "already
+    happened" cut and every "created now" stamp of a future booking uses it,
+    never the wall clock, so one (seed, now) gives one warehouse."""
     del scale  # activity is per student; the scale already sized the user base
     rng = np.random.default_rng([seed, 0x5717F])
     now_naive = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now

@@ -129,11 +129,19 @@ class FakeDagster:
         return {"runsOrError": {"__typename": "Runs", "results": [r.as_graphql() for r in runs[:limit]]}}
 
     def _op_Terminate(self, v: dict[str, Any]) -> dict[str, Any]:
+        """Like the webserver: only QUEUED (cancelled at once) and STARTED (-> CANCELING
+        until its worker stops) runs terminate; any other status is a TerminateRunFailure."""
         run = self.runs.get(v["runId"])
         if run is None:
             return {"terminateRun": {"__typename": "RunNotFoundError", "message": "not found"}}
-        run.status = "CANCELED"
-        run.ended = time.time()
+        if run.status not in ("QUEUED", "STARTED"):
+            message = f"Run {run.run_id} could not be terminated due to having status {run.status}."
+            return {"terminateRun": {"__typename": "TerminateRunFailure", "message": message, "run": run.as_graphql()}}
+        if run.status == "STARTED":
+            run.status = "CANCELING"
+        else:
+            run.status = "CANCELED"
+            run.ended = time.time()
         return {"terminateRun": {"__typename": "TerminateRunSuccess"}}
 
     def _op_Materializations(self, v: dict[str, Any]) -> dict[str, Any]:

@@ -235,23 +235,23 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(
     launcher = client.app.state.services.launcher
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     outbox = Outbox(settings.outbox)
-    real_record = launcher.store.record
+    real_record = launcher.store.add_requester
 
-    def record_then_finish(**kwargs):
-        ok = real_record(**kwargs)
-        if kwargs["user_id"] == 12:
+    def record_then_finish(asked, asker, **kwargs):
+        ok = real_record(asked, asker, **kwargs)
+        if asker.user_id == 12:
             fake_dagster.finish(run_id, "SUCCESS", **{"lxp/storage_key": "k/f.xlsx", "lxp/filename": "f.xlsx"})
             # What the delivery sensor does when it sees the finished run (before our subscribe).
             outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx")
         return ok
 
-    launcher.store.record = record_then_finish  # type: ignore[method-assign]
+    launcher.store.add_requester = record_then_finish  # type: ignore[method-assign]
     try:
         assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {
             "results": {"id": run_id}
         }
     finally:
-        launcher.store.record = real_record  # type: ignore[method-assign]
+        launcher.store.add_requester = real_record  # type: ignore[method-assign]
     rows = {n.recipient_user_id: n for n in outbox.list(job_id=run_id)}
     assert set(rows) == {10, 12}
     assert all(

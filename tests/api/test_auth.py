@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import auth, build_client, make_token
+from tests.api.auth_attacks import ENDPOINTS, attacks, check_error_body
+from tests.api.conftest import SECRET, auth, build_client, make_token
 
 LIBRARY = "/institution/library/contents"
 STORYBOARD = "/institution/reports/storyboard-usage?month=6&year=2026"
@@ -172,3 +173,51 @@ def test_library_requires_privilege_claim_and_refuses_students(client: TestClien
     _assert_error(client.get(LIBRARY, headers=auth({"privilegio_id": "x"})), 400, "invalid_argument")
     _assert_error(client.get(LIBRARY, headers=auth({"privilegio_id": 4, "userId": 11})), 403, "permission_denied")
     assert client.get(LIBRARY, headers=auth({"privilegio_id": 1})).status_code == 200
+
+
+def _secured_operations(app) -> set[tuple[str, str]]:
+    schema = app.openapi()
+    return {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    }
+
+
+def test_the_attack_endpoint_list_covers_every_secured_operation(client: TestClient) -> None:
+    listed = {(method, path.split("?")[0].replace("{job}", "{job_id}")) for method, path, _ in ENDPOINTS}
+    assert listed == _secured_operations(client.app)
+
+
+def test_every_attack_is_refused_on_every_endpoint_before_anything_happens(
+    client: TestClient, fake_dagster, rsa_keys
+) -> None:
+    """Issue 10 #4/#6: out-of-range ids were 500s (after launching a run), a 100 KB token was accepted."""
+    private, public = rsa_keys
+    claims = {"institutionId": 1, "userId": 10, "subdomain": "alfa", "privilegio_id": 2}
+    job = client.get(STORYBOARD, headers=auth()).json()["results"]["id"]
+    launched = len(fake_dagster.launches())
+    tried = 0
+    for attack in attacks(SECRET, claims, rsa_private=private, rsa_public=public):
+        headers = {} if attack.authorization is None else {"Authorization": attack.authorization}
+        for method, path, body in ENDPOINTS:
+            url = path.replace("{job}", job)
+            response = client.request(method, url, headers=headers, json=body)
+            check_error_body(response.status_code, response.json(), attack, f"{method} {url}")
+            tried += 1
+    assert len(fake_dagster.launches()) == launched and fake_dagster.runs[job].status == "QUEUED"
+    assert tried >= 30 * len(ENDPOINTS)
+
+
+@pytest.mark.parametrize("value", [2**63, 2**63 - 1, 10**18, str(2**63), 1e19])
+def test_ids_at_or_past_the_bound_are_400_naming_the_claim(client: TestClient, value) -> None:
+    for claim in ("institutionId", "userId"):
+        for path in (LIBRARY, STORYBOARD, "/institution/reports/jobs", "/institution/reports/jobs/x"):
+            body = _assert_error(client.get(path, headers=auth({claim: value})), 400, "invalid_argument")
+            assert claim in body["message"] and "below 10^18" in body["message"]
+
+
+def test_largest_accepted_id_works(client: TestClient) -> None:
+    response = client.get("/institution/reports/jobs", headers=auth({"userId": 10**18 - 1}))
+    assert response.status_code == 200 and response.json()["total"] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from api.launcher import ReportLauncher, RunPlan, month_period
+from api.launch import ReportLauncher, RunPlan, month_period
 from assets.spec import Institution
 from orchestration.settings import Settings
 

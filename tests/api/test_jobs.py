@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 
+from api.routers import jobs
 from orchestration import links
 from tests.api.conftest import auth
 from tests.api.fake_dagster import FakeDagster
@@ -170,3 +173,67 @@ def test_download_refuses_tampered_expired_and_foreign_links(client: TestClient,
         assert response.json()["code"] in ("permission_denied", "not_found")
         assert b"secret file" not in response.content and b"other tenant" not in response.content
     assert "expired" in client.get(refused[5]).json()["message"]
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        ("QUEUED", 204),
+        ("STARTED", 204),  # -> CANCELING
+        ("CANCELING", 204),  # a cancellation under way: idempotent
+        ("SUCCESS", 400),
+        ("FAILURE", 400),
+        ("CANCELED", 400),
+        ("STARTING", 400),  # still starting after the wait: retry later
+        ("NOT_STARTED", 400),
+        ("SUSPENDED", 400),
+    ],
+)
+def test_cancel_answers_204_or_400_never_500_for_every_run_status(
+    client: TestClient, fake_dagster: FakeDagster, monkeypatch: pytest.MonkeyPatch, status: str, expected: int
+) -> None:
+    """Issue 10 #1: Dagster refuses to terminate STARTING/CANCELING runs; that was a 500."""
+    monkeypatch.setattr(jobs, "CANCEL_WAIT_SECONDS", 0.3)
+    run_id = _launch(client)
+    fake_dagster.runs[run_id].status = status
+    response = client.delete(f"{JOBS}/{run_id}", headers=auth())
+    assert response.status_code == expected, response.text
+    if expected == 400:
+        assert response.json()["code"] == "failed_precondition" and response.json()["details"] is None
+
+
+def test_double_cancel_of_a_running_job_is_idempotent(client: TestClient, fake_dagster: FakeDagster) -> None:
+    run_id = _launch(client)
+    fake_dagster.runs[run_id].status = "STARTED"
+    assert client.delete(f"{JOBS}/{run_id}", headers=auth()).status_code == 204
+    assert fake_dagster.runs[run_id].status == "CANCELING"
+    assert client.delete(f"{JOBS}/{run_id}", headers=auth()).status_code == 204
+    assert client.get(f"{JOBS}/{run_id}", headers=auth()).json()["status"] == "running"
+
+
+def test_cancel_while_starting_waits_for_the_run_to_start_then_terminates(
+    client: TestClient, fake_dagster: FakeDagster
+) -> None:
+    run_id = _launch(client)
+    run = fake_dagster.runs[run_id]
+    run.status = "STARTING"
+    timer = threading.Timer(0.5, lambda: setattr(run, "status", "STARTED"))
+    timer.start()
+    try:
+        assert client.delete(f"{JOBS}/{run_id}", headers=auth()).status_code == 204
+    finally:
+        timer.cancel()
+    assert run.status == "CANCELING"
+
+
+def test_cancel_of_a_run_that_finishes_while_starting_is_400(client: TestClient, fake_dagster: FakeDagster) -> None:
+    run_id = _launch(client)
+    run = fake_dagster.runs[run_id]
+    run.status = "STARTING"
+    timer = threading.Timer(0.4, lambda: fake_dagster.finish(run_id, "FAILURE"))
+    timer.start()
+    try:
+        response = client.delete(f"{JOBS}/{run_id}", headers=auth())
+    finally:
+        timer.cancel()
+    assert response.status_code == 400 and response.json()["code"] == "failed_precondition"

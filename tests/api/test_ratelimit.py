@@ -87,3 +87,35 @@ def test_redis_down_fails_open(settings, fake_dagster) -> None:
                 ).status_code
                 == 200
             )
+
+
+def test_the_token_is_verified_once_per_request(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rate limiter and the auth dependency share one verification (kept on request.state),
+    with the same answers as before: a good token, a forged one, a claim error, no header."""
+    import jwt
+
+    calls: list[str] = []
+    real = jwt.decode
+
+    def counting(token: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(token)
+        return real(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)  # every verification, whoever imports what
+    # A rate-limited report path: the middleware verifies, the route reuses it.
+    assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).status_code == 200
+    assert len(calls) == 1
+    # A path outside the budget: only the dependency verifies.
+    assert client.get("/institution/reports/jobs", headers=auth()).status_code == 200
+    assert len(calls) == 2
+    # Errors are remembered too, and answered exactly as before.
+    forged = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth(secret="x" * 40))
+    assert forged.status_code == 401 and forged.json()["message"] == "Invalid token: bad signature"
+    assert len(calls) == 3
+    bad_claim = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": "abc"}))
+    assert bad_claim.status_code == 400
+    assert bad_claim.json()["message"] == "Invalid JWT claims: userId must be a positive integer below 10^18"
+    assert len(calls) == 4
+    missing = client.get(f"{STORYBOARD}?month=3&year=2026")
+    assert missing.status_code == 401 and missing.json()["message"] == "Missing Authorization header"
+    assert len(calls) == 4  # no token, nothing decoded

@@ -248,6 +248,64 @@ class Stack:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
+    # -- processes (the supervisor's children) ---------------------------------
+
+    def child_pid(self, marker: str) -> int | None:
+        """Pid of the supervised child whose command line contains ``marker`` (e.g. ``uvicorn``,
+        ``dagster-daemon``): a direct child of the `up` process."""
+        assert self.proc is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == self.proc.pid and fields[0] != "Z" and marker in cmdline:
+                return int(entry.name)
+        return None
+
+    def kill_child(self, marker: str) -> int:
+        """SIGKILL one supervised child (not its process group); returns the pid it had."""
+        pid = self.child_pid(marker)
+        assert pid is not None, f"no child {marker!r}:\n{self.log_tail()}"
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"{self.base}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        try:
+            wait_until(healthy, timeout, "the stack to be healthy", interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+
+    def graphql(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A query to the Dagster webserver (what the API sees, without the API)."""
+        response = httpx.post(
+            f"http://127.0.0.1:{self.dagster_port}/graphql",
+            json={"query": query, "variables": dict(variables or {})},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def run_status(self, run_id: str) -> str:
+        data = self.graphql(
+            "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }", {"id": run_id}
+        )
+        return str(data["runOrError"].get("status") or data["runOrError"]["__typename"])
+
+    def run_count(self) -> int:
+        data = self.graphql("query { runsOrError(limit: 100000) { ... on Runs { results { runId } } } }")
+        return len(data["runsOrError"]["results"])
+
     # -- API helpers -----------------------------------------------------------
 
     def request(self, path: str, bearer: str, replica: int = 0, **params: Any) -> httpx.Response:

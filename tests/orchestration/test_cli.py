@@ -39,16 +39,34 @@ def test_token_is_signed_with_the_configured_secret() -> None:
 
 
 def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
+    """Same seed and --as-of: every table of both DuckDB files is row-identical (the README's promise)."""
     import duckdb
+    import polars as pl
+    from polars.testing import assert_frame_equal
+
+    from orchestration.warehouse.tables import sort_keys, table_schemas
 
     a, b = tmp_path / "a.duckdb", tmp_path / "b.duckdb"
     for out in (a, b):
-        proc = _run("generate", "--scale", "tiny", "--seed", "7", "--out", str(out))
+        proc = _run("generate", "--scale", "tiny", "--seed", "7", "--as-of", "2026-11-23", "--out", str(out))
         assert proc.returncode == 0, proc.stderr
-        assert "story_views" in proc.stdout
-    q = "SELECT COUNT(*), SUM(user_id), MIN(viewed_at), MAX(viewed_at) FROM story_views"
-    rows = [duckdb.connect(str(p), read_only=True).execute(q).fetchall() for p in (a, b)]
-    assert rows[0] == rows[1] and rows[0][0][0] > 0
+        assert "story_views" in proc.stdout and "as-of=2026-11-23T00:00:00Z" in proc.stdout
+    left, right = (duckdb.connect(str(p), read_only=True) for p in (a, b))
+    try:
+        for table in table_schemas():
+            order = ", ".join([*sort_keys(table), *table_schemas()[table]])
+            x = pl.from_arrow(left.sql(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
+            y = pl.from_arrow(right.sql(f"SELECT * FROM {table} ORDER BY {order}").to_arrow_table())
+            assert_frame_equal(x, y)
+            assert x.hash_rows().to_list() == y.hash_rows().to_list(), table
+        assert left.execute("SELECT COUNT(*) FROM bookings").fetchone()[0] > 0
+        # bookings run up to 30 days past the as-of instant (pending / queued ones)
+        assert left.execute("SELECT MAX(scheduled_for) FROM bookings").fetchone()[0] > datetime(2026, 11, 23)
+    finally:
+        left.close()
+        right.close()
+    bad = _run("generate", "--scale", "tiny", "--as-of", "23/11/2026", "--out", str(tmp_path / "c.duckdb"))
+    assert bad.returncode == 2 and "--as-of" in bad.stderr
 
 
 def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
@@ -101,3 +119,15 @@ def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> N
     assert options == json.loads(json.dumps(settings.report_options()))
     request = ReportRequest(Institution(1, "I", "i"), None, None, datetime.now(UTC), options=options)
     assert service_hours(request) == {0: (540, 1050), 5: (600, 720)}
+
+
+def test_migrate_brings_the_ledger_to_head_once(tmp_path: Path) -> None:
+    from orchestration.ledger import migrate
+
+    env = {"LXP_HOME": str(tmp_path)}
+    first = _run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"ledger at revision {migrate.head()} (migrated)"
+    again = _run("migrate", env=env)
+    assert again.returncode == 0 and again.stdout.strip().endswith("(already up to date)")
+    assert migrate.current_of(f"sqlite:///{tmp_path / 'outbox.sqlite'}") == migrate.head()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from assets.registry import REPORTS
 from assets.spec import Institution
@@ -144,3 +146,89 @@ def test_load_institution_rejects_an_unknown_timezone(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(InvalidInstitution, match="Mars/Olympus_Mons"):
         load_institution(Warehouse(f"duckdb:///{path}"), 9)
+
+
+def test_delivery_sensor_reaches_the_requesters_of_a_launcher_that_died(tmp_path: Path) -> None:
+    """The API recorded its requester against the claim, launched, and died before publishing the
+    run id: nobody asks again, yet the sensor's pass over finished runs notifies that requester."""
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from orchestration.outbox import Outbox
+    from orchestration.requests_store import Asked, Asker, RequestsStore
+    from orchestration.sensors import release_finished_runs
+
+    url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
+    store, outbox = RequestsStore(url), Outbox(url)
+    store.create_schema()
+    mine, _ = store.claim("k" * 64)
+    assert mine is not None
+    store.add_requester(Asked(1, "catalog", "k" * 64), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True)
+    tags = {
+        "lxp/report": "catalog",
+        "lxp/claim": mine.claim_id,
+        "lxp/storage_key": "k/f.xlsx",
+        "lxp/filename": "f.xlsx",
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_run(
+        DagsterRun(job_name="catalog_adhoc", run_id="orphan-run", status=dg.DagsterRunStatus.SUCCESS, tags=tags)
+    )
+    released, _ = release_finished_runs(instance, outbox, since=0.0)
+    assert released == 1
+    rows = outbox.list(job_id="orphan-run")
+    assert [(n.recipient_user_id, n.state, n.storage_key) for n in rows] == [(10, "pending", "k/f.xlsx")]
+    assert release_finished_runs(instance, outbox, since=0.0)[0] == 0  # a second tick sends nothing new
+    store.dispose()
+    outbox.dispose()
+
+
+def test_registration_order_keeps_each_zone_contiguous() -> None:
+    """Dagster batches a backfill only over contiguous institution keys; the monthly sensor
+    requests one zone group at a time, so institutions join the partition grouped by zone."""
+    from orchestration.institutions import registration_order
+
+    sp2 = Institution(4, "Demo 2", "demo2", "America/Sao_Paulo")
+    tokyo2 = Institution(5, "Tokyo 2", "tk2", "Asia/Tokyo")
+    bad = Institution(6, "Bad", "bad", "Mars/Olympus_Mons")
+    at = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
+    ordered = registration_order([bad, TOKYO, SP, tokyo2, NY, sp2], at)
+    assert [i.id for i in ordered] == [2, 1, 4, 3, 5, 6]  # UTC-5, UTC-3 x2, UTC+9 x2, unknown zone last
+    # the due group of a tick is one contiguous run of that order
+    due = due_months(at, ordered, hour=3, done={})
+    keys = [i.id for i in ordered]
+    for ids in due.values():
+        positions = sorted(keys.index(i) for i in ids)
+        assert positions == list(range(positions[0], positions[0] + len(positions)))
+
+
+def test_first_month_setting_bounds_partitions_and_exact_month_detection(
+    monkeypatch: pytest.MonkeyPatch, tiny_warehouse_path: Path
+) -> None:
+    """LXP_FIRST_MONTH is the one home of the retention rule: Dagster's month partitions,
+    the API's exact-month detection and the monthly sensor all follow it."""
+    from orchestration.periods import is_partition_month, months_start
+    from orchestration.settings import Settings, get_settings
+
+    today = date(2026, 12, 1)
+    monkeypatch.setenv("LXP_FIRST_MONTH", "2025-12")
+    get_settings.cache_clear()
+    try:
+        assert months_start() == date(2025, 12, 1)
+        assert is_partition_month(date(2025, 12, 1), today) and is_partition_month(date(2026, 12, 1), today)
+        assert not is_partition_month(date(2025, 11, 1), today) and not is_partition_month(date(2027, 1, 1), today)
+    finally:
+        monkeypatch.delenv("LXP_FIRST_MONTH")
+        get_settings.cache_clear()
+    assert months_start() == date(2024, 1, 1)
+    with pytest.raises(ValueError, match="first_month"):
+        Settings(first_month="2025-13")
+    env = {**os.environ, "LXP_FIRST_MONTH": "2025-12", "PYTHONPATH": str(ROOT)}
+    code = (
+        "from orchestration.partitions import month_partitions as m; "
+        "keys = m.get_partition_keys(); print(keys[0], len(keys))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    first, count = proc.stdout.split()
+    now = datetime.now(UTC)
+    assert first == "2025-12-01" and int(count) == (now.year - 2025) * 12 + now.month - 12 + 1

@@ -192,27 +192,31 @@ def _closed_port() -> int:
     return free_port()
 
 
-def test_supervisor_keeps_serving_while_a_replica_is_left_and_stops_with_the_last(
+def test_a_crashed_replica_is_restarted_while_the_others_keep_serving(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """api-1 dies at once: reported, the stack keeps running; api-2 (the last replica) ends: everything
-    stops, including the long-running non-replica child."""
+    """api-1 dies at once, again and again: each exit names the replicas still serving and it is
+    restarted with backoff (issue 10 #3: a crashed child is restarted, the stack keeps running);
+    one that cannot stay up at all stops the stack with its exit code, the others with it."""
     import signal
 
     procs = [
         ("daemon", [sys.executable, "-c", "import time; time.sleep(60)"]),
         ("api-1", [sys.executable, "-c", "raise SystemExit(3)"]),
-        ("api-2", [sys.executable, "-c", "import time; time.sleep(3)"]),
+        ("api-2", [sys.executable, "-c", "import time; time.sleep(60)"]),
     ]
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     started = time.monotonic()
     try:
-        code = cli._supervise(procs, dict(os.environ), replicas={"api-1", "api-2"})
+        code = cli._supervise(
+            procs, dict(os.environ), replicas={"api-1", "api-2"}, backoff_initial=0.05, max_rapid_failures=3
+        )
     finally:
         signal.signal(signal.SIGTERM, handlers[0])
         signal.signal(signal.SIGINT, handlers[1])
     took = time.monotonic() - started
     err = capsys.readouterr().err
-    assert "api-1 exited with 3; still serving: api-2" in err
-    assert "api-2 exited with 0; stopping the stack" in err
-    assert code == 1 and 2.5 < took < 30, (code, took)
+    assert "still serving: api-2; restarting in 0.1s (restart #2)" in err, err
+    assert err.count("api-1 exited with 3") == 4 and "stopping the stack" in err, err
+    assert "api-2 exited" not in err and "daemon exited" not in err
+    assert code == 3 and took < 30, (code, took)

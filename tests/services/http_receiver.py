@@ -45,7 +45,8 @@ class _Script:
 
 
 class HttpReceiver:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """``port``: 0 for a free one; a fixed port lets a test bring the receiver back up where it was."""
         self.requests: list[RecordedRequest] = []
         self.processed: dict[str, RecordedRequest] = {}
         self.duplicates: list[RecordedRequest] = []
@@ -78,7 +79,7 @@ class HttpReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notifications"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)

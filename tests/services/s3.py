@@ -44,28 +44,41 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], deadline: float) -> 
     raise RuntimeError("moto server did not start in time")
 
 
+def start_moto(port: int, timeout: float = 30) -> subprocess.Popen[bytes]:
+    """A moto S3 server process on ``port`` (loopback), ready to answer; the caller stops it."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process, time.monotonic() + timeout)
+    except RuntimeError:
+        stop_moto(process)
+        raise
+    return process
+
+
+def stop_moto(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """URL of a moto S3 server; fake AWS credentials are put in the environment for the session."""
     saved = {name: os.environ.get(name) for name in CREDENTIALS}
     os.environ.update(CREDENTIALS)
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process = start_moto(port)
     try:
-        _wait_ready(url, process, time.monotonic() + 30)
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_moto(process)
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

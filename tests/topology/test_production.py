@@ -350,7 +350,11 @@ def monthly_backfill(topology: Stack) -> str:
         },
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    _launched_here[str(launched["backfillId"])] = True
     return str(launched["backfillId"])
+
+
+_launched_here: dict[str, bool] = {}  # backfill ids the fixture launched itself (all of MONTHLY_KEYS)
 
 
 def test_the_monthly_backfill_completes(topology: Stack, monthly_backfill: str) -> None:
@@ -374,4 +378,10 @@ def test_the_monthly_backfill_completes(topology: Stack, monthly_backfill: str) 
     )["partitionBackfillOrError"]
     counts = status["assetBackfillData"]["assetBackfillStatuses"]
     assert sorted(c["assetKey"]["path"][0] for c in counts) == _monthly_assets()
-    assert all(c["numPartitionsMaterialized"] == c["numPartitionsTargeted"] == 3 for c in counts), counts
+    # The sensor's own backfill targets the institutions due at its tick: around day 1 (UTC) zones
+    # still in the old month are not due yet, so it may hold fewer than all 3; ours holds all 3.
+    expected = len(MONTHLY_KEYS) if _launched_here.get(str(backfill["id"])) else None
+    for c in counts:
+        assert c["numPartitionsFailed"] == 0, counts
+        assert c["numPartitionsMaterialized"] == c["numPartitionsTargeted"] >= 1, counts
+        assert expected is None or c["numPartitionsTargeted"] == expected, counts

@@ -424,3 +424,38 @@ def test_missing_stift_module_falls_back_to_empty_tables(monkeypatch: pytest.Mon
     for table in STIFT_TABLES:
         assert frames[table].height == 0 and frames[table].schema == table_schemas()[table]
     assert frames["users"].height > 0
+
+
+# ---------------------------------------------------------------- the clock is an input
+def test_generate_without_a_clock_is_today_at_midnight_so_runs_seconds_apart_agree() -> None:
+    """The README's promise: deterministic for a seed. Without ``now`` the generator takes
+    00:00 UTC of today (not the wall clock's seconds, which reshaped future bookings)."""
+    from datetime import date
+
+    from orchestration.warehouse.generate import resolve_now
+
+    assert resolve_now(date(2026, 11, 23)) == datetime(2026, 11, 23)
+    today = datetime.now(UTC).date()
+    assert resolve_now(None) == datetime(today.year, today.month, today.day)
+    first = generate("tiny", 42)
+    time_between = datetime.now(UTC)
+    second = generate("tiny", 42)
+    if datetime.now(UTC).date() != time_between.date():  # pragma: no cover - the runs straddled midnight
+        pytest.skip("the two runs straddled midnight UTC")
+    for table in table_schemas():
+        assert_frame_equal(first[table], second[table])
+    assert first["bookings"].height > 0
+
+
+def test_with_institutions_scales_the_count_and_keeps_each_institution(tiny: Frames, now: datetime) -> None:
+    from orchestration.warehouse.generate import with_institutions
+
+    many = generate(with_institutions("tiny", 20), 42, now)
+    assert many["institutions"]["id"].to_list() == list(range(1, 21))
+    zones = set(many["institutions"]["timezone"])
+    assert {"Asia/Tokyo", "Europe/Lisbon", "America/Sao_Paulo", "America/New_York"} <= zones
+    assert many["institutions"]["subdomain"].n_unique() == 20
+    for table in ("users", "story_views", "courses"):  # institution k does not depend on how many follow
+        assert_frame_equal(many[table].filter(pl.col("institution_id") <= 3), tiny[table])
+    with pytest.raises(ValueError, match="institutions must be"):
+        with_institutions("tiny", 0)

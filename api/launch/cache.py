@@ -1,0 +1,94 @@
+"""Cache policy: when a stored report file may answer a request instead of a new run.
+
+A file is fresh when it is younger than the TTL (shorter for a period still
+open) and was not built before its period closed. The ledger's file index is
+asked first; on a miss Dagster (materializations, tagged runs) may know a newer
+file, e.g. one built from the UI.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from api.dagster_client import DagsterClient, RunInfo
+from api.launch.plan import RunPlan
+from api.launch.tags import TAG_CACHE_KEY, file_of_run
+from orchestration.requests_store import KnownFile, RequestsStore
+from orchestration.storage import STORAGE_ERRORS
+
+log = logging.getLogger("api.launch.cache")
+
+
+class ReportCache:
+    def __init__(self, settings: Any, dagster: DagsterClient, store: RequestsStore, storage: Any) -> None:
+        self.settings = settings
+        self.dagster = dagster
+        self.store = store
+        self.storage = storage
+
+    def ttl(self, plan: RunPlan, now: datetime) -> timedelta:
+        seconds = (
+            self.settings.open_month_cache_ttl_seconds if plan.open_period(now) else self.settings.cache_ttl_seconds
+        )
+        return timedelta(seconds=seconds)
+
+    def is_fresh(self, plan: RunPlan, produced_at: datetime, now: datetime) -> bool:
+        """Younger than the TTL, and not built before its period closed: a file made
+        while the month was still open is partial once the month has ended."""
+        if produced_at < plan.end <= now:
+            return False
+        return now - produced_at <= self.ttl(plan, now)
+
+    def fresh_file(self, plan: RunPlan, key: str) -> KnownFile | None:
+        """A fresh stored file: the store's index first, Dagster on a miss."""
+        now = datetime.now(UTC)
+        known = self.store.known_file(key)
+        if known is not None and self.is_fresh(plan, known.produced_at, now) and self._stored(known):
+            return known
+        found = self.find_cached(plan, key)
+        if found is None:
+            return None
+        if known is None or found.produced_at > known.produced_at:
+            self.store.remember_file(found)
+        if not self.is_fresh(plan, found.produced_at, now) or not self._stored(found):
+            return None
+        return found
+
+    def _stored(self, file: KnownFile) -> bool:
+        try:
+            return bool(self.storage.exists(file.storage_key))
+        except STORAGE_ERRORS:
+            log.warning("cache: storage check failed for %s", file.storage_key, exc_info=True)
+            return False
+
+    def find_cached(self, plan: RunPlan, key: str) -> KnownFile | None:
+        """Newest finished file for this request that Dagster knows, whatever its age."""
+        partition = plan.partition_key
+        if partition is not None:
+            event = self.dagster.latest_materialization(plan.spec_name, partition)
+            if event is not None and event.metadata.get("storage_key") and event.metadata.get("filename"):
+                rows = event.metadata.get("rows")
+                return KnownFile(
+                    cache_key=key,
+                    storage_key=str(event.metadata["storage_key"]),
+                    filename=str(event.metadata["filename"]),
+                    rows=None if rows is None else int(rows),
+                    produced_at=event.timestamp,
+                    run_id=event.run_id,
+                )
+        runs = self.dagster.find_runs(tags={TAG_CACHE_KEY: key}, statuses=["SUCCESS"], limit=1)
+        for run in runs:
+            file = file_of_run(run)
+            if file is not None:
+                return file
+        return None
+
+    def learn(self, run: RunInfo) -> None:
+        """Index the file of a finished run (seen by a join or a status poll) for later cache hits."""
+        file = file_of_run(run)
+        if file is not None:
+            known = self.store.known_file(file.cache_key)
+            if known is None or file.produced_at > known.produced_at:
+                self.store.remember_file(file)

@@ -1,0 +1,90 @@
+"""In-flight dedup: joining the identical run somebody else launched, or adopting an orphan.
+
+Dedup across threads, processes and replicas goes through the ledger's
+``inflight`` claims: the first request inserts the claim for its cache key and
+launches; the others wait for the run id and join it (their requester is bound
+to that run, so the delivery sensor notifies them when it ends).
+
+A claim without a run id whose liveness lease ran out lost its launcher (the
+process died between claiming and publishing). Whoever sees that takes the
+claim over and looks the run up in Dagster by its claim tag: a run still going
+is adopted (the dead launcher's requesters are bound to it and the caller
+joins), a finished one is settled (its requesters are told the outcome) and
+the caller starts over, and when no run exists the caller launches under the
+same claim, so the earlier requesters are served by that run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
+from api.launch.cache import ReportCache
+from api.launch.launch import asked_of
+from api.launch.plan import RunPlan
+from api.launch.tags import TAG_CLAIM
+from orchestration.outbox import Outbox, job_outcome
+from orchestration.requests_store import Asker, Inflight, RequestsStore
+
+log = logging.getLogger("api.launch.dedup")
+
+
+class Dedup:
+    def __init__(self, dagster: DagsterClient, store: RequestsStore, outbox: Outbox, cache: ReportCache) -> None:
+        self.dagster = dagster
+        self.store = store
+        self.outbox = outbox
+        self.cache = cache
+
+    def wait_for_run(
+        self, key: str, existing: Inflight, *, expired: Callable[[], bool], pause: Callable[[], None]
+    ) -> Inflight | None:
+        """Wait until the claim has a run id, is released (None), or is orphaned (returned as is)."""
+        current: Inflight | None = existing
+        while current is not None and current.run_id is None and not current.orphaned():
+            if expired():
+                return current
+            pause()
+            current = self.store.get_inflight(key)
+        return current
+
+    def adopt(self, claim: Inflight) -> RunInfo | None:
+        """We hold ``claim`` after taking it over: bind the dead launcher's run, if Dagster has one."""
+        runs = self.dagster.find_runs(tags={TAG_CLAIM: claim.claim_id}, limit=1)
+        if not runs:
+            return None
+        run = runs[0]
+        self.store.set_run(claim.cache_key, claim.owner, run.run_id, claim.claim_id)
+        log.warning("adopted run %s of a launcher that died (claim %s)", run.run_id, claim.claim_id)
+        return run
+
+    def join(self, asker: Asker, plan: RunPlan, run: RunInfo) -> None:
+        self.store.add_requester(asked_of(plan), asker, job_id=run.run_id)
+        self.settle_if_finished(run.run_id)
+
+    def settle(self, run: RunInfo) -> None:
+        """Record a finished run's outcome: its waiting requesters are released for delivery."""
+        self.cache.learn(run)
+        status, storage_key, filename = job_outcome(run.status == "SUCCESS", run.tags)
+        self.outbox.complete_job(
+            run.run_id, status, storage_key=storage_key, filename=filename, claim_id=run.tags.get(TAG_CLAIM)
+        )
+
+    def settle_if_finished(self, run_id: str) -> None:
+        """Release our waiting notification ourselves if the run already ended.
+
+        The run may end between our status check and our insert, after the
+        sensor has released the job's waiting rows without ours. Releasing
+        again is harmless: ``complete_job`` only touches rows still waiting.
+        """
+        try:
+            latest = self.dagster.get_run(run_id)
+        except (DagsterUnavailable, DagsterError) as exc:
+            # Best effort: the run exists and the requester is subscribed; the
+            # delivery sensor releases the row when it sees the run finish.
+            log.warning("could not re-check run %s after subscribing: %s", run_id, exc)
+            return
+        if latest is None or latest.active:
+            return
+        self.settle(latest)

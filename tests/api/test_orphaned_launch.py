@@ -1,0 +1,188 @@
+"""Issue 10 item 2: an API process killed between launching a run and publishing its id.
+
+A real uvicorn API process (against the fake Dagster served over HTTP) is made
+to pause right after launching (``LXP_TEST_PAUSE_AFTER_LAUNCH``) and is killed
+with SIGKILL in that window. A second API process must then answer the
+repeated request promptly with the orphan run's id (not 503 after 30 s), and
+when the run ends every requester — including the one whose process died —
+gets exactly one notification.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api.launch.launch import PAUSE_AFTER_LAUNCH_ENV
+from orchestration.cache_key import cache_key
+from orchestration.outbox import Outbox, claim_of, job_outcome
+from orchestration.requests_store import Asked, Asker, RequestsStore
+from tests.api.conftest import SECRET, auth
+from tests.api.fake_dagster import FakeDagster
+from tests.e2e.stack import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+STORYBOARD = "/institution/reports/storyboard-usage?month=3&year=2026"
+
+
+@pytest.fixture
+def dagster_url(fake_dagster: FakeDagster) -> Iterator[str]:
+    """The fake Dagster's GraphQL endpoint over real HTTP, for API subprocesses."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            response = fake_dagster.handle(httpx.Request("POST", f"http://fake{self.path}", content=body))
+            self.send_response(response.status_code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool | None:
+        if proc.poll() is not None:
+            raise AssertionError(f"API exited early:\n{log.read_text()[-3000:]}")
+        try:
+            return httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200 or None
+        except httpx.HTTPError:
+            return None
+
+    wait_until(ready, 90, "API process ready")
+    return proc, base
+
+
+def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody_is_notified_once(
+    tmp_path: Path, warehouse_url: str, fake_dagster: FakeDagster, dagster_url: str
+) -> None:
+    env = {
+        **os.environ,
+        "LXP_HOME": str(tmp_path),
+        "LXP_WAREHOUSE_URL": warehouse_url,
+        "LXP_JWT_SECRET": SECRET,
+        "LXP_JWT_ALGORITHMS": "HS256",
+        "LXP_DAGSTER_URL": dagster_url,
+        "LXP_RATE_LIMIT": "1000/minute",
+        "LXP_LINK_SECRET": "link-secret-for-tests",
+    }
+    log = tmp_path / "api.log"
+    first, base = _start_api({**env, PAUSE_AFTER_LAUNCH_ENV: "120"}, log)
+    procs = [first]
+    try:
+        # User 10 asks; the process launches the run and pauses before publishing its id.
+        lost: list[BaseException] = []
+
+        def ask_and_die() -> None:
+            try:
+                httpx.get(f"{base}{STORYBOARD}", headers=auth(), timeout=150)
+            except httpx.HTTPError as exc:  # the process is killed before it answers
+                lost.append(exc)
+
+        doomed = threading.Thread(target=ask_and_die, daemon=True)
+        doomed.start()
+        run = wait_until(lambda: next(iter(fake_dagster.launches()), None), 60, "the run launched")
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+        doomed.join(30)
+        assert lost, "the first request should have died with its process"
+
+        settings_url = f"sqlite:///{(tmp_path / 'outbox.sqlite').resolve()}"
+        store = RequestsStore(settings_url)
+        claim = store.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"}))
+        assert claim is not None and claim.run_id is None  # the id was never published
+        assert [r.user_id for r in store.claim_recipients(claim.claim_id)] == [10]  # but the requester is recorded
+        assert run.tags["lxp/claim"] == claim.claim_id
+
+        second, base = _start_api(env, log)
+        procs.append(second)
+        answers: dict[int, tuple[int, Any, float]] = {}
+        for user in (12, 10):  # another user, and the one whose request died, ask again
+            started = time.monotonic()
+            response = httpx.get(f"{base}{STORYBOARD}", headers=auth({"userId": user}), timeout=60)
+            answers[user] = (response.status_code, response.json(), time.monotonic() - started)
+        for user, (status, body, elapsed) in answers.items():
+            print(f"repeat after SIGKILL: user {user} answered {status} in {elapsed:.2f} s")
+            assert status == 200, (user, body)
+            assert body == {"results": {"id": run.run_id}}  # joined the orphan, no second run
+            assert elapsed < 15, f"user {user} waited {elapsed:.1f} s"  # the lease, not the 30 s/120 s waits
+        assert len(fake_dagster.launches()) == 1
+
+        # The run ends; the delivery sensor releases its requesters (same calls as release_finished_runs).
+        fake_dagster.finish(run.run_id, "SUCCESS", **{"lxp/storage_key": "k/f.xlsx", "lxp/filename": "f.xlsx"})
+        finished = fake_dagster.runs[run.run_id]
+        status_of_job, key, filename = job_outcome(True, finished.tags)
+        outbox = Outbox(settings_url)
+        outbox.complete_job(
+            run.run_id, status_of_job, storage_key=key, filename=filename, claim_id=claim_of(finished.tags)
+        )
+        rows = outbox.list(job_id=run.run_id)
+        assert Counter(n.recipient_user_id for n in rows) == {10: 1, 12: 1}  # 0 lost, 0 duplicated
+        assert all(n.state == "pending" and n.status_of_job == "succeeded" for n in rows)
+        assert [(r.user_id, r.launched) for r in store.recipients(run.run_id)] == [(10, True), (12, False)]
+        outbox.dispose()
+        store.dispose()
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+
+
+def test_a_launch_that_never_reached_dagster_is_relaunched_for_its_requesters(
+    client: Any, fake_dagster: FakeDagster, settings: Any
+) -> None:
+    """The dead launcher's claim has no run in Dagster: the next request launches under the
+    same claim, so the earlier requester is served by that run too."""
+    store = RequestsStore(settings.outbox)
+    key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
+    dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
+    assert dead is not None
+    store.add_requester(Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True)
+    started = time.monotonic()
+    response = client.get(STORYBOARD, headers=auth({"userId": 12}))
+    assert response.status_code == 200 and time.monotonic() - started < 5
+    run_id = response.json()["results"]["id"]
+    assert [r.tags["lxp/claim"] for r in fake_dagster.launches()] == [dead.claim_id]
+    assert sorted(r.user_id for r in store.recipients(run_id)) == [10, 12]

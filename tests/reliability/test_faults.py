@@ -1,0 +1,182 @@
+"""Faults with real processes, counting notifications per (job, recipient): 0 lost, 0 duplicated.
+
+Phases, each against the shared `lxp-reports up` stack:
+
+1. Delivery outage: the webhook receiver is down (connection refused) and the SMTP
+   server is down while a run finishes; the receiver comes back answering 500 three
+   times, then 200, and the SMTP server comes back.
+2. Processes killed mid-run: while two reports run, the API child (`kill -9`, issue 10
+   #3: it used to take the whole stack and the runs down) and the Dagster daemon. The
+   supervisor restarts each; both runs succeed and are notified once.
+3. Warehouse missing, then corrupt: requests answer 4xx/503 (never 500) or the run fails
+   and its requester is told once; with the file back, reports work again.
+
+(Storage down during a run's write: test_storage_down.py, on its own S3 stack. The API
+killed mid-request belongs to the request ledger's tests.)
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orchestration.outbox import Outbox
+from tests.e2e.stack import Person, Stack, months_ago, wait_until
+from tests.reliability.conftest import Mailer, Platform
+from tests.reliability.deliveries import Key, wait_delivered
+from tests.reliability.report import summary
+
+pytestmark = pytest.mark.e2e
+
+NOTIFY_TIMEOUT = 240
+FAILURES = 3
+
+
+def _catalog(stack: Stack, person: Person, months_back: int, last_day: int) -> str:
+    year, month = months_ago(months_back)
+    period = f"{year}-{month:02d}"
+    response = stack.request(
+        "/institution/reports/catalog", person.bearer, start_date=f"{period}-01", end_date=f"{period}-{last_day:02d}"
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["results"]["id"])
+
+
+@pytest.fixture(scope="module")
+def outbox(rel_home: Path) -> Outbox:
+    return Outbox(f"sqlite:///{rel_home / 'outbox.sqlite'}")
+
+
+def test_receiver_and_smtp_down_then_500s_then_up_deliver_exactly_once(
+    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer, outbox: Outbox
+) -> None:
+    person = people[3][2]
+    platform.down()
+    mailer.down()
+    try:
+        job_id = _catalog(stack, person, 1, 13)
+        assert stack.wait_job(job_id, person.bearer)["status"] == "succeeded"
+        wait_until(
+            lambda: any(n.attempts >= 1 for n in outbox.list(job_id=job_id)),
+            120,
+            "a failed delivery attempt while both channels are down",
+        )
+    finally:
+        receiver = platform.up()
+        receiver.fail_next(FAILURES, 500)
+    mailer.up()
+    keys: list[Key] = [(job_id, person.user)]
+    delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT)
+    refused = [c.status for c in receiver.requests if c.status >= 500]  # the scripted 500s, whoever got them
+    (row,) = outbox.list(job_id=job_id)
+    assert row.state == "sent"
+    assert delivered.duplicated(keys) == [] and receiver.duplicates == []
+    summary(
+        "delivery-outage",
+        attempts=row.attempts,
+        receiver_500s=len(refused),
+        smtp_down=True,
+        notifications=len(keys),
+        lost=len(delivered.lost(keys)),
+        duplicated=len(delivered.duplicated(keys)),
+    )
+    assert len(refused) == FAILURES
+
+
+def test_api_and_daemon_killed_mid_run_are_restarted_and_the_runs_succeed(
+    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer
+) -> None:
+    api_run_person, daemon_run_person = people[1][7], people[2][4]
+    # Two reports run; the API dies (issue 10 #3), then the daemon: its run workers go on,
+    # the supervisor restarts both, a new daemon delivers.
+    job_api = _catalog(stack, api_run_person, 3, 14)
+    job_daemon = _catalog(stack, daemon_run_person, 3, 15)
+    for job in (job_api, job_daemon):
+        wait_until(lambda job=job: stack.run_status(job) in ("STARTED", "SUCCESS"), 180, "the runs to start", 0.1)
+    old_api = stack.kill_child("uvicorn")
+    old_daemon = stack.kill_child("dagster-daemon")
+    wait_until(lambda: stack.child_pid("uvicorn") not in (None, old_api), 60, "the API to be restarted", 0.2)
+    wait_until(
+        lambda: stack.child_pid("dagster-daemon") not in (None, old_daemon), 60, "the daemon to be restarted", 0.2
+    )
+    stack.wait_healthy()
+    assert stack.wait_job(job_api, api_run_person.bearer)["status"] == "succeeded"
+    assert stack.wait_job(job_daemon, daemon_run_person.bearer)["status"] == "succeeded"
+    keys: list[Key] = [(job_api, api_run_person.user), (job_daemon, daemon_run_person.user)]
+    delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT)
+    assert delivered.duplicated(keys) == []
+    log = stack.log_path.read_text(errors="replace")
+    assert "api exited with -9" in log and "dagster-daemon exited with -9" in log, stack.log_tail()
+    assert "stopping the stack" not in log
+    summary(
+        "processes-killed-mid-run",
+        killed="api,dagster-daemon",
+        restarted=2,
+        runs_succeeded=2,
+        lost=len(delivered.lost(keys)),
+        duplicated=len(delivered.duplicated(keys)),
+    )
+
+
+def test_warehouse_missing_or_corrupt_fails_cleanly_and_notifies_once(
+    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer, rel_home: Path
+) -> None:
+    person = people[1][8]
+    warehouse = rel_home / "warehouse.duckdb"
+    saved = rel_home / "warehouse.saved"
+    shutil.copyfile(warehouse, saved)
+    outcomes: list[str] = []
+    keys: list[Key] = []
+    try:
+        for fault, last_day in (("missing", 16), ("corrupt", 17)):
+            if fault == "missing":
+                warehouse.unlink()
+            else:
+                warehouse.write_bytes(b"this is not a duckdb file\n" * 1000)
+            year, month = months_ago(4)
+            period = f"{year}-{month:02d}"
+            response = stack.request(
+                "/institution/reports/catalog",
+                person.bearer,
+                start_date=f"{period}-01",
+                end_date=f"{period}-{last_day}",
+            )
+            assert response.status_code in (200, 400, 503), response.text
+            sync = httpx.post(
+                f"{stack.base}/reports/bookings-workload",
+                headers={"Authorization": f"Bearer {person.bearer}"},
+                json={},
+                timeout=60,
+            )
+            assert sync.status_code in (200, 503) and (sync.status_code == 200 or sync.json()["code"] == "unavailable")
+            if response.status_code == 200:
+                job_id = response.json()["results"]["id"]
+                status = stack.wait_job(job_id, person.bearer)["status"]
+                outcomes.append(f"{fault}:run-{status}")
+                keys.append((job_id, person.user))
+            else:
+                outcomes.append(f"{fault}:refused-{response.status_code}")
+    finally:
+        shutil.copyfile(saved, warehouse)
+    delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT) if keys else None
+    if delivered is not None:
+        assert delivered.duplicated(keys) == []
+    # Back to normal.
+    year, month = months_ago(4)
+    period = f"{year}-{month:02d}"
+    again = stack.request(
+        "/institution/reports/catalog", person.bearer, start_date=f"{period}-01", end_date=f"{period}-18"
+    )
+    assert again.status_code == 200, again.text
+    assert stack.wait_job(again.json()["results"]["id"], person.bearer)["status"] == "succeeded"
+    summary(
+        "warehouse-missing-corrupt",
+        outcomes="/".join(outcomes),
+        notified=len(keys),
+        lost=len(delivered.lost(keys)) if delivered else 0,
+        duplicated=len(delivered.duplicated(keys)) if delivered else 0,
+        **{"5xx": 0},
+    )
