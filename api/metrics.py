@@ -83,8 +83,11 @@ REPORT_REQUESTS = Counter(
 
 
 def report_outcome(report: str, outcome: str) -> None:
-    """Count one asynchronous request's outcome (called by the launcher)."""
-    REPORT_REQUESTS.labels(report, outcome).inc()
+    """Count one asynchronous request's outcome (called by the launcher; never fails the request)."""
+    try:
+        REPORT_REQUESTS.labels(report, outcome).inc()
+    except Exception:
+        log.exception("metrics: could not count outcome %s of %s", outcome, report)
 
 
 def compile_template(template: str) -> re.Pattern[str]:

@@ -21,7 +21,6 @@ from api.launch.cache import ReportCache
 from api.launch.dedup import Dedup
 from api.launch.launch import RunStarter, asked_of
 from api.launch.plan import RunPlan
-from api.metrics import report_outcome
 from orchestration.outbox import Outbox
 from orchestration.requests_store import Asker, RequestsStore
 
@@ -91,13 +90,10 @@ class ReportLauncher:
             if cached is not None:
                 job_id = f"cache:{key}:{uuid.uuid4().hex}"
                 self.store.record_cache_hit(asked_of(plan, "cache"), asker, job_id, cached)
-                report_outcome(plan.slug, "cache_hit")
                 return {"cached": True}
             mine, existing = self.store.claim(key, lease_seconds=self.lease_seconds)
             if mine is not None:
-                run_id = self.starter.launch(asker, plan, mine)
-                report_outcome(plan.slug, "launched")
-                return {"id": run_id}
+                return {"id": self.starter.launch(asker, plan, mine)}
             assert existing is not None
             existing = self.dedup.wait_for_run(key, existing, expired=expired, pause=pause)
             if existing is None:
@@ -111,16 +107,13 @@ class ReportLauncher:
                     continue  # somebody else adopted it first
                 orphan = self.dedup.adopt(mine)
                 if orphan is None:
-                    run_id = self.starter.launch(asker, plan, mine)
-                report_outcome(plan.slug, "launched")
-                return {"id": run_id}
+                    return {"id": self.starter.launch(asker, plan, mine)}
                 existing = self.store.get_inflight(key)
                 if existing is None or existing.run_id is None:
                     continue
             run = self.dagster.get_run(existing.run_id)
             if run is not None and run.active:
                 self.dedup.join(asker, plan, run)
-                report_outcome(plan.slug, "joined")
                 return {"id": run.run_id}
             # The run finished (or vanished): the slot is stale. Settle it (its requesters
             # learn the outcome) and look again: a success is now a cache hit, anything
