@@ -23,13 +23,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed
 
-# Services the tests start themselves (PostgreSQL, redis-server) and LibreOffice
-# for the "opens without repair" check. Installed only when missing.
+# Services the tests start themselves (PostgreSQL, redis-server), LibreOffice
+# for the "opens without repair" check, and kubectl (Debian's kubernetes-client)
+# for `kubectl kustomize deploy/k8s` in tests/deploy. Installed only when missing.
 system-deps:
 	@missing=""; \
 	[ -x /usr/lib/postgresql/15/bin/initdb ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v soffice >/dev/null || missing="$$missing libreoffice-calc-nogui"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

@@ -16,12 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from api import errors
+from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.limits import RequestLimitsMiddleware
 from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
+from orchestration.logs import configure_logging
 from orchestration.redact import install_log_redaction
 from orchestration.settings import Settings, get_settings
 
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.add_middleware(RequestLimitsMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(errors.RequestIdMiddleware)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    metrics.install(app)  # GET /metrics (no auth, no rate limit) + per-route request metrics, outermost
     return app
 
 
@@ -116,6 +118,7 @@ def __getattr__(name: str) -> Any:
     # ``api.app:app`` is built on first access, so importing this module (tests,
     # tooling) does not open databases or read the environment.
     if name == "app":
+        configure_logging(get_settings().log_format)  # uvicorn's own loggers included
         globals()["app"] = built = create_app()
         return built
     raise AttributeError(name)

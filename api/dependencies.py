@@ -24,6 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from api.validation import MAX_ID_DIGITS, positive_int
+from orchestration import logs
 from orchestration.settings import Settings
 
 STUDENT_PRIVILEGE = 4
@@ -180,7 +181,9 @@ def current_principal(
     _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
     """Dependency of every authenticated route (``_creds`` only documents the scheme)."""
-    return authenticate(request, request.app.state.settings)
+    principal = authenticate(request, request.app.state.settings)
+    logs.bind(institution=principal.institution_id)
+    return principal
 
 
 def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

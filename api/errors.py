@@ -36,6 +36,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestration import logs
+
 log = logging.getLogger("api")
 
 STATUS_OF: dict[str, int] = {
@@ -250,6 +252,7 @@ class RequestIdMiddleware:
             else uuid.uuid4().hex
         )
         scope.setdefault("state", {})["request_id"] = rid
+        logs.new_context(request_id=rid)  # every log line of this request (incl. the access log) carries it
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

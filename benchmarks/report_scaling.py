@@ -167,7 +167,9 @@ def measure(warehouses: list[tuple[str, str, int]], now: datetime, reps: int) ->
     for _ in range(reps):
         order.shuffle(cells)  # no cell always runs right after the heaviest one (its server/GC aftermath)
         for name, url, report, variant, spec in cells:
-            elapsed = timed(lambda: compute(spec, requests[name], Warehouse(url)).frame)[0]  # .frame: extract + build
+            elapsed = timed(lambda spec=spec, name=name, url=url: compute(spec, requests[name], Warehouse(url)).frame)[
+                0
+            ]  # .frame: extract + build
             times.setdefault((name, report, variant), []).append(elapsed)
             gc.collect()  # the previous cell's garbage (millions of rows) must not be the next cell's cost
     out: list[Measurement] = []
@@ -206,7 +208,7 @@ def big_institution_report(url: str, institution_id: int, now: datetime, tmp: Pa
         elapsed, frame = timed(lambda: compute(spec, request, Warehouse(url)).frame)  # extract + build
         compute_t.append(elapsed)
         rows = frame.height
-        write_t.append(timed(lambda: write_xlsx(frame, spec.columns, path, sheet_name=spec.sheet_name))[0])
+        write_t.append(timed(lambda frame=frame: write_xlsx(frame, spec.columns, path, sheet_name=spec.sheet_name))[0])
         del frame
     return {
         "rows": rows,

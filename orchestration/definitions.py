@@ -11,6 +11,7 @@ from orchestration.defs.institutions import definitions as institutions
 from orchestration.defs.reports import definitions as reports
 from orchestration.defs.resources import resources_from_settings
 from orchestration.defs.warehouse import definitions as warehouse
+from orchestration.logs import configure_logging
 from orchestration.settings import Settings, get_settings
 
 
@@ -31,4 +32,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
+if get_settings().log_format == "json":  # code server and run pods: our loggers as JSON lines
+    configure_logging("json")
 defs = build_definitions()

@@ -3,8 +3,9 @@
 Embedded profile: SQLite storage under ``$LXP_HOME/dagster``, the queued run
 coordinator with a global limit and a per-institution limit (so one huge
 institution cannot starve the rest), and a pool limit on report steps.
-The production profile (PostgreSQL storage, S3 compute logs, K8s launcher) is
-rendered by ``postgres_profile`` and documented in ``deploy/``.
+The PostgreSQL profile is rendered by ``postgres_profile``; the Kubernetes profile
+(K8s launcher, S3 compute logs) is ``deploy/dagster.k8s.yaml`` plus the Helm values, whose
+run-queue limits tests/deploy checks against ``local_profile``.
 """
 
 from __future__ import annotations

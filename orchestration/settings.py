@@ -105,6 +105,14 @@ class Settings(BaseSettings):
     smtp_from: str = Field(default="relatorios@lxp.local", description="Sender address of report emails.")
     outbox_max_attempts: int = Field(default=8, description="Delivery attempts before a notification is dead.")
     outbox_backoff_seconds: float = Field(default=5.0, description="First retry delay; doubles per attempt.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text for local development; json (one object per line, with request_id, run_id, "
+        "institution) for log collectors.",
+    )
+    metrics_token: str = Field(
+        default="", description="Bearer token required on /metrics; empty = open (keep /metrics off the ingress)."
+    )
 
     def report_options(self) -> dict[str, Any]:
         """What report builders take as configuration (``ReportRequest.options``):

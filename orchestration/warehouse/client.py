@@ -36,6 +36,7 @@ Why three paths, chosen by the URL scheme:
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import re
@@ -227,6 +228,11 @@ def close_idle_connections() -> None:
         idle = [con for key in list(_IDLE) for con in _IDLE.pop(key)]
     for con in idle:
         _close_quietly(con)
+
+
+# Closed while the interpreter still works: left to garbage collection at exit, the
+# driver's finalizers run after its module is torn down and print a traceback each.
+atexit.register(close_idle_connections)
 
 
 class Warehouse:

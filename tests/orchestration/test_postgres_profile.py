@@ -31,7 +31,12 @@ def _rows(path: Path) -> list[tuple]:
 
 
 def test_postgres_instance_and_warehouse_match_duckdb(
-    postgres_url, resources, report_dir, tiny_warehouse, tmp_path, monkeypatch
+    postgres_url,  # noqa: F811 - the imported fixture
+    resources,
+    report_dir,
+    tiny_warehouse,
+    tmp_path,
+    monkeypatch,
 ) -> None:
     warehouse_url = create_database(postgres_url)
     load_postgres(generate("tiny", 42), warehouse_url)

@@ -68,7 +68,9 @@ def test_formula_like_text_is_never_a_formula(tmp_path: Path, frame, columns) ->
     path = tmp_path / "r.xlsx"
     write_xlsx(frame, columns, path)
     ws = openpyxl.load_workbook(path).active
-    for row, expected in zip(range(2, 6), ['=HYPERLINK("http://x","y")', "+55 11 9999-0000", "-10", "@SUM(A1)"]):
+    for row, expected in zip(
+        range(2, 6), ['=HYPERLINK("http://x","y")', "+55 11 9999-0000", "-10", "@SUM(A1)"], strict=True
+    ):
         cell = ws.cell(row, 2)
         assert cell.value == expected and cell.data_type == "s"
     xml = zipfile.ZipFile(path).read("xl/worksheets/sheet1.xml").decode()

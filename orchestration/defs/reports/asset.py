@@ -17,6 +17,7 @@ import dagster as dg
 from assets.contract import META_INSTITUTION_NAME, META_PARTITION, META_PREVIEW, TAG_INSTITUTION_NAME, ProducedFile
 from assets.request import RequestedReport
 from assets.spec import ReportSpec
+from orchestration import logs
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED, check_specs
 from orchestration.defs.reports.partitions import institution_partitions, parse_partition_key, report_partitions
 from orchestration.defs.reports.retry import transient_retry
@@ -84,6 +85,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         storage: ReportStorageResource,
         options: ReportOptionsResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckResult]:
+        log = logs.run_logger("orchestration.reports", run_id=context.run.run_id, report=spec.slug)
         as_of = datetime.now(UTC)
         try:
             client, store, opts = warehouse.client(), storage.get(), options.as_options()
@@ -112,12 +114,14 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
             except Exception as exc:  # keep going: one bad partition must not sink the batch
                 context.log.exception(f"partition {pk} failed")
+                log.exception("partition failed", extra={"institution": part.institution_id, "partition": pk})
                 failed[pk] = f"{type(exc).__name__}: {exc}"
                 if is_transient(exc):
                     transient.append(pk)
                 continue
             done.append(produced)
             context.log.info(f"{spec.name} {pk}: {produced.rows} rows -> {produced.storage_key}")
+            log.info("report built", extra={"institution": part.institution_id, "partition": pk, "rows": produced.rows})
             yield dg.AssetMaterialization(
                 asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk, institution.name)
             )

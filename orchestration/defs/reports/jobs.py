@@ -18,6 +18,7 @@ from assets.contract import (
 )
 from assets.request import RequestedReport
 from assets.spec import ReportSpec
+from orchestration import logs
 from orchestration.defs.reports.asset import POOL, storage_names, tag_run
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED
 from orchestration.defs.reports.retry import transient_retry
@@ -72,6 +73,10 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
                 raise transient_retry(context) from exc  # tried again, with backoff
             raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
         tag_run(context, produced, institution.name)
+        logs.run_logger("orchestration.reports", run_id=context.run.run_id, report=spec.slug).info(
+            "report built",
+            extra={"institution": institution.id, "rows": produced.rows, "period": request.period_label(inputs.as_of)},
+        )
         return dg.Output(
             produced.metadata(),
             metadata={

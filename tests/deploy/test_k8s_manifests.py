@@ -1,0 +1,130 @@
+"""The API's plain Kubernetes manifests, validated offline: ``kubectl kustomize deploy/k8s``
+renders, every rendered object passes ``kubernetes-validate`` (strict: unknown fields fail)
+against the schemas of the Kubernetes version we target, and the objects say what the
+operations guide promises (replicas, probes on the real health route, secrets by reference,
+settings that exist).
+
+kubectl is preinstalled on the development machines; ``make system-deps`` installs Debian's
+``kubernetes-client`` when it is missing. Without it the test skips locally and fails in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from api.routers.health import router as health_router
+from orchestration.settings import Settings
+from tests.deploy.conftest import DEPLOY
+
+# The Kubernetes minor version the manifests are written for (autoscaling/v2, policy/v1).
+KUBERNETES_VERSION = "1.32.0"
+SECRET_REFERENCES = {
+    "LXP_JWT_SECRET",
+    "LXP_LINK_SECRET",
+    "LXP_NOTIFY_SECRET",
+    "LXP_RATE_LIMIT_STORAGE",
+    "LXP_OUTBOX_URL",
+    "LXP_WAREHOUSE_URL",
+}
+NOT_LXP_SETTINGS = {"AWS_DEFAULT_REGION"}  # read by boto3, not by Settings
+
+
+def _kubectl() -> str:
+    found = shutil.which("kubectl")
+    if not found:
+        message = "kubectl missing (make system-deps installs Debian's kubernetes-client)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    proc = subprocess.run([_kubectl(), "kustomize", str(DEPLOY / "k8s")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return [obj for obj in yaml.safe_load_all(proc.stdout) if obj]
+
+
+def _one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def test_every_rendered_object_passes_the_kubernetes_schema(rendered: list[dict[str, Any]]) -> None:
+    kinds = sorted(o["kind"] for o in rendered)
+    assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service"]
+    for obj in rendered:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        assert obj["metadata"]["namespace"] == "lxp-reports"
+
+
+def test_schema_validation_rejects_a_broken_object(rendered: list[dict[str, Any]]) -> None:
+    """The validator is strict: a misspelt field would not slip through."""
+    broken = yaml.safe_load(yaml.safe_dump(_one(rendered, "Deployment")))
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGett"] = {"path": "/healthz"}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_api_deployment(rendered: list[dict[str, Any]]) -> None:
+    deployment = _one(rendered, "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] >= 2
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["image"] == "registry.example.com/lxp/lxp-reports:0.1.0"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"requests", "limits"} <= set(container["resources"])
+    assert (
+        "--workers" in container["command"] and container["command"][container["command"].index("--workers") + 1] == "1"
+    )
+    health_paths = {route.path for route in health_router.routes}  # type: ignore[attr-defined]
+    for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+        path = container[probe]["httpGet"]["path"]
+        assert path == "/healthz" and path in health_paths
+        assert container[probe]["httpGet"]["port"] == container["ports"][0]["name"]
+    # Secrets only by reference, never as literal values.
+    env = {e["name"]: e for e in container["env"]}
+    for name in SECRET_REFERENCES:
+        assert "value" not in env[name] and env[name]["valueFrom"]["secretKeyRef"]["name"] == "lxp-reports-secrets"
+    # The ConfigMap the pods read is the one kustomize generated (hash-suffixed name).
+    config_map = _one(rendered, "ConfigMap")
+    refs = [source["configMapRef"]["name"] for source in container["envFrom"]]
+    assert refs == [config_map["metadata"]["name"]]
+    assert config_map["data"]["LXP_LOG_FORMAT"] == "json"
+    assert not SECRET_REFERENCES & set(config_map["data"]), "a secret is in the ConfigMap"
+
+
+def test_every_variable_is_a_real_setting(rendered: list[dict[str, Any]]) -> None:
+    """A misspelt LXP_* name would be silently ignored by pydantic-settings."""
+    known = {f"LXP_{name.upper()}" for name in Settings.model_fields}
+    container = _one(rendered, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    names = set(_one(rendered, "ConfigMap")["data"]) | {e["name"] for e in container["env"]}
+    assert names - NOT_LXP_SETTINGS <= known, sorted(names - NOT_LXP_SETTINGS - known)
+
+
+def test_service_hpa_and_pdb_select_the_api_pods(rendered: list[dict[str, Any]]) -> None:
+    deployment = _one(rendered, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    service = _one(rendered, "Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    pdb = _one(rendered, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    assert pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]
+    hpa = _one(rendered, "HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", deployment["metadata"]["name"])
+    assert hpa["spec"]["minReplicas"] >= 2 and hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
