@@ -20,9 +20,10 @@ from api.errors import ApiError
 from api.launch.cache import ReportCache
 from api.launch.dedup import Dedup
 from api.launch.launch import RunStarter, asked_of
+from api.metrics import report_outcome
 from assets.request import RequestedReport
 from orchestration.delivery.outbox import Outbox
-from orchestration.requests_store import Asker, RequestsStore
+from orchestration.requests_store import Asker, Inflight, RequestsStore
 
 log = logging.getLogger("api.launcher")
 
@@ -67,6 +68,11 @@ class ReportLauncher:
     def learn(self, run: RunInfo) -> None:
         self.cache.learn(run)
 
+    def _launch(self, asker: Asker, plan: RequestedReport, claim: Inflight) -> str:
+        run_id = self.starter.launch(asker, plan, claim)
+        report_outcome(plan.spec.slug, "launched")
+        return run_id
+
     def request(self, principal: Principal, plan: RequestedReport) -> dict[str, Any]:
         """``{"id": run_id}`` (new or joined run) or ``{"cached": True}``."""
         key = plan.cache_key
@@ -90,10 +96,11 @@ class ReportLauncher:
             if cached is not None:
                 job_id = f"cache:{key}:{uuid.uuid4().hex}"
                 self.store.record_cache_hit(asked_of(plan, "cache"), asker, job_id, cached)
+                report_outcome(plan.spec.slug, "cache_hit")
                 return {"cached": True}
             mine, existing = self.store.claim(key, lease_seconds=self.lease_seconds)
             if mine is not None:
-                return {"id": self.starter.launch(asker, plan, mine)}
+                return {"id": self._launch(asker, plan, mine)}
             assert existing is not None
             existing = self.dedup.wait_for_run(key, existing, expired=expired, pause=pause)
             if existing is None:
@@ -107,13 +114,14 @@ class ReportLauncher:
                     continue  # somebody else adopted it first
                 orphan = self.dedup.adopt(mine)
                 if orphan is None:
-                    return {"id": self.starter.launch(asker, plan, mine)}
+                    return {"id": self._launch(asker, plan, mine)}
                 existing = self.store.get_inflight(key)
                 if existing is None or existing.run_id is None:
                     continue
             run = self.dagster.get_run(existing.run_id)
             if run is not None and run.active:
                 self.dedup.join(asker, plan, run)
+                report_outcome(plan.spec.slug, "joined")
                 return {"id": run.run_id}
             # The run finished (or vanished): the slot is stale. Settle it (its requesters
             # learn the outcome) and look again: a success is now a cache hit, anything
