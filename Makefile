@@ -56,7 +56,14 @@ up-production: venv
 	$(VENV)/bin/lxp-reports up --profile production --api-replicas $(API_REPLICAS) --port $(PORT) \
 	  --dagster-port $(DAGSTER_PORT) --code-server-port $(CODE_SERVER_PORT)
 
-test: venv system-deps
+# Habits enforced in CI: formatting, lint, types (strict for assets/ and api/) and the import layers.
+lint: venv
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test: venv system-deps lint
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 

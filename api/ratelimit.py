@@ -118,7 +118,8 @@ class RateLimitMiddleware:
             return
         response = error_response(
             "resource_exhausted",
-            f"Rate limit exceeded: {self.settings.rate_limit} per institution on report endpoints. Retry in {retry_after} s",
+            f"Rate limit exceeded: {self.settings.rate_limit} per institution on report endpoints. "
+            f"Retry in {retry_after} s",
             headers={"Retry-After": str(retry_after)},
         )
         await response(scope, receive, send)

@@ -244,8 +244,8 @@ def _big_child(url: str, institution_id: int, month: str) -> tuple[int, float, f
 
     spec = REPORTS["storyboard_usage"]
     inst = load_institution(Warehouse(url), institution_id)
-    start, end = month_bounds(datetime.strptime(month, "%Y-%m").date(), inst.timezone)
-    request = build_request(inst, start, end, Settings().report_options(), as_of=datetime.now(UTC))
+    first = datetime.strptime(month, "%Y-%m").date()
+    request = RequestedReport.for_month(spec, inst, first).inputs(Settings().report_options(), as_of=datetime.now(UTC))
     started = time.perf_counter()
     computed = compute(spec, request, Warehouse(url))  # extraction happens here
     extracted = time.perf_counter()

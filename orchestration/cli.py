@@ -164,7 +164,8 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
     for n in rows:
         print(
-            f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}"
+            f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} "
+            f"{(n.last_error or '')[:60]}"
         )
     return 0
 

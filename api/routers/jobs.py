@@ -79,7 +79,8 @@ def _my_request(ledger: RequestsStore, principal: Principal, job_id: str) -> Req
     response_model=Job,
     responses=responses("unauthenticated", "invalid_argument", "not_found", "unavailable"),
     summary="Status of one of my report jobs",
-    description="Status (queued, running, succeeded, failed, canceled), timestamps, rows and — when succeeded — a fresh download link and its expiry. Only the job's requesters see it; anybody else gets 404.",
+    description="Status (queued, running, succeeded, failed, canceled), timestamps, rows and — when succeeded — "
+    "a fresh download link and its expiry. Only the job's requesters see it; anybody else gets 404.",
 )
 def get_job(
     principal: CurrentPrincipal,
@@ -102,7 +103,8 @@ def get_job(
     response_model=JobPage,
     responses=responses("unauthenticated", "invalid_argument", "unavailable"),
     summary="My report jobs, newest first",
-    description="The requester's job history in this institution, newest first, paged. Items carry no download link; fetch one job for that.",
+    description="The requester's job history in this institution, newest first, paged. "
+    "Items carry no download link; fetch one job for that.",
 )
 def list_jobs(
     principal: CurrentPrincipal,

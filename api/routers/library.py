@@ -178,7 +178,8 @@ def _page(warehouse: Warehouse, condition: str, params: dict[str, Any], *, offse
             break
     window = "" if since is None else " AND c.created_at >= :since"
     page = warehouse.query(
-        f"SELECT c.* FROM library_contents c WHERE {condition}{window} ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset",
+        f"SELECT c.* FROM library_contents c WHERE {condition}{window}"
+        " ORDER BY c.created_at DESC, c.id DESC LIMIT :limit OFFSET :offset",
         {**params, "since": since, "limit": limit, "offset": offset},
     )
     ids = [int(v) for v in page["id"].to_list()]

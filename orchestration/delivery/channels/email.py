@@ -90,7 +90,8 @@ def compose(notification: Notification, link: Link | None, sender: str, title: s
         ]
         html_body = (
             f"<p>Olá,</p><p>Seu relatório {html.escape(what)} está pronto.</p>"
-            f'<p><a href="{html.escape(link.url, quote=True)}">Baixar {html.escape(notification.filename or "arquivo")}</a></p>'
+            f'<p><a href="{html.escape(link.url, quote=True)}">'
+            f"Baixar {html.escape(notification.filename or 'arquivo')}</a></p>"
             f"<p>O link expira em {html.escape(when)} (horário de {html.escape(zone)}).</p>"
         )
     else:
