@@ -204,7 +204,8 @@ class DagsterClient:
                 "; ".join(e.get("message", "?") for e in payload.get("errors") or []) or f"HTTP {response.status_code}"
             )
             raise DagsterError(f"GraphQL error: {messages}")
-        return payload["data"]
+        data: dict[str, Any] = payload["data"]
+        return data
 
     def ping(self) -> None:
         self.execute("query Ping { version }")

@@ -148,7 +148,8 @@ def token_of(header: str | None) -> str:
 
 
 def get_settings_dep(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 AUTH_STATE = "auth"  # key in the ASGI scope's state: the verified Principal or the ApiError

@@ -310,7 +310,7 @@ def install(app: FastAPI) -> None:
         return error_response("invalid_argument", _validation_message(request, exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_handler(request: Request, exc: StarletteHTTPException) -> Response:
         code = _CODE_OF_STATUS.get(exc.status_code, "internal" if exc.status_code >= 500 else "invalid_argument")
         if exc.status_code == 404:
             message = f"Not found: {request.method} {request.url.path}"

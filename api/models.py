@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -35,7 +35,7 @@ class Job(BaseModel):
     report: str = Field(description="Report slug, e.g. `storyboard-usage`.")
     status: JobStatus
     cached: bool = Field(description="true when the request was served from an existing file.")
-    params: dict = Field(description="The request's normalized parameters.")
+    params: dict[str, Any] = Field(description="The request's normalized parameters.")
     requested_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None

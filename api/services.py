@@ -97,11 +97,11 @@ def shared_warehouse(url: str) -> Warehouse:
     return Warehouse(url)
 
 
-def _warehouse_errors() -> tuple[type[BaseException], ...]:
+def _warehouse_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean "the warehouse failed" (503), as opposed to a bug in a builder (500)."""
     import duckdb
 
-    errors: list[type[BaseException]] = [duckdb.Error, OSError]
+    errors: list[type[Exception]] = [duckdb.Error, OSError]
     try:
         import psycopg2
 

@@ -37,7 +37,8 @@ def _limits(settings: Settings) -> dict[str, Any]:
 
 
 def _dump(config: dict[str, Any]) -> str:
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    text: str = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    return text
 
 
 def local_profile(settings: Settings) -> str:

@@ -204,7 +204,7 @@ _ACCEPT_DOC = (
     "application/json (default) or text/csv (Portuguese column names). No header, `*/*`, `application/*` and "
     "`text/*` are accepted and q-values honoured; any other media type (e.g. `application/xml`) is 406."
 )
-_FILE_RESPONSES = {
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The report: a JSON array of rows (default) or CSV.",
         "content": {"application/json": {}, "text/csv": {}},
@@ -283,7 +283,8 @@ def bookings_workload(
     "/groups-usage",
     responses={
         200: {
-            "description": "The summary object (json), the students list (csv) or a workbook with a summary sheet and one sheet per list (xlsx).",
+            "description": "The summary object (json), the students list (csv) or a workbook with a summary sheet "
+            "and one sheet per list (xlsx).",
             "content": {"application/json": {}, "text/csv": {}, MEDIA_TYPES["xlsx"]: {}},
         },
         **_ERRORS,

@@ -36,7 +36,7 @@ from datetime import UTC, timedelta
 import polars as pl
 
 from assets.reports.stift_common import dimension, id_filter, local_text, text
-from assets.spec import Column, ReportRequest, ReportSpec
+from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
 DEFAULT_MIN_CANCEL_NOTICE_HOURS = 24.0
@@ -88,7 +88,7 @@ CSV_HEADERS: dict[str, str] = {
     "cancelled_at": "Cancelado em",
     "cancelled_by_name": "Cancelado por",
 }
-_KINDS = {
+_KINDS: dict[str, ColumnKind] = {
     "duration": "int",
     "rating_by_student": "float",
     "rating_by_teacher": "float",

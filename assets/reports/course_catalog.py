@@ -9,6 +9,7 @@ period. Everything the builder needs arrives in the extracted frames and in
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -108,7 +109,9 @@ def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
     params = request.query_params()
-    return (pl.col(col) >= params["start_utc"]) & (pl.col(col) < params["end_utc"])
+    start: datetime = params["start_utc"]
+    end: datetime = params["end_utc"]
+    return (pl.col(col) >= start) & (pl.col(col) < end)
 
 
 def _template(options: Mapping[str, Any], key: str) -> str:

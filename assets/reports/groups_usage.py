@@ -63,13 +63,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
 from assets.reports.stift_common import id_filter
-from assets.spec import Column, ReportRequest, ReportSpec, collation_key, to_local
+from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
 from assets.warehouse.tables import conform
 
 NO_DISCIPLINE = "Sem disciplina"
@@ -86,7 +86,13 @@ CSV_HEADERS: dict[str, str] = {
     "deleted_at": "Excluído em",
     "questions_count": "Quantidade de perguntas",
 }
-_KINDS = {"active": "bool", "created_at": "date", "blocked_at": "date", "deleted_at": "date", "questions_count": "int"}
+_KINDS: dict[str, ColumnKind] = {
+    "active": "bool",
+    "created_at": "date",
+    "blocked_at": "date",
+    "deleted_at": "date",
+    "questions_count": "int",
+}
 COLUMNS = tuple(Column(key, key, _KINDS.get(key, "text"), csv_header=csv) for key, csv in CSV_HEADERS.items())
 
 _Q_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND created_at < :end_utc"
@@ -192,6 +198,11 @@ class _Parts:
 
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(float(value), digits)
+
+
+def _mean(series: pl.Series) -> float | None:
+    """The mean of a numeric (or boolean) column: polars returns a float, or None when empty/all-null."""
+    return cast("float | None", series.mean())
 
 
 def _local_day(col: str, tz: str) -> pl.Expr:
@@ -365,14 +376,14 @@ def build_summary(frames: Mapping[str, pl.DataFrame], request: ReportRequest) ->
         "start_date": start.strftime("%d/%m/%Y") if start else None,
         "end_date": last.strftime("%d/%m/%Y") if last else None,
         "total_questions": q.height,
-        "average_adjusted_response_time_in_minutes": _round(answered["adjusted_minutes"].mean()),
+        "average_adjusted_response_time_in_minutes": _round(_mean(answered["adjusted_minutes"])),
         "questions_count_by_discipline": {
             row["discipline_key"]: row["total"] for row in by_discipline.iter_rows(named=True)
         },
-        "active_users_percentage": _round(population["active"].mean(), 4) if population.height else None,
-        "average_answer_rating": _round(rated["answer_rating"].mean()),
-        "average_nps": _round(parts.nps["score"].mean()),
-        "average_response_time_nps": _round(parts.nps["response_minutes"].mean()),
+        "active_users_percentage": _round(_mean(population["active"]), 4) if population.height else None,
+        "average_answer_rating": _round(_mean(rated["answer_rating"])),
+        "average_nps": _round(_mean(parts.nps["score"])),
+        "average_response_time_nps": _round(_mean(parts.nps["response_minutes"])),
         "nps_answers": [
             {
                 "name": row["name"],
@@ -403,7 +414,7 @@ def build_summary(frames: Mapping[str, pl.DataFrame], request: ReportRequest) ->
             "active",
             *_date_fields(tz),
             "questions_count",
-            pl.col("questions").fill_null(pl.lit([], pl.List(parts.students.schema["questions"].inner))),
+            pl.col("questions").fill_null(pl.lit([], pl.List(cast(pl.List, parts.students.schema["questions"]).inner))),
         ).to_dicts(),
     }
     if request.filters.get("show_teachers"):

@@ -42,7 +42,7 @@ from assets.reports.stift_common import (
     iso_utc,
     text,
 )
-from assets.spec import Column, ReportRequest, ReportSpec
+from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
 DEFAULT_URL_TEMPLATE = "https://portal.stift.com.br/#/questions/{question_id}/"
@@ -81,7 +81,7 @@ CSV_HEADERS: dict[str, str] = {
     "has_seen_answer": "Viu a resposta",
     "link": "Link",
 }
-_KINDS = {
+_KINDS: dict[str, ColumnKind] = {
     "question_anonymous": "bool",
     "answer_rating": "float",
     "answer_understood": "bool",

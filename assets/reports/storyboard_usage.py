@@ -9,6 +9,7 @@ so the docs and the code cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import polars as pl
 
@@ -121,7 +122,9 @@ def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
     params = request.query_params()
-    return (pl.col(col) >= params["start_utc"]) & (pl.col(col) < params["end_utc"])
+    start: datetime = params["start_utc"]
+    end: datetime = params["end_utc"]
+    return (pl.col(col) >= start) & (pl.col(col) < end)
 
 
 def _sort_rank(text: str) -> pl.Expr:

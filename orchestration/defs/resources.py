@@ -17,7 +17,7 @@ from orchestration.settings import Settings, get_settings
 from orchestration.warehouse.client import Warehouse, duckdb_path
 
 
-class WarehouseResource(dg.ConfigurableResource):
+class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
     """Read-only warehouse access; DuckDB through dagster-duckdb, opened READ_ONLY
     so parallel runs and the API never fight over DuckDB's single-writer lock."""
 
@@ -34,7 +34,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(self.url)
 
 
-class ReportStorageResource(dg.ConfigurableResource):
+class ReportStorageResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
     """Where report files go: a local directory or ``s3://bucket/prefix``."""
 
     location: str
@@ -53,14 +53,15 @@ class ReportStorageResource(dg.ConfigurableResource):
         return LocalReportStorage(root=Path(self.location), base_url=self.public_base_url, link_secret=self.link_secret)
 
 
-class ReportOptionsResource(dg.ConfigurableResource):
+class ReportOptionsResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
     """Builder options that are configuration, not request parameters
     (``Settings.report_options()`` as JSON, editable in the launchpad)."""
 
     options_json: str
 
     def as_options(self) -> dict[str, Any]:
-        return json.loads(self.options_json)
+        options: dict[str, Any] = json.loads(self.options_json)
+        return options
 
 
 def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:

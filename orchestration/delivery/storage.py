@@ -240,7 +240,8 @@ class S3ReportStorage(ReportStorage):
         from botocore.exceptions import ClientError
 
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
+            return head
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 return None
@@ -276,10 +277,11 @@ class S3ReportStorage(ReportStorage):
             if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 raise FileNotFoundError(key) from exc
             raise
-        return response["Body"]
+        body: IO[bytes] = response["Body"]  # botocore StreamingBody (file-like, read() -> bytes)
+        return body
 
     def download_url(self, key: str, filename: str, expires_in: int, *, now: datetime | None = None) -> str:
-        return self.client.generate_presigned_url(
+        url: str = self.client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -288,6 +290,7 @@ class S3ReportStorage(ReportStorage):
             },
             ExpiresIn=self.link_expires_in(int(expires_in)),
         )
+        return url
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))

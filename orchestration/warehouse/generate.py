@@ -206,7 +206,7 @@ def _finish(table: str, frames: list[pl.DataFrame]) -> pl.DataFrame:
         df = pl.concat(frames, how="vertical_relaxed").sort(keys, maintain_order=True)
     ts = [c for c, t in table_schemas()[table].items() if t == pl.Datetime("us") and df.schema[c].is_integer()]
     df = df.with_columns(
-        pl.when(pl.col(c) >= NEVER).then(None).otherwise(pl.col(c) * 1_000_000).cast(pl.Datetime("us")).alias(c)
+        pl.when(pl.col(c).ge(NEVER)).then(None).otherwise(pl.col(c) * 1_000_000).cast(pl.Datetime("us")).alias(c)
         for c in ts
     )
     return conform(table, df)
@@ -760,10 +760,10 @@ def _library(inst: _Inst, n: int, first_id: int, users: _Users, school_ids: np.n
     id_s = pl.lit(pl.Series(ids).cast(pl.String))
     base_url = pl.lit(f"{FILES_BASE}/biblioteca/{inst.id}/") + id_s
     youtube = r.random(n) < 0.5
-    video_url = pl.when(pl.lit(pl.Series(youtube))).then(
+    youtube_url = pl.when(pl.lit(pl.Series(youtube))).then(
         pl.lit("https://www.youtube.com/watch?v=") + pl.lit(_tokens(r, n, 11))
     )
-    video_url = video_url.otherwise(
+    video_url = youtube_url.otherwise(
         pl.lit("https://vimeo.com/") + pl.lit(pl.Series(r.integers(100_000_000, 999_999_999, n)).cast(pl.String))
     )
     duration = np.where(

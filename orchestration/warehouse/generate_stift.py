@@ -127,17 +127,26 @@ def _pick(rng: np.random.Generator, pool_keys: np.ndarray, keys: np.ndarray) -> 
     return np.where(count > 0, idx, -1)
 
 
+def _utc_offset(tz_name: str, when: datetime) -> timedelta:
+    """The zone's UTC offset at ``when`` (a ZoneInfo always has one; ``tzinfo.utcoffset`` is typed Optional)."""
+    offset = ZoneInfo(tz_name).utcoffset(when)
+    if offset is None:
+        raise ValueError(f"time zone {tz_name!r} has no UTC offset at {when}")
+    return offset
+
+
 def _take(values: np.ndarray, idx: np.ndarray, missing: object = None) -> np.ndarray:
     """``values[idx]`` as an object array, ``missing`` where ``idx`` is -1."""
     if not len(values):
         return np.full(len(idx), missing, dtype=object)
-    out = np.asarray(values, dtype=object)[np.clip(idx, 0, None)]
+    out: np.ndarray = np.asarray(values, dtype=object)[np.clip(idx, 0, None)]
     out[idx < 0] = missing
     return out
 
 
 def _repeat_counts(rng: np.random.Generator, expected: np.ndarray) -> np.ndarray:
-    return rng.poisson(np.clip(expected, 0, None))
+    counts: np.ndarray = rng.poisson(np.clip(expected, 0, None))
+    return counts
 
 
 def _daytime(rng: np.random.Generator, instants: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -146,7 +155,8 @@ def _daytime(rng: np.random.Generator, instants: np.ndarray, offsets: np.ndarray
     local = instants + offsets
     day = np.floor_divide(local, DAY) * DAY
     tod = hours * HOUR + rng.integers(0, HOUR, size=len(instants))
-    return day + tod - offsets
+    moved: np.ndarray = day + tod - offsets
+    return moved
 
 
 _HOUR_WEIGHTS = np.array([1, 3, 4, 4, 3, 3, 4, 5, 5, 4, 4, 5, 6, 6, 5, 3, 2], dtype=float)
@@ -202,7 +212,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     tz_names = institutions["timezone"].to_list() if "timezone" in institutions.columns else [None] * len(inst_ids)
     # UTC offset of each institution at ``now`` (a fixed offset is enough to put activity at local daytime)
     inst_offsets = np.array(
-        [int(ZoneInfo(tz or "America/Sao_Paulo").utcoffset(now_naive).total_seconds() * US) for tz in tz_names],
+        [int(_utc_offset(tz or "America/Sao_Paulo", now_naive).total_seconds() * US) for tz in tz_names],
         dtype=np.int64,
     )
     schools = core["schools"].sort("institution_id", "id")

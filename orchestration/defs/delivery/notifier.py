@@ -20,7 +20,7 @@ from orchestration.delivery.storage import ReportStorage
 from orchestration.settings import Settings
 
 
-class NotifierResource(dg.ConfigurableResource):
+class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
     """Outbox database plus webhook/e-mail settings (a channel is on when its URL is set)."""
 
     outbox_url: str

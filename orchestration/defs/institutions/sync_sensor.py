@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from assets.contract import INSTITUTION_DIMENSION
 from orchestration.defs.reports.partitions import institution_partitions
 from orchestration.defs.resources import WarehouseResource
 from orchestration.institutions import list_institutions, registration_order
@@ -22,7 +23,7 @@ from orchestration.institutions import list_institutions, registration_order
 def institution_sync(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
-    known = set(context.instance.get_dynamic_partitions(institution_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION))
     missing = [i for i in list_institutions(warehouse.client()) if str(i.id) not in known]
     new = [str(i.id) for i in registration_order(missing, datetime.now(UTC))]
     if not new:

@@ -155,7 +155,9 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
     return _report
 
 
-def tag_run(context: dg.OpExecutionContext, produced: ProducedFile, institution_name: str) -> None:
+def tag_run(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext, produced: ProducedFile, institution_name: str
+) -> None:
     """Single-request runs expose their file through run tags too, so the API and
     the delivery sensor find it from the run alone (and ops see whose it is)."""
     context.instance.add_run_tags(context.run.run_id, {**produced.run_tags(), TAG_INSTITUTION_NAME: institution_name})

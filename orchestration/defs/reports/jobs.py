@@ -41,7 +41,7 @@ def report_asset_job(spec: ReportSpec) -> UnresolvedAssetJobDefinition:
     )
 
 
-class AdhocReportConfig(AdhocParams, dg.Config):  # type: ignore[misc]
+class AdhocReportConfig(AdhocParams, dg.Config):
     """Request parameters for reports that are not a whole month or have filters:
     exactly the contract's ``AdhocParams`` (the launcher sends those), as Dagster config."""
 

@@ -16,10 +16,12 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+from dagster._core.definitions.assets.graph.base_asset_graph import BaseAssetGraph
 from dagster._core.definitions.events import AssetKeyPartitionKey
 
 from assets.contract import (
@@ -64,7 +66,7 @@ def due_months(
 
 
 def monthly_subset(
-    specs: Sequence[ReportSpec], month: date, institution_ids: Sequence[int], asset_graph
+    specs: Sequence[ReportSpec], month: date, institution_ids: Sequence[int], asset_graph: BaseAssetGraph[Any]
 ) -> AssetGraphSubset:
     keys = {
         AssetKeyPartitionKey(
@@ -110,7 +112,10 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
             ready = [i for i in ids if str(i) in known]  # the institution sensor adds new ones first
             if not ready:
                 continue
-            subset = monthly_subset(monthly, month, ready, context.repository_def.asset_graph)
+            repository = context.repository_def
+            if repository is None:  # a sensor is always evaluated inside its code location's repository
+                raise dg.DagsterInvariantViolationError("monthly_reports evaluated without a repository definition")
+            subset = monthly_subset(monthly, month, ready, repository.asset_graph)
             requests.append(
                 dg.RunRequest.for_asset_graph_subset(
                     subset, tags={TAG_TRIGGER: "monthly", TAG_MONTH: f"{month:%Y-%m}", DAGSTER_PRIORITY_TAG: "-1"}
