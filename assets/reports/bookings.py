@@ -35,8 +35,8 @@ from datetime import UTC, timedelta
 
 import polars as pl
 
-from assets.reports.stift_common import dimension, id_filter, local_text, text
-from assets.spec import Column, ReportRequest, ReportSpec
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, local_text, text
+from assets.spec import ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
 DEFAULT_MIN_CANCEL_NOTICE_HOURS = 24.0
@@ -88,14 +88,14 @@ CSV_HEADERS: dict[str, str] = {
     "cancelled_at": "Cancelado em",
     "cancelled_by_name": "Cancelado por",
 }
-_KINDS = {
+_KINDS: dict[str, ColumnKind] = {
     "duration": "int",
     "rating_by_student": "float",
     "rating_by_teacher": "float",
     "call_quality_rating_by_student": "float",
     "call_quality_rating_by_teacher": "float",
 }
-COLUMNS = tuple(Column(key, key, _KINDS.get(key, "text"), csv_header=csv) for key, csv in CSV_HEADERS.items())
+COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
 _IN_PERIOD = "institution_id = :institution_id AND scheduled_for >= :start_utc AND scheduled_for < :end_utc"
 QUERIES: dict[str, str] = {
@@ -107,10 +107,10 @@ QUERIES: dict[str, str] = {
         FROM bookings
         WHERE {_IN_PERIOD}
         ORDER BY scheduled_for, id""",
-    "schools": "SELECT id, name FROM schools WHERE institution_id = :institution_id",
-    "groups": "SELECT id, school_id, name FROM groups WHERE institution_id = :institution_id",
-    "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
-    "booking_rooms": "SELECT id, school_id, name, modal FROM booking_rooms WHERE institution_id = :institution_id",
+    "schools": by_institution("schools", "id, name"),
+    "groups": by_institution("groups", "id, school_id, name"),
+    "disciplines": by_institution("disciplines", "id, name"),
+    "booking_rooms": by_institution("booking_rooms", "id, school_id, name, modal"),
     "users": f"""
         SELECT u.id, u.external_id, u.name, u.email
         FROM users u
