@@ -35,7 +35,7 @@ from datetime import UTC, timedelta
 
 import polars as pl
 
-from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, local_text, text
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, local_text, text
 from assets.spec import ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
@@ -97,7 +97,7 @@ _KINDS: dict[str, ColumnKind] = {
 }
 COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_IN_PERIOD = "institution_id = :institution_id AND scheduled_for >= :start_utc AND scheduled_for < :end_utc"
+_IN_PERIOD = in_period("scheduled_for")
 QUERIES: dict[str, str] = {
     "bookings": f"""
         SELECT id, school_id, group_id, student_id, teacher_id, discipline_id, booking_room_id, is_queue,

@@ -68,7 +68,7 @@ from typing import Any
 import polars as pl
 
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
-from assets.reports.stift_common import by_institution, csv_columns, id_filter
+from assets.reports.stift_common import by_institution, csv_columns, id_filter, in_period
 from assets.spec import ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
 from assets.warehouse.tables import conform
 
@@ -95,8 +95,8 @@ _KINDS: dict[str, ColumnKind] = {
 }
 COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_Q_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND created_at < :end_utc"
-_NPS_PERIOD = "institution_id = :institution_id AND answered_at >= :start_utc AND answered_at < :end_utc"
+_Q_PERIOD = in_period("created_at")
+_NPS_PERIOD = in_period("answered_at")
 QUERIES: dict[str, str] = {
     "groups": by_institution("groups", "id, school_id, name"),
     "group_members": by_institution("group_members", "group_id, user_id, role, joined_at"),
@@ -109,10 +109,10 @@ QUERIES: dict[str, str] = {
         FROM questions
         WHERE {_Q_PERIOD}
         ORDER BY created_at, id""",
-    "bookings": """
+    "bookings": f"""
         SELECT id, group_id, student_id, teacher_id, meeting_started_at
         FROM bookings
-        WHERE institution_id = :institution_id AND scheduled_for >= :start_utc AND scheduled_for < :end_utc
+        WHERE {in_period("scheduled_for")}
           AND meeting_started_at IS NOT NULL""",
     "nps_answers": f"""
         SELECT id, user_id, group_id, score, comment, asked_at, answered_at

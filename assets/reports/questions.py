@@ -36,7 +36,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, iso_utc, text
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, iso_utc, text
 from assets.spec import ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
@@ -84,7 +84,7 @@ _KINDS: dict[str, ColumnKind] = {
 }
 COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_IN_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND created_at < :end_utc"
+_IN_PERIOD = in_period("created_at")
 QUERIES: dict[str, str] = {
     "questions": f"""
         SELECT id, group_id, student_id, teacher_id, discipline_id, subject_id, description, anonymous,

@@ -28,6 +28,12 @@ def by_institution(table: str, columns: str) -> str:
     return f"SELECT {columns} FROM {table} WHERE institution_id = :institution_id"
 
 
+def in_period(column: str) -> str:
+    """SQL predicate: the institution's rows with ``column`` in the half-open UTC window
+    ``[:start_utc, :end_utc)``."""
+    return f"institution_id = :institution_id AND {column} >= :start_utc AND {column} < :end_utc"
+
+
 def id_filter(request: ReportRequest, key: str, dtype: pl.DataType) -> list[Any] | None:
     """A list filter from ``request.filters`` cast to the id dtype, or None when absent/empty.
 
