@@ -35,8 +35,8 @@ from datetime import UTC, timedelta
 
 import polars as pl
 
-from assets.reports.stift_common import dimension, id_filter, local_text, text
-from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, local_text, text
+from assets.spec import ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
 DEFAULT_MIN_CANCEL_NOTICE_HOURS = 24.0
@@ -95,9 +95,9 @@ _KINDS: dict[str, ColumnKind] = {
     "call_quality_rating_by_student": "float",
     "call_quality_rating_by_teacher": "float",
 }
-COLUMNS = tuple(Column(key, key, _KINDS.get(key, "text"), csv_header=csv) for key, csv in CSV_HEADERS.items())
+COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_IN_PERIOD = "institution_id = :institution_id AND scheduled_for >= :start_utc AND scheduled_for < :end_utc"
+_IN_PERIOD = in_period("scheduled_for")
 QUERIES: dict[str, str] = {
     "bookings": f"""
         SELECT id, school_id, group_id, student_id, teacher_id, discipline_id, booking_room_id, is_queue,
@@ -107,10 +107,10 @@ QUERIES: dict[str, str] = {
         FROM bookings
         WHERE {_IN_PERIOD}
         ORDER BY scheduled_for, id""",
-    "schools": "SELECT id, name FROM schools WHERE institution_id = :institution_id",
-    "groups": "SELECT id, school_id, name FROM groups WHERE institution_id = :institution_id",
-    "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
-    "booking_rooms": "SELECT id, school_id, name, modal FROM booking_rooms WHERE institution_id = :institution_id",
+    "schools": by_institution("schools", "id, name"),
+    "groups": by_institution("groups", "id, school_id, name"),
+    "disciplines": by_institution("disciplines", "id, name"),
+    "booking_rooms": by_institution("booking_rooms", "id, school_id, name, modal"),
     "users": f"""
         SELECT u.id, u.external_id, u.name, u.email
         FROM users u

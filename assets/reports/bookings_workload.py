@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.reports.stift_common import dimension, id_filter, text
-from assets.spec import Column, ReportRequest, ReportSpec, collation_key
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, text
+from assets.spec import ReportRequest, ReportSpec, collation_key
 from assets.warehouse.tables import conform
 
 CSV_HEADERS: dict[str, str] = {
@@ -27,16 +27,14 @@ CSV_HEADERS: dict[str, str] = {
     "weekly_minutes": "Minutos semanais",
     "discipline_name": "Disciplina",
 }
-COLUMNS = tuple(
-    Column(key, key, "int" if key == "weekly_minutes" else "text", csv_header=csv) for key, csv in CSV_HEADERS.items()
-)
+COLUMNS = csv_columns(CSV_HEADERS, {"weekly_minutes": "int"})
 
 QUERIES: dict[str, str] = {
     "teacher_schedules": """
         SELECT id, school_id, teacher_id, discipline_id, weekday, start_minute, end_minute
         FROM teacher_schedules
         WHERE institution_id = :institution_id""",
-    "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
+    "disciplines": by_institution("disciplines", "id, name"),
     "users": """
         SELECT u.id, u.name, u.email, u.deleted_at
         FROM users u

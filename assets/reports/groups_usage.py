@@ -68,8 +68,8 @@ from typing import Any, cast
 import polars as pl
 
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
-from assets.reports.stift_common import id_filter
-from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
+from assets.reports.stift_common import by_institution, csv_columns, id_filter, in_period
+from assets.spec import ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
 from assets.warehouse.tables import conform
 
 NO_DISCIPLINE = "Sem disciplina"
@@ -93,29 +93,26 @@ _KINDS: dict[str, ColumnKind] = {
     "deleted_at": "date",
     "questions_count": "int",
 }
-COLUMNS = tuple(Column(key, key, _KINDS.get(key, "text"), csv_header=csv) for key, csv in CSV_HEADERS.items())
+COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_Q_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND created_at < :end_utc"
-_NPS_PERIOD = "institution_id = :institution_id AND answered_at >= :start_utc AND answered_at < :end_utc"
+_Q_PERIOD = in_period("created_at")
+_NPS_PERIOD = in_period("answered_at")
 QUERIES: dict[str, str] = {
-    "groups": "SELECT id, school_id, name FROM groups WHERE institution_id = :institution_id",
-    "group_members": (
-        "SELECT group_id, user_id, role, joined_at FROM group_members WHERE institution_id = :institution_id"
-    ),
-    "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
-    "subjects": "SELECT id, discipline_id, name FROM subjects WHERE institution_id = :institution_id",
-    "teacher_disciplines": """
-        SELECT teacher_id, discipline_id FROM teacher_disciplines WHERE institution_id = :institution_id""",
+    "groups": by_institution("groups", "id, school_id, name"),
+    "group_members": by_institution("group_members", "group_id, user_id, role, joined_at"),
+    "disciplines": by_institution("disciplines", "id, name"),
+    "subjects": by_institution("subjects", "id, discipline_id, name"),
+    "teacher_disciplines": by_institution("teacher_disciplines", "teacher_id, discipline_id"),
     "questions": f"""
         SELECT id, group_id, student_id, teacher_id, discipline_id, subject_id, anonymous,
                created_at, answered_at, answer_rating, answer_understood, answer_comment
         FROM questions
         WHERE {_Q_PERIOD}
         ORDER BY created_at, id""",
-    "bookings": """
+    "bookings": f"""
         SELECT id, group_id, student_id, teacher_id, meeting_started_at
         FROM bookings
-        WHERE institution_id = :institution_id AND scheduled_for >= :start_utc AND scheduled_for < :end_utc
+        WHERE {in_period("scheduled_for")}
           AND meeting_started_at IS NOT NULL""",
     "nps_answers": f"""
         SELECT id, user_id, group_id, score, comment, asked_at, answered_at

@@ -36,13 +36,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from assets.reports.stift_common import (
-    dimension,
-    id_filter,
-    iso_utc,
-    text,
-)
-from assets.spec import Column, ColumnKind, ReportRequest, ReportSpec
+from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, iso_utc, text
+from assets.spec import ColumnKind, ReportRequest, ReportSpec
 from assets.warehouse.tables import conform
 
 DEFAULT_URL_TEMPLATE = "https://portal.stift.com.br/#/questions/{question_id}/"
@@ -87,9 +82,9 @@ _KINDS: dict[str, ColumnKind] = {
     "answer_understood": "bool",
     "has_seen_answer": "bool",
 }
-COLUMNS = tuple(Column(key, key, _KINDS.get(key, "text"), csv_header=csv) for key, csv in CSV_HEADERS.items())
+COLUMNS = csv_columns(CSV_HEADERS, _KINDS)
 
-_IN_PERIOD = "institution_id = :institution_id AND created_at >= :start_utc AND created_at < :end_utc"
+_IN_PERIOD = in_period("created_at")
 QUERIES: dict[str, str] = {
     "questions": f"""
         SELECT id, group_id, student_id, teacher_id, discipline_id, subject_id, description, anonymous,
@@ -98,10 +93,10 @@ QUERIES: dict[str, str] = {
         FROM questions
         WHERE {_IN_PERIOD}
         ORDER BY created_at, id""",
-    "groups": "SELECT id, school_id, name FROM groups WHERE institution_id = :institution_id",
-    "schools": "SELECT id, name FROM schools WHERE institution_id = :institution_id",
-    "disciplines": "SELECT id, name FROM disciplines WHERE institution_id = :institution_id",
-    "subjects": "SELECT id, discipline_id, name FROM subjects WHERE institution_id = :institution_id",
+    "groups": by_institution("groups", "id, school_id, name"),
+    "schools": by_institution("schools", "id, name"),
+    "disciplines": by_institution("disciplines", "id, name"),
+    "subjects": by_institution("subjects", "id, discipline_id, name"),
     "users": f"""
         SELECT u.id, u.uuid, u.name, u.email
         FROM users u

@@ -13,7 +13,25 @@ from typing import Any
 
 import polars as pl
 
-from assets.spec import ReportRequest, to_local
+from assets.spec import Column, ColumnKind, ReportRequest, to_local
+
+
+def csv_columns(headers: Mapping[str, str], kinds: Mapping[str, ColumnKind] | None = None) -> tuple[Column, ...]:
+    """One column per ``key -> CSV header`` entry, in order: the key is also the
+    xlsx header, the kind is ``kinds[key]`` (``"text"`` when not listed)."""
+    kinds = kinds or {}
+    return tuple(Column(key, key, kinds.get(key, "text"), csv_header=csv) for key, csv in headers.items())
+
+
+def by_institution(table: str, columns: str) -> str:
+    """``SELECT columns FROM table`` restricted to the request's institution (a dimension query)."""
+    return f"SELECT {columns} FROM {table} WHERE institution_id = :institution_id"
+
+
+def in_period(column: str) -> str:
+    """SQL predicate: the institution's rows with ``column`` in the half-open UTC window
+    ``[:start_utc, :end_utc)``."""
+    return f"institution_id = :institution_id AND {column} >= :start_utc AND {column} < :end_utc"
 
 
 def id_filter(request: ReportRequest, key: str, dtype: pl.DataType) -> list[Any] | None:

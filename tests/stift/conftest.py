@@ -12,7 +12,7 @@ import pytest
 
 from orchestration.warehouse.generate_stift import generate_stift
 from orchestration.warehouse.scales import SCALES
-from orchestration.warehouse.tables import conform, schema_sql
+from orchestration.warehouse.tables import conform, schema_sql, table_schemas
 from tests.services.postgres import create_database, postgres_url  # noqa: F401  (session fixture)
 
 NOW = datetime(2026, 11, 23, 15, 30)
@@ -66,22 +66,7 @@ def tiny_core(students: int = 40, teachers: int = 4, admins: int = 2) -> dict[st
                 )
     users = pl.DataFrame(
         rows,
-        schema=[
-            "id",
-            "institution_id",
-            "uuid",
-            "external_id",
-            "first_name",
-            "last_name",
-            "name",
-            "email",
-            "cpf",
-            "cnpj",
-            "privilege_id",
-            "created_at",
-            "blocked_at",
-            "deleted_at",
-        ],
+        schema=list(table_schemas()["users"]),
         orient="row",
     )
     return {

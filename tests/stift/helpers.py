@@ -142,3 +142,20 @@ def question(
         comment,
         seen,
     )
+
+
+def user(
+    id_: int,
+    uuid: str,
+    first: str,
+    last: str,
+    email: str,
+    privilege: int,
+    created: str,
+    external_id: str | None = None,
+    blocked: str | None = None,
+    deleted: str | None = None,
+) -> tuple[Any, ...]:
+    """A ``USERS`` row of the Stift tests: id, uuid, external id, first/last/full name,
+    email, privilege, created/blocked/deleted (the full name is ``first last``)."""
+    return (id_, uuid, external_id, first, last, f"{first} {last}", email, privilege, created, blocked, deleted)

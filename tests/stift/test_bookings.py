@@ -12,37 +12,13 @@ import pytest
 
 from assets.reports import bookings
 from assets.reports.bookings import SPEC
-from tests.stift.helpers import frame, frames, request
+from tests.stift.helpers import frame, frames, request, user
 
 SCHED = "2024-10-17 20:00"  # 17:00 local
 
 USERS = [
-    (
-        100,
-        "uuid-ana",
-        "123456",
-        "Ana",
-        "Conceição",
-        "Ana Conceição",
-        "ana@ex.com.br",
-        4,
-        "2023-01-01 00:00",
-        None,
-        None,
-    ),
-    (
-        200,
-        "uuid-t",
-        None,
-        "Márcio",
-        "Gonçalves",
-        "Márcio Gonçalves",
-        "marcio@ex.com.br",
-        3,
-        "2023-01-01 00:00",
-        None,
-        None,
-    ),
+    user(100, "uuid-ana", "Ana", "Conceição", "ana@ex.com.br", 4, "2023-01-01 00:00", external_id="123456"),
+    user(200, "uuid-t", "Márcio", "Gonçalves", "marcio@ex.com.br", 3, "2023-01-01 00:00"),
     (300, "uuid-adm", None, "Sérgio", "Adm", "Sérgio Adm", "adm@ex.com.br", 2, "2023-01-01 00:00", None, None),
 ]
 

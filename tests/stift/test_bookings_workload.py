@@ -6,22 +6,10 @@ from datetime import UTC
 
 from assets.reports import bookings_workload
 from assets.reports.bookings_workload import SPEC
-from tests.stift.helpers import frames, request
+from tests.stift.helpers import frames, request, user
 
 USERS = [
-    (
-        200,
-        "u200",
-        None,
-        "Márcio",
-        "Gonçalves",
-        "Márcio Gonçalves",
-        "marcio@ex.com.br",
-        3,
-        "2023-01-01 00:00",
-        None,
-        None,
-    ),
+    user(200, "u200", "Márcio", "Gonçalves", "marcio@ex.com.br", 3, "2023-01-01 00:00"),
     (201, "u201", None, "Zé", "Saiu", "Zé Saiu", "ze@ex.com.br", 3, "2023-01-01 00:00", None, "2024-01-01 00:00"),
     (202, "u202", None, "Ana", "Souza", "Ana Souza", "ana@ex.com.br", 3, "2023-01-01 00:00", "2024-05-01 00:00", None),
 ]

@@ -9,23 +9,11 @@ import polars as pl
 
 from assets.reports import bookings, questions
 from assets.spec import Institution, ReportRequest
+from orchestration.warehouse.generate import STIFT_TABLES as TABLES
 from orchestration.warehouse.generate_stift import generate_stift
 from orchestration.warehouse.scales import SCALES
 from orchestration.warehouse.tables import table_schemas
 from tests.stift.conftest import INSTITUTIONS, NOW, SEED, tiny_core
-
-TABLES = [
-    "groups",
-    "group_members",
-    "disciplines",
-    "subjects",
-    "teacher_disciplines",
-    "questions",
-    "teacher_schedules",
-    "booking_rooms",
-    "bookings",
-    "nps_answers",
-]
 
 
 def test_tables_columns_and_dtypes_match_schema_sql(stift_frames: dict[str, pl.DataFrame]) -> None:

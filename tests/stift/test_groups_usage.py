@@ -16,43 +16,19 @@ import pytest
 from assets.reports import groups_usage
 from assets.reports.groups_usage import SPEC, build_summary, service_minutes_until
 from assets.reports.groups_usage_xlsx import LIST_SHEETS, summary_sheet_name, write_groups_usage_xlsx
-from tests.stift.helpers import frames, question, request
+from tests.stift.helpers import frames, question, request, user
 
 U = "2023-01-01 12:00"
 USERS = [
     (100, "u100", None, "Ana", "Conceição", "Ana Conceição", "ana@ex.com.br", 4, "2023-04-26 13:00", None, None),
-    (
-        101,
-        "u101",
-        None,
-        "João",
-        "Simões",
-        "João Simões",
-        "joao@ex.com.br",
-        4,
-        "2023-05-01 01:00",
-        "2024-01-10 12:00",
-        None,
-    ),
+    user(101, "u101", "João", "Simões", "joao@ex.com.br", 4, "2023-05-01 01:00", blocked="2024-01-10 12:00"),
     (102, "u102", None, "Bia", "Deletada", "Bia Deletada", "bia@ex.com.br", 4, U, None, "2024-02-10 12:00"),
     (103, "u103", None, "Caio", "Novo", "Caio Novo", "caio@ex.com.br", 4, "2024-03-05 12:00", None, None),
     (104, "u104", None, "Duda", "Anônima", "Duda Anônima", "duda@ex.com.br", 4, U, None, None),
     (105, "u105", None, "Eva", "Externa", "Eva Externa", "eva@ex.com.br", 4, U, None, None),
     (106, "u106", None, "Fábio", "Outro", "Fábio Outro", "fabio@ex.com.br", 4, U, None, None),
     (107, "u107", None, "Gil", "Parado", "Gil Parado", "gil@ex.com.br", 4, U, None, None),
-    (
-        200,
-        "u200",
-        None,
-        "Márcio",
-        "Gonçalves",
-        "Márcio Gonçalves",
-        "marcio@ex.com.br",
-        3,
-        "2023-04-26 13:00",
-        None,
-        None,
-    ),
+    user(200, "u200", "Márcio", "Gonçalves", "marcio@ex.com.br", 3, "2023-04-26 13:00"),
     (201, "u201", None, "Paula", "Santos", "Paula Santos", "paula@ex.com.br", 3, "2024-01-03 12:00", None, None),
     (202, "u202", None, "Rui", "Terceiro", "Rui Terceiro", "rui@ex.com.br", 3, U, None, None),
     (300, "u300", None, "Sérgio", "Adm", "Sérgio Adm", "adm@ex.com.br", 2, U, None, None),

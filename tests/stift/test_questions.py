@@ -6,24 +6,12 @@ import polars as pl
 
 from assets.reports import questions
 from assets.reports.questions import SPEC
-from tests.stift.helpers import frames, question, request
+from tests.stift.helpers import frames, question, request, user
 
 USERS = [
     (100, "uuid-ana", "E100", "Ana", "Conceição", "Ana Conceição", "ana@ex.com.br", 4, "2023-04-26 10:00", None, None),
     (101, "uuid-joao", "E101", "João", "Simões", "João Simões", "joao@ex.com.br", 4, "2023-04-26 10:00", None, None),
-    (
-        200,
-        "uuid-marcio",
-        None,
-        "Márcio",
-        "Gonçalves",
-        "Márcio Gonçalves",
-        "marcio@ex.com.br",
-        3,
-        "2023-01-01 00:00",
-        None,
-        None,
-    ),
+    user(200, "uuid-marcio", "Márcio", "Gonçalves", "marcio@ex.com.br", 3, "2023-01-01 00:00"),
 ]
 
 
