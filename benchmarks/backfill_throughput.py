@@ -29,11 +29,7 @@ Markdown; the stack is stopped (SIGTERM to its process group) even on error.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +44,8 @@ if str(ROOT) not in sys.path:
 
 from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
 from assets.periods import previous_month  # noqa: E402
+from tests.e2e.stack import Stack as E2EStack  # noqa: E402
+from tests.e2e.stack import new_home  # noqa: E402
 
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -120,12 +118,6 @@ query Backfill($id: String!) {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def benchmark_months(today: date, count: int) -> list[date]:
     """The ``count`` full months before the current one, oldest first."""
     months = [previous_month(today)]
@@ -151,60 +143,25 @@ def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str
 
 
 class Stack:
-    """``lxp-reports up`` in a temp home with one batch size; stopped by process group."""
+    """The shared e2e ``Stack`` (``lxp-reports up``) in a temp home with one batch size."""
 
     def __init__(self, warehouse: Path, batch_size: int, workdir: Path) -> None:
-        self.home = workdir / f"batch{batch_size}"
-        self.home.mkdir(parents=True)
-        shutil.copy(warehouse, self.home / "warehouse.duckdb")
-        api_port, dagster_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "LXP_HOME": str(self.home),
-            "DAGSTER_HOME": str(self.home / "dagster"),
-            "LXP_BACKFILL_BATCH_SIZE": str(batch_size),
-            "LXP_DAGSTER_URL": f"http://127.0.0.1:{dagster_port}",
-            "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log_path = self.home / "stack.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestration.cli",
-                "up",
-                "--port",
-                str(api_port),
-                "--dagster-port",
-                str(dagster_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.client = DagsterClient(f"http://127.0.0.1:{dagster_port}", timeout=60)
+        self.home = new_home(workdir / f"batch{batch_size}", warehouse)
+        self.stack = E2EStack(self.home, {"LXP_BACKFILL_BATCH_SIZE": str(batch_size)})
+        self.stack.start(timeout=300)
+        self.client = DagsterClient(self.stack.dagster_url, timeout=60)
 
     def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError("stack exited:\n" + self.log_path.read_text(errors="replace")[-3000:])
+        proc = self.stack.proc
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError("stack exited:\n" + self.stack.log_tail(3000))
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.execute(query, variables)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        self.stack.stop(timeout=60)
         self.client.close()
-        self.log.close()
 
 
 def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0):
