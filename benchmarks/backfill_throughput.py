@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
+from api.dagster_client import LOCATION, REPOSITORY, DagsterClient, RunInfo  # noqa: E402
 from assets.periods import previous_month  # noqa: E402
 from tests.e2e.stack import Stack as E2EStack  # noqa: E402
 from tests.e2e.stack import new_home  # noqa: E402
@@ -80,14 +80,6 @@ query Backfills($status: BulkActionStatus) {
 _CANCEL = """
 mutation Cancel($id: String!) {
   cancelPartitionBackfill(backfillId: $id) { __typename ... on Error { message } }
-}"""
-_RUNS = """
-query Runs($filter: RunsFilter) {
-  runsOrError(filter: $filter) {
-    __typename
-    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
-    ... on Error { message }
-  }
 }"""
 _LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
@@ -179,11 +171,9 @@ def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0)
         time.sleep(interval)
 
 
-def _runs(stack: Stack, flt: dict[str, Any]) -> list[dict[str, Any]]:
-    result = stack.gql(_RUNS, {"filter": flt})["runsOrError"]
-    if result["__typename"] != "Runs":
-        raise RuntimeError(f"runsOrError: {result}")
-    return result["results"]
+def _runs(stack: Stack, *, backfill_id: str | None = None, statuses: list[str] | None = None) -> list[RunInfo]:
+    tags = {"dagster/backfill": backfill_id} if backfill_id else None
+    return stack.client.find_runs(tags=tags, statuses=statuses, limit=100_000)
 
 
 def quiesce(stack: Stack, asset: str, institutions: int, timeout: float) -> tuple[list[str], int]:
@@ -214,7 +204,7 @@ def quiesce(stack: Stack, asset: str, institutions: int, timeout: float) -> tupl
         for backfill in found.get("results", []):
             stack.gql(_CANCEL, {"id": backfill["id"]})
             cancelled += 1
-    _wait("no active runs", timeout, lambda: not _runs(stack, {"statuses": ACTIVE}), stack, interval=2.0)
+    _wait("no active runs", timeout, lambda: not _runs(stack, statuses=ACTIVE), stack, interval=2.0)
     return order, cancelled
 
 
@@ -264,9 +254,7 @@ def run_backfill(
             finished = (
                 counts["numPartitionsMaterialized"] + counts["numPartitionsFailed"] >= counts["numPartitionsTargeted"]
             )
-            if (finished or status in DONE_BACKFILL) and not _runs(
-                stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}], "statuses": ACTIVE}
-            ):
+            if (finished or status in DONE_BACKFILL) and not _runs(stack, backfill_id=backfill_id, statuses=ACTIVE):
                 break
             if time.monotonic() > deadline:
                 stack.gql(_CANCEL, {"id": backfill_id})
@@ -274,9 +262,9 @@ def run_backfill(
                 break
             time.sleep(2)
     finally:
-        runs = _runs(stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}]})
-    ended = [float(r["endTime"]) for r in runs if r.get("endTime")]
-    started = [float(r["startTime"]) for r in runs if r.get("startTime")]
+        runs = _runs(stack, backfill_id=backfill_id)
+    ended = [r.ended_at.timestamp() for r in runs if r.ended_at]
+    started = [r.started_at.timestamp() for r in runs if r.started_at]
     return Result(
         batch_size=batch_size,
         partitions=counts.get("numPartitionsTargeted", 0),
@@ -286,9 +274,7 @@ def run_backfill(
         wall_s=(max(ended) - created) if ended else float("nan"),
         first_run_s=(min(started) - created) if started else float("nan"),
         active_s=(max(ended) - min(started)) if ended and started else float("nan"),
-        run_seconds=sum(
-            float(r["endTime"]) - float(r["startTime"]) for r in runs if r.get("endTime") and r.get("startTime")
-        ),
+        run_seconds=sum((r.ended_at - r.started_at).total_seconds() for r in runs if r.ended_at and r.started_at),
         status=status,
         cancelled_stray=cancelled,
     )
