@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,11 +48,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 import jwt  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.e2e.stack import Stack  # noqa: E402
 
 
 def _token(secret: str, institution: int, user: int) -> str:
@@ -74,8 +67,8 @@ def _last_full_month() -> tuple[int, int]:
     return (now.year - 1, 12) if now.month == 1 else (now.year, now.month - 1)
 
 
-class Stack:
-    """``lxp-reports up`` in a temp home; stopped by process group on exit."""
+class BenchStack:
+    """The shared e2e ``Stack`` (``lxp-reports up``) over a temp home with a generated warehouse."""
 
     def __init__(self, scale: str, secret: str, big_library: int) -> None:
         from orchestration.warehouse.generate import generate_warehouse, with_big_institution
@@ -91,63 +84,21 @@ class Stack:
             )
         generate_warehouse(sized, 42, str(home / "warehouse.duckdb"))
         self.big_institution = sized.institutions if sized.big_institution_library_contents else 1
-        api_port, dagster_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "LXP_HOME": str(home),
-            "DAGSTER_HOME": str(home / "dagster"),
-            "LXP_JWT_SECRET": secret,
-            "LXP_RATE_LIMIT": "100000/minute",
-            "LXP_DAGSTER_URL": f"http://127.0.0.1:{dagster_port}",
-            "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log = open(home / "stack.log", "wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestration.cli",
-                "up",
-                "--port",
-                str(api_port),
-                "--dagster-port",
-                str(dagster_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.base_url = f"http://127.0.0.1:{api_port}"
         self.warehouse = home / "warehouse.duckdb"
-        deadline = time.monotonic() + 240
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError((home / "stack.log").read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("stack did not become healthy")
-            time.sleep(1)
+        self.stack = Stack(home, {"LXP_JWT_SECRET": secret, "LXP_RATE_LIMIT": "100000/minute"})
+        try:
+            self.stack.start(timeout=240)
+        except BaseException:
+            self.tmp.cleanup()
+            raise
+        self.base_url = self.stack.base
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.log.close()
+        self.stack.stop(timeout=40)
         self.tmp.cleanup()
 
 
-def _library_user(stack: Stack, institution: int) -> int:
+def _library_user(stack: BenchStack, institution: int) -> int:
     """The library answers only users linked to the institution: pick a real admin."""
     import duckdb
 
@@ -239,7 +190,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     args = parser.parse_args()
 
-    stack = None if args.base_url else Stack(args.scale, args.jwt_secret, args.big_library)
+    stack = None if args.base_url else BenchStack(args.scale, args.jwt_secret, args.big_library)
     base = args.base_url or (stack.base_url if stack else "")
     n, c = args.requests, args.concurrency
 

@@ -29,11 +29,7 @@ Markdown; the stack is stopped (SIGTERM to its process group) even on error.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,8 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
+from api.dagster_client import LOCATION, REPOSITORY, DagsterClient, RunInfo  # noqa: E402
 from assets.periods import previous_month  # noqa: E402
+from tests.e2e.stack import Stack as E2EStack  # noqa: E402
+from tests.e2e.stack import new_home  # noqa: E402
 
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 DONE_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
@@ -83,14 +81,6 @@ _CANCEL = """
 mutation Cancel($id: String!) {
   cancelPartitionBackfill(backfillId: $id) { __typename ... on Error { message } }
 }"""
-_RUNS = """
-query Runs($filter: RunsFilter) {
-  runsOrError(filter: $filter) {
-    __typename
-    ... on Runs { results { runId status creationTime startTime endTime tags { key value } } }
-    ... on Error { message }
-  }
-}"""
 _LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $params) {
@@ -120,12 +110,6 @@ query Backfill($id: String!) {
 }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def benchmark_months(today: date, count: int) -> list[date]:
     """The ``count`` full months before the current one, oldest first."""
     months = [previous_month(today)]
@@ -151,60 +135,25 @@ def contiguous_ranges(order: list[str], wanted: set[str]) -> list[tuple[str, str
 
 
 class Stack:
-    """``lxp-reports up`` in a temp home with one batch size; stopped by process group."""
+    """The shared e2e ``Stack`` (``lxp-reports up``) in a temp home with one batch size."""
 
     def __init__(self, warehouse: Path, batch_size: int, workdir: Path) -> None:
-        self.home = workdir / f"batch{batch_size}"
-        self.home.mkdir(parents=True)
-        shutil.copy(warehouse, self.home / "warehouse.duckdb")
-        api_port, dagster_port = _free_port(), _free_port()
-        env = {
-            **os.environ,
-            "LXP_HOME": str(self.home),
-            "DAGSTER_HOME": str(self.home / "dagster"),
-            "LXP_BACKFILL_BATCH_SIZE": str(batch_size),
-            "LXP_DAGSTER_URL": f"http://127.0.0.1:{dagster_port}",
-            "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{api_port}",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.log_path = self.home / "stack.log"
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "orchestration.cli",
-                "up",
-                "--port",
-                str(api_port),
-                "--dagster-port",
-                str(dagster_port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.client = DagsterClient(f"http://127.0.0.1:{dagster_port}", timeout=60)
+        self.home = new_home(workdir / f"batch{batch_size}", warehouse)
+        self.stack = E2EStack(self.home, {"LXP_BACKFILL_BATCH_SIZE": str(batch_size)})
+        self.stack.start(timeout=300)
+        self.client = DagsterClient(self.stack.dagster_url, timeout=60)
 
     def check_alive(self) -> None:
-        if self.proc.poll() is not None:
-            raise RuntimeError("stack exited:\n" + self.log_path.read_text(errors="replace")[-3000:])
+        proc = self.stack.proc
+        if proc is None or proc.poll() is not None:
+            raise RuntimeError("stack exited:\n" + self.stack.log_tail(3000))
 
     def gql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.client.execute(query, variables)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        self.stack.stop(timeout=60)
         self.client.close()
-        self.log.close()
 
 
 def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0):
@@ -222,11 +171,9 @@ def _wait(what: str, timeout: float, probe, stack: Stack, interval: float = 1.0)
         time.sleep(interval)
 
 
-def _runs(stack: Stack, flt: dict[str, Any]) -> list[dict[str, Any]]:
-    result = stack.gql(_RUNS, {"filter": flt})["runsOrError"]
-    if result["__typename"] != "Runs":
-        raise RuntimeError(f"runsOrError: {result}")
-    return result["results"]
+def _runs(stack: Stack, *, backfill_id: str | None = None, statuses: list[str] | None = None) -> list[RunInfo]:
+    tags = {"dagster/backfill": backfill_id} if backfill_id else None
+    return stack.client.find_runs(tags=tags, statuses=statuses, limit=100_000)
 
 
 def quiesce(stack: Stack, asset: str, institutions: int, timeout: float) -> tuple[list[str], int]:
@@ -257,7 +204,7 @@ def quiesce(stack: Stack, asset: str, institutions: int, timeout: float) -> tupl
         for backfill in found.get("results", []):
             stack.gql(_CANCEL, {"id": backfill["id"]})
             cancelled += 1
-    _wait("no active runs", timeout, lambda: not _runs(stack, {"statuses": ACTIVE}), stack, interval=2.0)
+    _wait("no active runs", timeout, lambda: not _runs(stack, statuses=ACTIVE), stack, interval=2.0)
     return order, cancelled
 
 
@@ -307,9 +254,7 @@ def run_backfill(
             finished = (
                 counts["numPartitionsMaterialized"] + counts["numPartitionsFailed"] >= counts["numPartitionsTargeted"]
             )
-            if (finished or status in DONE_BACKFILL) and not _runs(
-                stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}], "statuses": ACTIVE}
-            ):
+            if (finished or status in DONE_BACKFILL) and not _runs(stack, backfill_id=backfill_id, statuses=ACTIVE):
                 break
             if time.monotonic() > deadline:
                 stack.gql(_CANCEL, {"id": backfill_id})
@@ -317,9 +262,9 @@ def run_backfill(
                 break
             time.sleep(2)
     finally:
-        runs = _runs(stack, {"tags": [{"key": "dagster/backfill", "value": backfill_id}]})
-    ended = [float(r["endTime"]) for r in runs if r.get("endTime")]
-    started = [float(r["startTime"]) for r in runs if r.get("startTime")]
+        runs = _runs(stack, backfill_id=backfill_id)
+    ended = [r.ended_at.timestamp() for r in runs if r.ended_at]
+    started = [r.started_at.timestamp() for r in runs if r.started_at]
     return Result(
         batch_size=batch_size,
         partitions=counts.get("numPartitionsTargeted", 0),
@@ -329,9 +274,7 @@ def run_backfill(
         wall_s=(max(ended) - created) if ended else float("nan"),
         first_run_s=(min(started) - created) if started else float("nan"),
         active_s=(max(ended) - min(started)) if ended and started else float("nan"),
-        run_seconds=sum(
-            float(r["endTime"]) - float(r["startTime"]) for r in runs if r.get("endTime") and r.get("startTime")
-        ),
+        run_seconds=sum((r.ended_at - r.started_at).total_seconds() for r in runs if r.ended_at and r.started_at),
         status=status,
         cancelled_stray=cancelled,
     )
