@@ -8,11 +8,9 @@ import time
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from tests.api.auth_attacks import ENDPOINTS, attacks, check_error_body
+from tests.api.auth_attacks import ENDPOINTS, attacks, check_error_body, rsa_keypair
 from tests.api.conftest import SECRET, auth, build_client, make_token
 
 LIBRARY = "/institution/library/contents"
@@ -33,16 +31,7 @@ def _assert_error(response, status: int, code: str) -> dict:
 
 @pytest.fixture(scope="module")
 def rsa_keys() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
+    return rsa_keypair()
 
 
 @pytest.mark.parametrize(
