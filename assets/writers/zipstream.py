@@ -13,13 +13,19 @@ purpose bit 3), so the output is never seeked and can be hashed as it goes.
 ZIP64 records are emitted only where a size or offset needs them; a member that
 may exceed 4 GiB must be opened with ``zip64=True`` because its local header has
 to say so up front.
+
+Every member carries one fixed modification time (1980-01-01 00:00, the first
+the format can say), not the clock: a partition built twice from the same data
+must be the same bytes. The monthly backfill rebuilds files whose links were
+already sent, and a cache hit hands out a link to whatever the key holds now;
+with a clock in the archive the download would no longer match the checksum
+recorded with the materialization (reproducible-build tools do the same).
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,10 +40,8 @@ _FLAG_DESCRIPTOR_UTF8 = 0x0008 | 0x0800
 _DEFLATE = 8
 
 
-def _dos_time(ts: float) -> tuple[int, int]:
-    t = time.localtime(ts)
-    year = max(t.tm_year, 1980)
-    return (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2), ((year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday
+#: MS-DOS time and date fields of every member: 00:00:00 on 1980-01-01.
+_DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 1
 
 
 def _compress_chunk(data: bytes | memoryview, level: int) -> tuple[bytes, int, int]:
@@ -82,7 +86,6 @@ class ZipStream:
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="deflate")
         self._max_pending = max(1, max_pending)
         self._entries: list[_Entry] = []
-        self._time, self._date = _dos_time(time.time())
 
     def write_member(self, name: str, chunks: Iterable[bytes], *, zip64: bool = False) -> None:
         """Deflate ``chunks`` (in order) into the member ``name``.
@@ -127,8 +130,8 @@ class ZipStream:
                 45 if e.zip64 else 20,
                 _FLAG_DESCRIPTOR_UTF8,
                 _DEFLATE,
-                self._time,
-                self._date,
+                _DOS_TIME,
+                _DOS_DATE,
                 0,
                 _U32 if e.zip64 else 0,
                 _U32 if e.zip64 else 0,
@@ -160,8 +163,8 @@ class ZipStream:
                     version,
                     _FLAG_DESCRIPTOR_UTF8,
                     _DEFLATE,
-                    self._time,
-                    self._date,
+                    _DOS_TIME,
+                    _DOS_DATE,
                     e.crc,
                     _U32 if cw else csize,
                     _U32 if uw else usize,

@@ -219,3 +219,21 @@ def test_quotes_and_ampersands_in_sheet_names_and_headers(tmp_path: Path) -> Non
     assert "'Uso \"R&amp;D\" d''água'!$A$1:$A$2" in zipfile.ZipFile(path).read("xl/workbook.xml").decode().replace(
         "&quot;", '"'
     )
+
+
+def test_the_same_frame_gives_the_same_bytes_whatever_the_clock(
+    tmp_path: Path, frame, columns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partition rebuilt later (the monthly backfill after a request) must be
+    byte-identical, or links and checksums handed out earlier stop matching."""
+    import time
+
+    first, second = tmp_path / "a.xlsx", tmp_path / "b.xlsx"
+    write_xlsx(frame, columns, first)
+    later = time.time() + 86_400 * 40 + 3_723
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(time, "time_ns", lambda: int(later * 1e9))
+    write_xlsx(frame, columns, second)
+    assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
+    with zipfile.ZipFile(first) as archive:
+        assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
