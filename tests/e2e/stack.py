@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 import httpx
 import jwt
 
+from assets.contract import TAG_CLAIM
+
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-delivery-secret-0123456789-0123456789"
 NOTIFY_SECRET = "e2e-notify-secret-0123456789"
@@ -34,6 +36,11 @@ LINK_SECRET = "e2e-link-secret-0123456789"
 FINISHED = ("succeeded", "failed", "canceled")
 
 T = TypeVar("T")
+
+_BACKFILLS = """{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills {
+  results { id status numPartitions tags { key value } } } } }"""
+_LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
+  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 
 
 def free_port() -> int:
@@ -296,6 +303,36 @@ class Stack:
         response.raise_for_status()
         return response.json()["data"]
 
+    def launch_backfill(self, assets: Sequence[str], partitions: Sequence[str], tags: Mapping[str, str]) -> str:
+        """Start an asset backfill as an operator would from the UI; returns its id."""
+        launched = self.graphql(
+            _LAUNCH_BACKFILL,
+            {
+                "params": {
+                    "assetSelection": [{"path": [name]} for name in assets],
+                    "partitionNames": list(partitions),
+                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
+                }
+            },
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        return str(launched["backfillId"])
+
+    def backfills(self) -> list[dict[str, Any]]:
+        """The latest backfills: ``id``, ``status``, ``numPartitions``, ``tags`` [{key, value}]."""
+        return list(self.graphql(_BACKFILLS)["partitionBackfillsOrError"]["results"])
+
+    def wait_backfill(self, backfill_id: str, timeout: float) -> dict[str, Any]:
+        """Poll until the backfill has left REQUESTED (completed, failed or canceled); returns it."""
+
+        def finished() -> dict[str, Any] | None:
+            return next((b for b in self.backfills() if b["id"] == backfill_id and b["status"] != "REQUESTED"), None)
+
+        try:
+            return wait_until(finished, timeout, f"backfill {backfill_id} to finish", interval=2.0)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log_tail()}") from None
+
     def run_status(self, run_id: str) -> str:
         data = self.graphql(
             "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }", {"id": run_id}
@@ -303,8 +340,13 @@ class Stack:
         return str(data["runOrError"].get("status") or data["runOrError"]["__typename"])
 
     def run_count(self) -> int:
-        data = self.graphql("query { runsOrError(limit: 100000) { ... on Runs { results { runId } } } }")
-        return len(data["runsOrError"]["results"])
+        """Runs the API launched (they carry ``lxp/claim``). The monthly sensor's
+        backfill of last month may start in any stack at any time and is not
+        counted: a test asking "did this request launch a run" must not see it."""
+        data = self.graphql(
+            "query { runsOrError(limit: 100000) { ... on Runs { results { runId tags { key value } } } } }"
+        )
+        return sum(any(tag["key"] == TAG_CLAIM for tag in run["tags"]) for run in data["runsOrError"]["results"])
 
     # -- API helpers -----------------------------------------------------------
 

@@ -3,16 +3,22 @@ the bucket, the webhook and the e-mail carry presigned links that download the
 exact object, and a colleague served from the cache gets their own fresh link
 while the first requester gets nothing new — even when the platform answers
 the colleague's webhook too late and it is sent again (same Idempotency-Key,
-so the receiver drops the copy)."""
+so the receiver drops the copy) — and a later rebuild of the partition (the
+monthly backfill, or an operator in the UI) leaves the object byte-identical,
+so every link already sent still matches the recorded checksum."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from assets.contract import TAG_MONTH, TAG_TRIGGER
+from assets.periods import partition_key
+from assets.registry import by_slug
 from orchestration.delivery.storage import report_key
 from tests.e2e.checks import (
     accepted_webhooks,
@@ -87,7 +93,15 @@ def stored(stack: Stack, people: dict[int, list[Person]], s3_client: Any, bucket
     key = f"{PREFIX}/{report_key(REPORT, 1, PERIOD, 'xlsx')}"
     obj = s3_client.get_object(Bucket=bucket, Key=key)
     data = obj["Body"].read()
-    return {"person": a, "job_id": job_id, "job": job, "key": key, "sha256": sha256(data), "metadata": obj["Metadata"]}
+    return {
+        "person": a,
+        "job_id": job_id,
+        "job": job,
+        "key": key,
+        "sha256": sha256(data),
+        "metadata": obj["Metadata"],
+        "last_modified": obj["LastModified"],
+    }
 
 
 def test_run_writes_to_s3_and_the_requester_gets_presigned_links_to_the_object(
@@ -138,3 +152,22 @@ def test_cache_hit_from_s3_notifies_only_the_new_requester_and_a_late_answer_is_
     assert len(accepted_webhooks(receiver, a.user)) == 1
     assert len(mails_to(smtp, a.email)) == 1
     assert len(accepted_webhooks(receiver, b.user)) == 2 and len(mails_to(smtp, b.email)) == 1
+
+
+def test_rebuilding_the_partition_leaves_the_object_and_every_sent_link_byte_identical(
+    stack: Stack, stored: dict[str, Any], s3_client: Any, bucket: str, receiver: HttpReceiver
+) -> None:
+    """The monthly backfill rebuilds last month for every institution, including
+    partitions a requester was just sent a link to (CI once saw exactly that: the
+    rebuilt xlsx carried a new zip timestamp and the cache-hit link's bytes no
+    longer matched)."""
+    a: Person = stored["person"]
+    backfill = stack.launch_backfill(
+        [by_slug(REPORT).name], [partition_key(1, date(YEAR, MONTH, 1))], {TAG_TRIGGER: "monthly", TAG_MONTH: PERIOD}
+    )
+    assert stack.wait_backfill(backfill, timeout=180)["status"] in ("COMPLETED", "COMPLETED_SUCCESS")
+    obj = s3_client.get_object(Bucket=bucket, Key=stored["key"])
+    assert obj["LastModified"] > stored["last_modified"]  # it was written again
+    assert sha256(obj["Body"].read()) == stored["sha256"] == obj["Metadata"].get("sha256")
+    (hook,) = wait_webhook(receiver, a.user, NOTIFY_TIMEOUT)
+    assert sha256(download(hook.json()["url"]).content) == stored["sha256"]

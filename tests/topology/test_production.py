@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assets.contract import DAGSTER_PRIORITY_TAG, TAG_MONTH, TAG_TRIGGER
 from assets.periods import partition_key
 from orchestration.delivery.outbox import Notification, Outbox
 from orchestration.delivery.storage import report_key
@@ -309,15 +310,8 @@ def test_a_replica_killed_under_load_loses_no_acknowledged_request(
         assert accepted_webhooks(receiver, person.user), person
 
 
-BACKFILLS = """{ partitionBackfillsOrError(limit: 50) { ... on PartitionBackfills {
-  results { id status numPartitions tags { key value } } } } }"""
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
-  __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-
-
 def _monthly_backfills(stack: Stack) -> list[dict[str, Any]]:
-    results = graphql(stack, BACKFILLS)["partitionBackfillsOrError"]["results"]
-    return [b for b in results if {"key": "lxp/trigger", "value": "monthly"} in b["tags"]]
+    return [b for b in stack.backfills() if {"key": TAG_TRIGGER, "value": "monthly"} in b["tags"]]
 
 
 MONTHLY_KEYS = [partition_key(i, date(*months_ago(1), 1)) for i in (1, 2, 3)]
@@ -336,22 +330,13 @@ def monthly_backfill(topology: Stack) -> str:
     if found:
         return str(found[-1]["id"])
     year, month = months_ago(1)
-    launched = graphql(
-        topology,
-        LAUNCH_BACKFILL,
-        params={
-            "assetSelection": [{"path": [name]} for name in _monthly_assets()],
-            "partitionNames": MONTHLY_KEYS,
-            "tags": [
-                {"key": "lxp/trigger", "value": "monthly"},
-                {"key": "lxp/month", "value": f"{year}-{month:02d}"},
-                {"key": "dagster/priority", "value": "-1"},
-            ],
-        },
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    _launched_here[str(launched["backfillId"])] = True
-    return str(launched["backfillId"])
+    backfill_id = topology.launch_backfill(
+        _monthly_assets(),
+        MONTHLY_KEYS,
+        {TAG_TRIGGER: "monthly", TAG_MONTH: f"{year}-{month:02d}", DAGSTER_PRIORITY_TAG: "-1"},
+    )
+    _launched_here[backfill_id] = True
+    return backfill_id
 
 
 _launched_here: dict[str, bool] = {}  # backfill ids the fixture launched itself (all of MONTHLY_KEYS)
@@ -360,13 +345,7 @@ _launched_here: dict[str, bool] = {}  # backfill ids the fixture launched itself
 def test_the_monthly_backfill_completes(topology: Stack, monthly_backfill: str) -> None:
     """Every monthly report for every institution, last month, through the gRPC code server's runs."""
 
-    def finished() -> dict[str, Any] | None:
-        return next(
-            (b for b in _monthly_backfills(topology) if b["id"] == monthly_backfill and b["status"] != "REQUESTED"),
-            None,
-        )
-
-    backfill = wait_until(finished, BACKFILL_TIMEOUT, "the monthly backfill to finish", interval=2.0)
+    backfill = topology.wait_backfill(monthly_backfill, BACKFILL_TIMEOUT)
     assert backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), backfill
     status = graphql(
         topology,
