@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     schedule_hour: int = Field(
         default=3, description="Local hour (institution timezone) of the monthly schedule on day 1."
     )
+    monthly_sensor: bool = Field(
+        default=True,
+        description="Start the monthly_reports sensor on a fresh Dagster instance. false leaves it stopped until "
+        "an operator starts it in the UI (a staging stack, or a test stack that must not rebuild last month "
+        "behind a test's back); the UI's start/stop, once used, wins over this default.",
+    )
     first_month: str = Field(
         default=DEFAULT_FIRST_MONTH,
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",

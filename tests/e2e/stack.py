@@ -176,7 +176,11 @@ class Stack:
         """Start on fresh free ports and wait for /healthz (200 once warehouse, Dagster webserver and storage answer).
 
         ``LXP_*`` variables of the test process are dropped so nothing leaks in
-        from other fixtures; the module's own settings come from ``env``. On a
+        from other fixtures; the module's own settings come from ``env``. The
+        monthly sensor starts stopped unless ``env`` says otherwise: on a fresh
+        instance it would rebuild last month for every institution at a moment
+        no test chooses (a request could find its month already cached, a
+        rebuild could land mid-test); tests of it start it or launch its backfill. On a
         shared machine a free port can be taken before the child binds it: then
         the stack is stopped and started again on new ports (``attempts`` in all).
         """
@@ -203,6 +207,7 @@ class Stack:
             "LXP_DAGSTER_URL": f"http://127.0.0.1:{self.dagster_port}",
             "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "PYTHONPATH": str(ROOT),
+            "LXP_MONTHLY_SENSOR": "false",
             **self.extra_env,
         }
         with open(self.log_path, "wb") as log:  # the child keeps its own descriptor

@@ -18,6 +18,7 @@ from orchestration.definitions import build_definitions
 from orchestration.defs.institutions.sync_sensor import institution_sync
 from orchestration.defs.reports.monthly import build_monthly_sensor, due_months
 from orchestration.defs.resources import WarehouseResource
+from orchestration.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,6 +116,20 @@ def test_definitions_validate_with_the_dagster_cli(tiny_warehouse_path: Path, tm
     )
     assert dg_check.returncode == 0 and "All definitions loaded successfully" in dg_check.stdout + dg_check.stderr, (
         dg_check.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "status"), [(True, dg.DefaultSensorStatus.RUNNING), (False, dg.DefaultSensorStatus.STOPPED)]
+)
+def test_monthly_sensor_setting_sets_its_default_status(setting: bool, status: dg.DefaultSensorStatus) -> None:
+    """LXP_MONTHLY_SENSOR=false: a fresh instance does not rebuild last month until an operator starts it."""
+    settings = Settings(monthly_sensor=setting)
+    sensor = build_definitions(settings).get_repository_def().get_sensor_def("monthly_reports")
+    assert sensor.default_status == status
+    # the delivery and institution sensors are not affected
+    assert build_definitions(settings).get_repository_def().get_sensor_def("report_delivery").default_status == (
+        dg.DefaultSensorStatus.RUNNING
     )
 
 

@@ -107,6 +107,7 @@ def topology(
             "LXP_NOTIFY_URL": receiver.url,
             "LXP_SMTP_URL": smtp.url,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",
+            "LXP_MONTHLY_SENSOR": "true",  # the production profile as deployed: its backfill is tested below
         },
         profile="production",
         api_replicas=2,

@@ -20,6 +20,6 @@ def build(settings: Settings) -> dg.Definitions:
         assets=report_assets(specs, settings.backfill_batch_size),
         asset_checks=[check],
         jobs=[*report_jobs(specs), check_job],
-        sensors=[build_monthly_sensor(specs, settings.schedule_hour)],
+        sensors=[build_monthly_sensor(specs, settings.schedule_hour, running=settings.monthly_sensor)],
         schedules=[check_schedule],
     )

@@ -80,7 +80,8 @@ def monthly_subset(
     return AssetGraphSubset.from_asset_partition_set(keys, asset_graph)
 
 
-def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDefinition:
+def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int, *, running: bool = True) -> dg.SensorDefinition:
+    """``running``: its default status (``LXP_MONTHLY_SENSOR``); the UI's start/stop overrides it."""
     monthly = [s for s in specs if s.monthly]
 
     @dg.sensor(
@@ -88,7 +89,7 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int) -> dg.SensorDef
         description="Day 1 at LXP_SCHEDULE_HOUR, institution-local: backfill last month of every monthly report "
         "for every institution.",
         minimum_interval_seconds=300,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED,
         asset_selection=dg.AssetSelection.assets(*[dg.AssetKey([s.name]) for s in monthly]),
     )
     def monthly_reports(
