@@ -3,6 +3,9 @@
 Embedded profile: SQLite storage under ``$LXP_HOME/dagster``, the queued run
 coordinator with a global limit and a per-institution limit (so one huge
 institution cannot starve the rest), and a pool limit on report steps.
+Both single-host profiles use ``orchestration.run_launcher.LocalRunLauncher``
+with run monitoring on: a run whose worker process died is failed (and its
+requesters told) instead of staying STARTED for ever.
 The PostgreSQL profile is rendered by ``postgres_profile``; the Kubernetes profile
 (K8s launcher, S3 compute logs) is ``deploy/dagster.k8s.yaml`` plus the Helm values, whose
 run-queue limits tests/deploy checks against ``local_profile``.
@@ -41,8 +44,22 @@ def _dump(config: dict[str, Any]) -> str:
     return text
 
 
+def _monitoring(settings: Settings) -> dict[str, Any]:
+    """The run launcher and run monitoring of a single-host instance (see ``orchestration.run_launcher``)."""
+    return {
+        "run_launcher": {"module": "orchestration.run_launcher", "class": "LocalRunLauncher"},
+        "run_monitoring": {
+            "enabled": True,
+            "poll_interval_seconds": settings.run_monitoring_seconds,
+            "start_timeout_seconds": 180,  # STARTING longer than this: the worker never came up (or died then)
+            "cancel_timeout_seconds": 180,  # CANCELING longer than this: mark it canceled
+            "max_resume_run_attempts": 0,  # the default launcher cannot resume a run
+        },
+    }
+
+
 def local_profile(settings: Settings) -> str:
-    return _dump(_limits(settings))
+    return _dump({**_monitoring(settings), **_limits(settings)})
 
 
 def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
@@ -55,6 +72,7 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         {
             "storage": {"postgres": {"postgres_url": {"env": postgres_url_env}}},
             "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+            **_monitoring(settings),
             **compute_logs_config(settings),
             **_limits(settings),
         }

@@ -4,7 +4,9 @@ Rendering a file is the writers' business (``assets.writers.render``)."""
 
 from __future__ import annotations
 
+import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,18 @@ def compute(spec: ReportSpec, request: ReportRequest, warehouse: Warehouse) -> C
     return Computed(spec=spec, request=request, frames=warehouse.query_many(spec.queries, request.query_params()))
 
 
+#: Tests only: while the file this names exists (at most 120 s), a run waits before writing its file,
+#: so a fault test can kill the run worker of a run it knows is in progress.
+HOLD_FILE_ENV = "LXP_TEST_HOLD_FILE"
+
+
+def _hold_for_tests() -> None:
+    hold = os.environ.get(HOLD_FILE_ENV)
+    deadline = time.monotonic() + 120
+    while hold and os.path.exists(hold) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def write_and_store(
     spec: ReportSpec,
     computed: Computed,
@@ -30,6 +44,7 @@ def write_and_store(
     filename: str,
 ) -> ProducedFile:
     """Write the file in a temp dir, then hand it to storage (atomic on its side)."""
+    _hold_for_tests()
     with tempfile.TemporaryDirectory(prefix="lxp-report-") as tmp:
         path = Path(tmp) / filename
         rendered = render_file(spec, computed, request, fmt, path)

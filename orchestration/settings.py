@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "an operator starts it in the UI (a staging stack, or a test stack that must not rebuild last month "
         "behind a test's back); the UI's start/stop, once used, wins over this default.",
     )
+    run_monitoring_seconds: int = Field(
+        default=30,
+        ge=1,
+        description="How often Dagster's run monitoring checks runs on a single-host instance: a run whose worker "
+        "process died is marked failed (its requesters are told) within about this long.",
+    )
     first_month: str = Field(
         default=DEFAULT_FIRST_MONTH,
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",

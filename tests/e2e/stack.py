@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -343,6 +344,21 @@ class Stack:
             "query R($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }", {"id": run_id}
         )
         return str(data["runOrError"].get("status") or data["runOrError"]["__typename"])
+
+    def run_worker_pid(self, run_id: str) -> int | None:
+        """The pid of the run's worker process, from Dagster's "Started process for run (pid: N)." event."""
+        data = self.graphql(
+            "query L($id: ID!) { logsForRun(runId: $id) { ... on EventConnection { events { "
+            "__typename ... on EngineEvent { message } } } } }",
+            {"id": run_id},
+        )
+        events = (data.get("logsForRun") or {}).get("events") or []
+        found = [
+            int(m.group(1))
+            for e in events
+            if (m := re.match(r"Started process for run \(pid: (\d+)\)", e.get("message") or ""))
+        ]
+        return found[-1] if found else None
 
     def run_count(self) -> int:
         """Runs the API launched (they carry ``lxp/claim``). The monthly sensor's

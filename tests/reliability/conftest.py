@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from orchestration.produce import HOLD_FILE_ENV
 from tests.e2e.conftest import people  # noqa: F401 - fixture
 from tests.e2e.stack import Stack, free_port, new_home
 from tests.reliability.report import LINES
@@ -117,6 +118,10 @@ def stack(rel_home: Path, platform: Platform, mailer: Mailer) -> Iterator[Stack]
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",
             "LXP_RATE_LIMIT": "100000/minute",
             "LXP_MAX_RUNS_PER_INSTITUTION": "4",
+            # test_faults: runs wait while this file exists (so a worker can be killed mid-run), and run
+            # monitoring notices a dead worker within seconds instead of the default 30.
+            HOLD_FILE_ENV: str(rel_home / "hold-runs"),
+            "LXP_RUN_MONITORING_SECONDS": "3",
         },
     )
     running.start()

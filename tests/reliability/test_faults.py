@@ -10,6 +10,11 @@ Phases, each against the shared `lxp-reports up` stack:
    supervisor restarts each; both runs succeed and are notified once.
 3. Warehouse missing, then corrupt: requests answer 4xx/503 (never 500) or the run fails
    and its requester is told once; with the file back, reports work again.
+4. A run worker killed mid-run together with the code server that started it (the OOM
+   killer taking both, or a code-server crash and then its orphaned worker): run monitoring
+   marks the run failed (it used to stay STARTED for ever, its requester never told), the
+   requester is told once, and asking again launches a new run that succeeds. (A worker
+   killed alone is reported by its code server, Dagster's own watch.)
 
 (Storage down during a run's write: test_storage_down.py, on its own S3 stack. The API
 killed mid-request belongs to the request ledger's tests.)
@@ -17,7 +22,9 @@ killed mid-request belongs to the request ledger's tests.)
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import httpx
@@ -179,4 +186,46 @@ def test_warehouse_missing_or_corrupt_fails_cleanly_and_notifies_once(
         lost=len(delivered.lost(keys)) if delivered else 0,
         duplicated=len(delivered.duplicated(keys)) if delivered else 0,
         **{"5xx": 0},
+    )
+
+
+def test_a_run_worker_killed_with_its_code_server_fails_visibly_is_notified_once_and_a_retry_succeeds(
+    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer, rel_home: Path
+) -> None:
+    person = people[3][0]
+    hold = rel_home / "hold-runs"  # runs wait before writing their file while it exists
+    hold.touch()
+    try:
+        job_id = _catalog(stack, person, 5, 19)
+        pid = wait_until(lambda: stack.run_worker_pid(job_id), 180, "the run worker to start", 0.2)
+        # STARTED, not STARTING: a worker lost before it reported the start is failed by the
+        # start timeout (start_timeout_seconds) instead, minutes later.
+        wait_until(lambda: stack.run_status(job_id) == "STARTED", 60, "the run to report its start", 0.2)
+        # Its code server first (a worker killed alone is reported by that server, Dagster's own
+        # watch), then the worker: nobody is left who saw it start except run monitoring.
+        code_server = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert b"api\0grpc" in Path(f"/proc/{code_server}/cmdline").read_bytes()
+        os.kill(code_server, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+    finally:
+        hold.unlink(missing_ok=True)
+    failed = stack.wait_job(job_id, person.bearer, timeout=120)
+    assert failed["status"] == "failed", failed
+    keys: list[Key] = [(job_id, person.user)]
+    delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT)
+    (hook,) = [c.json() for c in platform.calls() if 200 <= c.status < 300 and c.json()["jobId"] == job_id]
+    assert hook["status"] == "failed" and hook["userId"] == person.user, hook
+    retry_id = _catalog(stack, person, 5, 19)
+    assert retry_id != job_id  # a failed run is not joined
+    assert stack.wait_job(retry_id, person.bearer)["status"] == "succeeded"
+    keys.append((retry_id, person.user))
+    delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT)
+    assert delivered.duplicated(keys) == []
+    summary(
+        "run-worker-and-code-server-killed",
+        run=stack.run_status(job_id).lower(),
+        retry="succeeded",
+        notifications=len(keys),
+        lost=len(delivered.lost(keys)),
+        duplicated=len(delivered.duplicated(keys)),
     )

@@ -1,0 +1,99 @@
+"""LocalRunLauncher's health check against a real Dagster instance and real processes
+(the whole path — a killed worker's run failed and its requester told — is
+tests/reliability/test_faults.py)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.events import EngineEventData
+from dagster._core.launcher import WorkerStatus
+from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+from orchestration.instance_config import local_profile
+from orchestration.run_launcher import LocalRunLauncher, process_state
+from orchestration.settings import Settings
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    (tmp_path / "dagster.yaml").write_text(local_profile(Settings(run_monitoring_seconds=7)), encoding="utf-8")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        yield instance
+
+
+def _run(instance: dg.DagsterInstance, host: str = "127.0.0.1", pid: int | None = None) -> DagsterRun:
+    origin = RemoteJobOrigin(
+        RemoteRepositoryOrigin(GrpcServerCodeLocationOrigin(host=host, port=4266, location_name="lxp"), "__repo__"),
+        "catalog_adhoc",
+    )
+    run = instance.add_run(
+        DagsterRun(
+            job_name="catalog_adhoc",
+            run_id=str(uuid.uuid4()),
+            status=DagsterRunStatus.STARTED,
+            remote_job_origin=origin,
+        )
+    )
+    if pid is not None:
+        instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+    return run
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_the_instance_profile_uses_it_with_run_monitoring_on(instance: dg.DagsterInstance) -> None:
+    assert isinstance(instance.run_launcher, LocalRunLauncher)
+    assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0
+    config = yaml.safe_load(local_profile(Settings(run_monitoring_seconds=7)))["run_monitoring"]
+    assert config["poll_interval_seconds"] == 7
+
+
+def test_a_live_worker_is_running_and_a_gone_one_failed(instance: dg.DagsterInstance) -> None:
+    launcher = instance.run_launcher
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert launcher.check_run_worker_health(_run(instance, pid=live.pid)).status == WorkerStatus.RUNNING
+        live.kill()
+        live.wait()
+        result = launcher.check_run_worker_health(_run(instance, pid=live.pid))
+        assert result.status == WorkerStatus.FAILED and str(live.pid) in str(result.msg)
+    finally:
+        live.kill()
+
+
+def test_it_only_says_failed_when_sure(instance: dg.DagsterInstance) -> None:
+    launcher = instance.run_launcher
+    # No pid event yet (the worker is still starting): Dagster fails a run on anything but RUNNING.
+    assert launcher.check_run_worker_health(_run(instance)).status == WorkerStatus.RUNNING
+    # A code server on another host started the worker: its pid means nothing here.
+    remote = _run(instance, host="user-code.lxp.svc", pid=_dead_pid())
+    assert launcher.check_run_worker_health(remote).status == WorkerStatus.RUNNING
+
+
+def test_process_state_sees_zombies_and_reused_pids() -> None:
+    assert process_state(os.getpid(), time.time()) == "alive"
+    assert process_state(_dead_pid(), time.time()) == "dead"
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        time.sleep(0.5)  # exited, not reaped
+        assert process_state(zombie.pid, time.time()) == ("dead" if Path("/proc").is_dir() else "alive")
+    finally:
+        zombie.wait()
+    # Our own pid, but "recorded" long before this process started: the pid was reused.
+    if Path("/proc").is_dir():
+        assert process_state(os.getpid(), 0.0) == "dead"
