@@ -74,6 +74,18 @@ class Settings(BaseSettings):
         "an operator starts it in the UI (a staging stack, or a test stack that must not rebuild last month "
         "behind a test's back); the UI's start/stop, once used, wins over this default.",
     )
+    delivery_interval_seconds: int = Field(
+        default=10,
+        ge=5,
+        description="How often the delivery sensor releases finished runs' notifications and sends due ones: "
+        "the most a requester waits after the run ends (5 is the Dagster sensor daemon's own loop).",
+    )
+    transient_retry_delay_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="First wait before a report step retries a transient warehouse/storage error; doubles per "
+        "attempt (3 retries, ±jitter), so an outage of about 7x this is ridden out before the run fails.",
+    )
     run_monitoring_seconds: int = Field(
         default=30,
         ge=1,

@@ -209,6 +209,9 @@ class Stack:
             "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "PYTHONPATH": str(ROOT),
             "LXP_MONTHLY_SENSOR": "false",
+            # Same behaviour, shorter waits: deliveries every 5 s (not 10), transient retries from 1 s (not 10).
+            "LXP_DELIVERY_INTERVAL_SECONDS": "5",
+            "LXP_TRANSIENT_RETRY_DELAY_SECONDS": "1",
             **self.extra_env,
         }
         with open(self.log_path, "wb") as log:  # the child keeps its own descriptor

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.delivery.notifier import NotifierResource
-from orchestration.defs.delivery.sensor import report_delivery
+from orchestration.defs.delivery.sensor import build_delivery_sensor
 from orchestration.settings import Settings
 
 
 def build(settings: Settings) -> dg.Definitions:
-    return dg.Definitions(sensors=[report_delivery], resources={"notifier": NotifierResource.from_settings(settings)})
+    return dg.Definitions(
+        sensors=[build_delivery_sensor(settings.delivery_interval_seconds)],
+        resources={"notifier": NotifierResource.from_settings(settings)},
+    )

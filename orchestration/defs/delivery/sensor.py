@@ -49,31 +49,38 @@ def release_finished_runs(
     return released, newest
 
 
-@dg.sensor(
-    name="report_delivery",
-    description="Releases notifications of finished report runs and delivers due outbox rows "
-    "(webhook + email) with retries.",
-    minimum_interval_seconds=10,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def report_delivery(
-    context: dg.SensorEvaluationContext, notifier: NotifierResource, storage: ReportStorageResource
-) -> dg.SkipReason:
-    box = notifier.outbox()
-    try:
-        since = float(context.cursor) if context.cursor else 0.0
-        released, newest = release_finished_runs(context.instance, box, since)
-        context.update_cursor(str(newest))
-        stats = notifier.deliver(
-            box, storage.get(), datetime.now(UTC), titles=REPORT_TITLES, limit=50, time_budget_seconds=40
-        )
-    finally:
-        box.dispose()
-    summary = (
-        f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, dead {stats.dead}"
+def build_delivery_sensor(interval_seconds: int = 10) -> dg.SensorDefinition:
+    """The ``report_delivery`` sensor, ticking every ``interval_seconds`` (``LXP_DELIVERY_INTERVAL_SECONDS``):
+    how long, at most, a finished run waits for its notifications to leave."""
+
+    @dg.sensor(
+        name="report_delivery",
+        description="Releases notifications of finished report runs and delivers due outbox rows "
+        "(webhook + email) with retries.",
+        minimum_interval_seconds=interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )
-    if stats.disabled:
-        summary += " (no channel configured: LXP_NOTIFY_URL / LXP_SMTP_URL)"
-    for err in stats.errors[:5]:
-        context.log.warning(err)
-    return dg.SkipReason(summary)
+    def report_delivery(
+        context: dg.SensorEvaluationContext, notifier: NotifierResource, storage: ReportStorageResource
+    ) -> dg.SkipReason:
+        box = notifier.outbox()
+        try:
+            since = float(context.cursor) if context.cursor else 0.0
+            released, newest = release_finished_runs(context.instance, box, since)
+            context.update_cursor(str(newest))
+            stats = notifier.deliver(
+                box, storage.get(), datetime.now(UTC), titles=REPORT_TITLES, limit=50, time_budget_seconds=40
+            )
+        finally:
+            box.dispose()
+        summary = (
+            f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, "
+            f"dead {stats.dead}"
+        )
+        if stats.disabled:
+            summary += " (no channel configured: LXP_NOTIFY_URL / LXP_SMTP_URL)"
+        for err in stats.errors[:5]:
+            context.log.warning(err)
+        return dg.SkipReason(summary)
+
+    return report_delivery

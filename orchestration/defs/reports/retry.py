@@ -12,13 +12,20 @@ cancel.
 
 import dagster as dg
 
-#: Attempts and backoff of a transient failure (read by :func:`transient_retry`, never attached to an op).
-TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+from orchestration.settings import get_settings
+
+
+def transient_policy(delay: float | None = None) -> dg.RetryPolicy:
+    """Attempts and backoff of a transient failure (read by :func:`transient_retry`, never attached to an op):
+    3 retries, exponential from ``delay`` (``LXP_TRANSIENT_RETRY_DELAY_SECONDS``, default 10 s), ±jitter."""
+    first = get_settings().transient_retry_delay_seconds if delay is None else delay
+    return dg.RetryPolicy(max_retries=3, delay=first, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def transient_retry(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> dg.RetryRequested:
     """The retry to raise (``from`` the transient error) for this step's next attempt."""
+    policy = transient_policy()
     return dg.RetryRequested(
-        max_retries=TRANSIENT_RETRY.max_retries,
-        seconds_to_wait=TRANSIENT_RETRY.calculate_delay(context.retry_number + 1),
+        max_retries=policy.max_retries,
+        seconds_to_wait=policy.calculate_delay(context.retry_number + 1),
     )
