@@ -102,7 +102,8 @@ def _legacy_rows(conn: sa.Connection, legacy: sa.MetaData) -> None:
                  idempotency_key=idempotency_key("cache:k:1", 10), **base),
             # enqueued by an operator/test without a report_requests row, dead after retries
             dict(id=11, job_id="run-9", recipient_user_id=30, state="dead", cached=False, status_of_job="failed",
-                 last_error="HTTP 500", idempotency_key=idempotency_key("run-9", 30), **{**base, "attempts": 8}),
+                 last_error="HTTP 500", idempotency_key=idempotency_key("run-9", 30),
+                 **{**base, "attempts": 8, "period": "2026-01-01_2026-03-31"}),
         ],
     )  # fmt: skip
     _insert_each(
@@ -133,7 +134,9 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
             "waiting",
             "ana@alfa.test",
         )
-        assert by_id[5].period == "2026-06" and by_id[5].timezone == "America/Sao_Paulo"
+        # the period as the recipient reads it (the old e-mail code's rendering of the stored "2026-06")
+        assert by_id[5].period == "06/2026" and by_id[5].timezone == "America/Sao_Paulo"
+        assert by_id[11].period == "01/01/2026 a 31/03/2026"
         assert by_id[9].state == "sent" and by_id[9].cached and by_id[9].storage_key == "a/b.xlsx"
         assert by_id[9].webhook_sent_at == T0.replace(tzinfo=UTC)
         assert by_id[11].state == "dead" and by_id[11].attempts == 8 and by_id[11].last_error == "HTTP 500"

@@ -8,7 +8,10 @@ notification ids (``lxp-reports outbox retry ID`` keeps working) and every
 delivery state, so nothing queued, sent or dead is lost or sent again. A
 requester recorded without a notification (a crash between the two old
 writes) becomes a ``waiting`` recipient, which is what it would have been.
-``inflight`` gains the claim id and liveness lease; claims that already know
+The period is stored as the recipient reads it from now on ("06/2026",
+"01/01/2026 a 31/03/2026"), so old rows' "2026-06" / "2026-01-01_2026-03-31"
+are rewritten the way the old e-mail code printed them (frozen here: a
+migration must not follow later code). ``inflight`` gains the claim id and liveness lease; claims that already know
 their run are kept (with an expired lease), claims without a run belonged to a
 launcher that is gone and are dropped.
 
@@ -19,6 +22,7 @@ Create Date: 2026-12-01
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,6 +115,18 @@ def _insert(conn: sa.Connection, name: str, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT MAX(id) FROM {name}))")
 
 
+def _period_text(period: str | None) -> str | None:
+    """The old rows' period as the e-mail printed it: ``2026-06`` -> ``06/2026``,
+    ``2026-01-01_2026-03-31`` -> ``01/01/2026 a 31/03/2026``; anything else unchanged."""
+    if not period:
+        return period
+    if m := re.fullmatch(r"(\d{4})-(\d{2})", period):
+        return f"{m[2]}/{m[1]}"
+    if m := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})_(\d{4})-(\d{2})-(\d{2})", period):
+        return f"{m[3]}/{m[2]}/{m[1]} a {m[6]}/{m[5]}/{m[4]}"
+    return period
+
+
 def _carry_rows_over(conn: sa.Connection) -> None:
     asked = _rows(conn, "report_requests", "requested_at,job_id,user_id")
     notified = _rows(conn, "notifications", "id")
@@ -162,6 +178,8 @@ def _carry_rows_over(conn: sa.Connection) -> None:
             job["status_of_job"] = n["status_of_job"]
             job["storage_key"] = n["storage_key"] if n["status_of_job"] == "succeeded" else job["storage_key"]
             job["filename"] = n["filename"] or job["filename"]
+    for job in jobs.values():
+        job["period"] = _period_text(job["period"])
     request_ids = {job_id: i for i, job_id in enumerate(jobs, start=1)}
     _insert(conn, "requests", [{"id": request_ids[j], **v} for j, v in jobs.items()])
 
