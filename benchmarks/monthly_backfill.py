@@ -12,8 +12,8 @@ is launched by hand. The script
    ``LXP_HOME``;
 2. registers the institutions as dynamic partitions the way the
    ``institution_sync`` sensor does (same ``registration_order``), as they are
-   long before any day 1 in production; otherwise the ``monthly_reports``
-   sensor may tick first, skip, and wait its 5-minute interval;
+   long before any day 1 in production (the ``monthly_reports`` sensor would
+   register them itself, in the same order, if it ticked first);
 3. starts ``lxp-reports up`` with the e2e ``Stack`` helper
    (``tests/e2e/stack.py``: webserver + daemon + API, the queued run
    coordinator with the ``dagster.yaml`` limits) and lets the real

@@ -72,3 +72,11 @@ def registration_order(institutions: Iterable[Institution], at: datetime) -> lis
         return (offset.total_seconds() if offset is not None else 0.0, inst.timezone, inst.id)
 
     return sorted(institutions, key=key)
+
+
+def unregistered(institutions: Iterable[Institution], known: Iterable[str], at: datetime) -> list[str]:
+    """Partition keys of the institutions not yet in ``known``, in :func:`registration_order`:
+    what ``institution_sync`` adds, and what the monthly sensor adds itself when its tick
+    comes first on a fresh instance."""
+    registered = set(known)
+    return [str(i.id) for i in registration_order((i for i in institutions if str(i.id) not in registered), at)]

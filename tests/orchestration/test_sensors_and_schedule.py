@@ -18,6 +18,7 @@ from orchestration.definitions import build_definitions
 from orchestration.defs.institutions.sync_sensor import institution_sync
 from orchestration.defs.reports.monthly import build_monthly_sensor, due_months
 from orchestration.defs.resources import WarehouseResource
+from orchestration.institutions import list_institutions, unregistered
 from orchestration.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +88,31 @@ def test_monthly_sensor_requests_one_backfill_for_every_institution_and_monthly_
         )
     )
     assert isinstance(again, dg.SkipReason)
+
+
+def test_monthly_sensor_registers_missing_institutions_in_the_same_tick(tiny_warehouse: str) -> None:
+    """A fresh instance whose institution_sync has not ticked yet: the monthly sensor adds the
+    institutions itself (in institution_sync's order) and requests their month at once, instead of
+    skipping until its next tick five minutes later."""
+    repo = build_definitions(Settings(warehouse_url=tiny_warehouse)).get_repository_def()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("institution", ["2"])  # one already known
+    ctx = dg.build_sensor_context(
+        instance=instance, repository_def=repo, resources={"warehouse": WarehouseResource(url=tiny_warehouse)}
+    )
+    result = build_monthly_sensor(list(REPORTS.values()), hour=0)(ctx)
+    assert isinstance(result, dg.SensorResult)
+    (added,) = result.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest) and added.partitions_def_name == "institution"
+    institutions = list_institutions(WarehouseResource(url=tiny_warehouse).client())
+    expected = unregistered(institutions, ["2"], datetime.now(UTC))
+    assert list(added.partition_keys) == expected and set(expected) == {"1", "3"}
+    requested = {
+        str(ap.partition_key).split("|")[0]
+        for r in result.run_requests or []
+        for ap in r.asset_graph_subset.iterate_asset_partitions()
+    }
+    assert requested == {"1", "2", "3"}
 
 
 def test_definitions_validate_with_the_dagster_cli(tiny_warehouse_path: Path, tmp_path: Path) -> None:

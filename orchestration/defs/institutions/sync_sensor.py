@@ -11,7 +11,7 @@ import dagster as dg
 from assets.contract import INSTITUTION_DIMENSION
 from orchestration.defs.reports.partitions import institution_partitions
 from orchestration.defs.resources import WarehouseResource
-from orchestration.institutions import list_institutions, registration_order
+from orchestration.institutions import list_institutions, unregistered
 
 
 @dg.sensor(
@@ -24,8 +24,7 @@ def institution_sync(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult | dg.SkipReason:
     known = set(context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION))
-    missing = [i for i in list_institutions(warehouse.client()) if str(i.id) not in known]
-    new = [str(i.id) for i in registration_order(missing, datetime.now(UTC))]
+    new = unregistered(list_institutions(warehouse.client()), known, datetime.now(UTC))
     if not new:
         return dg.SkipReason(f"{len(known)} institutions already registered")
     return dg.SensorResult(dynamic_partitions_requests=[institution_partitions.build_add_request(new)])

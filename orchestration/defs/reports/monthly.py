@@ -8,7 +8,11 @@ assets' ``BackfillPolicy.multi_run`` (50 partitions per run). It is timezone
 aware: an institution is due once its *local* clock has reached day 1 at
 ``LXP_SCHEDULE_HOUR``; the cursor remembers, per institution, the last month
 requested, so a daemon that was down on day 1 catches up instead of skipping
-(the latest closed month only; older gaps are a UI backfill). Its backfill runs
+(the latest closed month only; older gaps are a UI backfill). On a fresh
+instance its tick may come before ``institution_sync``'s: it then registers the
+missing institutions itself, in the same order and in the same tick (Dagster
+adds a sensor's dynamic partitions before it submits its run requests), rather
+than waiting for its next tick five minutes later. Its backfill runs
 carry ``dagster/priority=-1`` so the run queue serves API requests first.
 """
 
@@ -33,8 +37,9 @@ from assets.contract import (
 )
 from assets.periods import is_partition_month, previous_month
 from assets.spec import Institution, ReportSpec
+from orchestration.defs.reports.partitions import institution_partitions
 from orchestration.defs.resources import WarehouseResource
-from orchestration.institutions import list_institutions, valid_timezone
+from orchestration.institutions import list_institutions, unregistered, valid_timezone
 from orchestration.settings import months_start
 
 
@@ -107,25 +112,24 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int, *, running: boo
         }
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
-        known = set(context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION))
+        new = unregistered(institutions, context.instance.get_dynamic_partitions(INSTITUTION_DIMENSION), now)
+        repository = context.repository_def
+        if repository is None:  # a sensor is always evaluated inside its code location's repository
+            raise dg.DagsterInvariantViolationError("monthly_reports evaluated without a repository definition")
         requests = []
         for month, ids in sorted(due.items()):
-            ready = [i for i in ids if str(i) in known]  # the institution sensor adds new ones first
-            if not ready:
-                continue
-            repository = context.repository_def
-            if repository is None:  # a sensor is always evaluated inside its code location's repository
-                raise dg.DagsterInvariantViolationError("monthly_reports evaluated without a repository definition")
-            subset = monthly_subset(monthly, month, ready, repository.asset_graph)
+            subset = monthly_subset(monthly, month, ids, repository.asset_graph)
             requests.append(
                 dg.RunRequest.for_asset_graph_subset(
                     subset, tags={TAG_TRIGGER: "monthly", TAG_MONTH: f"{month:%Y-%m}", DAGSTER_PRIORITY_TAG: "-1"}
                 )
             )
-            for i in ready:
+            for i in ids:
                 done[str(i)] = f"{month:%Y-%m}"
-        if not requests:
-            return dg.SkipReason("due institutions are not registered as partitions yet")
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps(done, sort_keys=True))
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=json.dumps(done, sort_keys=True),
+            dynamic_partitions_requests=[institution_partitions.build_add_request(new)] if new else None,
+        )
 
     return monthly_reports
