@@ -7,9 +7,6 @@ The text format keeps the same fields inline."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,48 +16,20 @@ import httpx
 import pytest
 
 from tests.api.conftest import SECRET, auth
-from tests.e2e.stack import ROOT, free_port
+from tests.e2e.stack import free_port
+from tests.services.api_process import api_process
 
 
 def _serve(tmp_path: Path, warehouse_url: str, fmt: str) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    log_path = tmp_path / f"uvicorn-{fmt}.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
+    settings = {
         "LXP_HOME": str(tmp_path / "home"),
         "LXP_WAREHOUSE_URL": warehouse_url,
         "LXP_JWT_SECRET": SECRET,
         "LXP_DAGSTER_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: /healthz says 503
         "LXP_LOG_FORMAT": fmt,
-        "PYTHONPATH": str(ROOT),
     }
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text(errors="replace")
-            try:
-                httpx.get(f"{base}/openapi.json", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "uvicorn did not answer in 60 s"
-                time.sleep(0.2)
-        yield base, log_path
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with api_process(settings, tmp_path / f"uvicorn-{fmt}.log") as api:
+        yield api.base, api.log
 
 
 @pytest.fixture

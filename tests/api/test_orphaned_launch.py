@@ -10,10 +10,6 @@ gets exactly one notification.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -32,7 +28,8 @@ from orchestration.delivery.outbox import Outbox, claim_of, job_outcome
 from orchestration.requests_store import Asked, Asker, RequestsStore
 from tests.api.conftest import SECRET, auth
 from tests.api.fake_dagster import FakeDagster
-from tests.e2e.stack import free_port, wait_until
+from tests.e2e.stack import wait_until
+from tests.services.api_process import ApiProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 STORYBOARD = "/institution/reports/storyboard-usage?month=3&year=2026"
@@ -65,35 +62,10 @@ def dagster_url(fake_dagster: FakeDagster) -> Iterator[str]:
         server.server_close()
 
 
-def _start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool | None:
-        if proc.poll() is not None:
-            raise AssertionError(f"API exited early:\n{log.read_text()[-3000:]}")
-        try:
-            return httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200 or None
-        except httpx.HTTPError:
-            return None
-
-    wait_until(ready, 90, "API process ready")
-    return proc, base
-
-
 def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody_is_notified_once(
     tmp_path: Path, warehouse_url: str, fake_dagster: FakeDagster, dagster_url: str
 ) -> None:
     env = {
-        **os.environ,
         "LXP_HOME": str(tmp_path),
         "LXP_WAREHOUSE_URL": warehouse_url,
         "LXP_JWT_SECRET": SECRET,
@@ -103,7 +75,8 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         "LXP_LINK_SECRET": "link-secret-for-tests",
     }
     log = tmp_path / "api.log"
-    first, base = _start_api({**env, PAUSE_AFTER_LAUNCH_ENV: "120"}, log)
+    first = ApiProcess({**env, PAUSE_AFTER_LAUNCH_ENV: "120"}, log).start()
+    base = first.base
     procs = [first]
     try:
         # User 10 asks; the process launches the run and pauses before publishing its id.
@@ -119,8 +92,7 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         doomed.start()
         run = wait_until(lambda: next(iter(fake_dagster.launches()), None), 60, "the run launched")
         time.sleep(0.5)
-        first.send_signal(signal.SIGKILL)
-        first.wait(30)
+        first.kill()
         doomed.join(30)
         assert lost, "the first request should have died with its process"
 
@@ -131,7 +103,8 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         assert [r.user_id for r in store.claim_recipients(claim.claim_id)] == [10]  # but the requester is recorded
         assert run.tags["lxp/claim"] == claim.claim_id
 
-        second, base = _start_api(env, log)
+        second = ApiProcess(env, log).start()
+        base = second.base
         procs.append(second)
         answers: dict[int, tuple[int, Any, float]] = {}
         for user in (12, 10):  # another user, and the one whose request died, ask again
@@ -160,14 +133,8 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         outbox.dispose()
         store.dispose()
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(10)
+        for api in procs:
+            api.stop()
 
 
 def test_a_launch_that_never_reached_dagster_is_relaunched_for_its_requesters(

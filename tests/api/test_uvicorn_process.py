@@ -8,10 +8,7 @@ read; a chunked body must be cut off at the cap, not read to its end.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,8 +21,9 @@ import pytest
 from orchestration.delivery import links
 from orchestration.redact import REDACTED
 from tests.api.conftest import SECRET, auth
-from tests.e2e.stack import ROOT, free_port, wait_until
+from tests.e2e.stack import free_port, wait_until
 from tests.reliability.report import summary
+from tests.services.api_process import ApiProcess, api_process
 
 LINK_SECRET = "uvicorn-process-link-secret-0123456789"
 KEY = "storyboard-usage/institution=1/2026-03/storyboard-usage_1_2026-03.xlsx"
@@ -33,24 +31,11 @@ FILENAME = "storyboard-usage_1_2026-03.xlsx"
 MAX_BODY = 64 * 1024
 
 
-class Api:
-    def __init__(self, home: Path, port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-        self.home, self.port, self.proc, self.log = home, port, proc, log
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str) -> Iterator[ApiProcess]:
     home = tmp_path_factory.mktemp("uvicorn_api")
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("LXP_")},
+    settings = {
         "LXP_HOME": str(home),
         "LXP_WAREHOUSE_URL": warehouse_url,
         "LXP_JWT_SECRET": SECRET,
@@ -58,40 +43,13 @@ def api(tmp_path_factory: pytest.TempPathFactory, warehouse_url: str) -> Iterato
         "LXP_DAGSTER_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens: not needed here
         "LXP_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "LXP_MAX_BODY_BYTES": str(MAX_BODY),
-        "PYTHONPATH": str(ROOT),
     }
-    log = home / "uvicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:app", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = Api(home, port, proc, log)
-    try:
-
-        def up() -> bool:
-            assert proc.poll() is None, server.log_text()
-            try:
-                return httpx.get(f"{server.base}/healthz", timeout=2).status_code > 0
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 60, "uvicorn to answer", interval=0.2)
+    with api_process(settings, home / "uvicorn.log", port) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
-def test_download_links_are_redacted_in_the_access_log(api: Api) -> None:
-    path = api.home / "reports" / KEY
+def test_download_links_are_redacted_in_the_access_log(api: ApiProcess) -> None:
+    path = Path(api.settings["LXP_HOME"]) / "reports" / KEY
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"PK report")
     url = links.sign(KEY, FILENAME, int(time.time()) + 600, LINK_SECRET, api.base)
@@ -129,7 +87,7 @@ def _read_response(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def test_declared_oversized_body_is_refused_before_it_is_sent(api: Api) -> None:
+def test_declared_oversized_body_is_refused_before_it_is_sent(api: ApiProcess) -> None:
     """Content-Length over the cap: 413 at once, without waiting for (or reading) the body."""
     with socket.create_connection(("127.0.0.1", api.port), timeout=10) as sock:
         head = (
@@ -142,7 +100,7 @@ def test_declared_oversized_body_is_refused_before_it_is_sent(api: Api) -> None:
     assert '"code":"invalid_argument"' in response and f"at most {MAX_BODY} bytes" in response
 
 
-def test_chunked_body_is_cut_off_near_the_cap(api: Api) -> None:
+def test_chunked_body_is_cut_off_near_the_cap(api: ApiProcess) -> None:
     """No Content-Length: the server reads at most about the cap, answers 413, and never the rest."""
     chunk = b"x" * 16384
     sent = 0
