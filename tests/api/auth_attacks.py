@@ -124,3 +124,19 @@ def check_error_body(status: int, body: Any, attack: Attack, where: str) -> None
     assert status == attack.status, f"{attack.name} on {where}: {status} {body}"
     assert isinstance(body, dict) and set(body) == {"code", "message", "details"}, f"{attack.name} on {where}: {body}"
     assert body["code"] == attack.code and body["details"] is None and body["message"], f"{attack.name} {where}: {body}"
+
+
+def attack_every_endpoint(client: Any, secret: str, claims: dict[str, Any], job: str) -> tuple[int, set[str]]:
+    """Every attack on every endpoint through ``client`` (a TestClient or an ``httpx.Client``: both have
+    ``request``), each refusal checked; returns (requests sent, attack names). ``job`` fills ``{job}``."""
+    private, public = rsa_keypair()
+    tried, names = 0, set()
+    for attack in attacks(secret, claims, rsa_private=private, rsa_public=public):
+        headers = {} if attack.authorization is None else {"Authorization": attack.authorization}
+        for method, path, body in ENDPOINTS:
+            url = path.replace("{job}", job)
+            response = client.request(method, url, headers=headers, json=body)
+            check_error_body(response.status_code, response.json(), attack, f"{method} {url}")
+            tried += 1
+        names.add(attack.name)
+    return tried, names

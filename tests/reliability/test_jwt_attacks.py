@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.auth_attacks import ENDPOINTS, attacks, check_error_body, rsa_keypair
+from tests.api.auth_attacks import ENDPOINTS, attack_every_endpoint
 from tests.e2e.stack import JWT_SECRET, Person, Stack, months_ago
 from tests.reliability.report import summary
 
@@ -23,19 +23,9 @@ def test_every_jwt_attack_is_refused_on_every_endpoint_of_the_real_stack(
     assert launched.status_code == 200, launched.text
     job = launched.json()["results"].get("id", "cache-hit")
     runs_before = stack.run_count()
-    private, public = rsa_keypair()
     claims = {"institutionId": victim.institution, "userId": victim.user, "subdomain": victim.subdomain}
-    tried = 0
-    names = set()
     with httpx.Client(base_url=stack.base, timeout=30) as client:
-        for attack in attacks(JWT_SECRET, claims, rsa_private=private, rsa_public=public):
-            headers = {} if attack.authorization is None else {"Authorization": attack.authorization}
-            for method, path, body in ENDPOINTS:
-                url = path.replace("{job}", job)
-                response = client.request(method, url, headers=headers, json=body)
-                check_error_body(response.status_code, response.json(), attack, f"{method} {url}")
-                tried += 1
-            names.add(attack.name)
+        tried, names = attack_every_endpoint(client, JWT_SECRET, claims, job)
     assert stack.run_count() == runs_before, "an attack launched a run"
     if job != "cache-hit":
         assert stack.request(f"/institution/reports/jobs/{job}", victim.bearer).status_code == 200
