@@ -29,8 +29,10 @@ HOLD_FILE_ENV = "LXP_TEST_HOLD_FILE"
 
 def _hold_for_tests() -> None:
     hold = os.environ.get(HOLD_FILE_ENV)
+    if not hold:
+        return
     deadline = time.monotonic() + 120
-    while hold and os.path.exists(hold) and time.monotonic() < deadline:
+    while os.path.exists(hold) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 

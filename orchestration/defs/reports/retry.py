@@ -15,11 +15,11 @@ import dagster as dg
 from orchestration.settings import get_settings
 
 
-def transient_policy(delay: float | None = None) -> dg.RetryPolicy:
+def transient_policy() -> dg.RetryPolicy:
     """Attempts and backoff of a transient failure (read by :func:`transient_retry`, never attached to an op):
-    3 retries, exponential from ``delay`` (``LXP_TRANSIENT_RETRY_DELAY_SECONDS``, default 10 s), ±jitter."""
-    first = get_settings().transient_retry_delay_seconds if delay is None else delay
-    return dg.RetryPolicy(max_retries=3, delay=first, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
+    3 retries, exponential from ``LXP_TRANSIENT_RETRY_DELAY_SECONDS`` (default 10 s), ±jitter."""
+    delay = get_settings().transient_retry_delay_seconds
+    return dg.RetryPolicy(max_retries=3, delay=delay, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS)
 
 
 def transient_retry(context: dg.OpExecutionContext | dg.AssetExecutionContext) -> dg.RetryRequested:

@@ -11,9 +11,10 @@ writes) becomes a ``waiting`` recipient, which is what it would have been.
 The period is stored as the recipient reads it from now on ("06/2026",
 "01/01/2026 a 31/03/2026"), so old rows' "2026-06" / "2026-01-01_2026-03-31"
 are rewritten the way the old e-mail code printed them (frozen here: a
-migration must not follow later code). ``inflight`` gains the claim id and liveness lease; claims that already know
-their run are kept (with an expired lease), claims without a run belonged to a
-launcher that is gone and are dropped.
+migration must not follow later code). ``inflight`` gains the claim id and
+liveness lease; claims that already know their run are kept (with an expired
+lease), claims without a run belonged to a launcher that is gone and are
+dropped.
 
 Revision ID: 0002
 Revises: 0001
