@@ -90,7 +90,10 @@ def test_process_state_sees_zombies_and_reused_pids() -> None:
     assert process_state(_dead_pid(), time.time()) == "dead"
     zombie = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
-        time.sleep(0.5)  # exited, not reaped
+        if hasattr(os, "waitid"):  # wait for its exit but leave it unreaped (a zombie)
+            os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)
+        else:
+            time.sleep(1.0)
         assert process_state(zombie.pid, time.time()) == ("dead" if Path("/proc").is_dir() else "alive")
     finally:
         zombie.wait()
