@@ -1,6 +1,14 @@
 """The one code location: the domains under ``orchestration/defs/`` merged with
 the resources they share (every report in ``assets.registry`` becomes an asset,
-a partition job and an ad-hoc job; plus the sensors that keep it running)."""
+a partition job and an ad-hoc job; plus the sensors that keep it running).
+
+``build_definitions(settings)`` builds everything from the one settings object
+it is given. ``defs`` is the code location's entry point (``workspace.yaml``,
+``[tool.dagster]``, the code server and every run worker load this module): a
+``@dg.definitions`` function, so importing this module reads nothing, and the
+environment is read into ``Settings()`` here only, when Dagster loads the
+location (the JSON log format is applied then too).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +20,11 @@ from orchestration.defs.reports import definitions as reports
 from orchestration.defs.resources import resources_from_settings
 from orchestration.defs.warehouse import definitions as warehouse
 from orchestration.logs import configure_logging
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings
 
 
-def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    s = settings or get_settings()
+def build_definitions(settings: Settings) -> dg.Definitions:
+    s = settings
     return dg.Definitions.merge(
         reports.build(s),
         institutions.build(s),
@@ -32,6 +40,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-if get_settings().log_format == "json":  # code server and run pods: our loggers as JSON lines
-    configure_logging("json")
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location as Dagster loads it: the process's settings, read from the environment."""
+    settings = Settings()
+    if settings.log_format == "json":  # code server and run pods: our loggers as JSON lines
+        configure_logging("json")
+    return build_definitions(settings)

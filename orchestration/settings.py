@@ -163,6 +163,15 @@ class Settings(BaseSettings):
         return self.warehouse_url or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"
 
     @property
+    def first_partition_month(self) -> date:
+        """``first_month`` as a date: the first monthly partition (retention, ``LXP_FIRST_MONTH``).
+
+        Every monthly partition from here to the current month exists, so this bounds what the
+        UI, the partition-status queries, the API's exact-month detection and the monthly sensor
+        walk (the rule itself: ``assets.periods.is_partition_month``)."""
+        return parse_month(self.first_month)
+
+    @property
     def dagster_home(self) -> Path:
         return Path(os.environ.get("DAGSTER_HOME") or (self.home / "dagster")).resolve()
 

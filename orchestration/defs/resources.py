@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings
 from orchestration.warehouse.client import Warehouse, duckdb_path
 
 
@@ -64,8 +64,8 @@ class ReportOptionsResource(dg.ConfigurableResource):  # type: ignore[type-arg] 
         return options
 
 
-def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
-    s = settings or get_settings()
+def resources_from_settings(settings: Settings) -> dict[str, Any]:
+    s = settings
     return {
         "warehouse": WarehouseResource(url=s.warehouse),
         "storage": ReportStorageResource(

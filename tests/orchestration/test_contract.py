@@ -20,6 +20,7 @@ from assets.contract import (
 )
 from assets.registry import REPORTS
 from orchestration.defs.reports.jobs import adhoc_job
+from orchestration.settings import Settings
 
 _PY_TO_DAGSTER = {int: "Int", str: "String", float: "Float", bool: "Bool"}
 
@@ -49,7 +50,7 @@ def _contract_fields() -> dict[str, tuple[str, bool, Any]]:
 
 @pytest.mark.parametrize("name", sorted(REPORTS))
 def test_adhoc_config_schema_is_the_contract_model(name: str) -> None:
-    job = adhoc_job(REPORTS[name])
+    job = adhoc_job(REPORTS[name], Settings())
     assert job.name == adhoc_job_name(name)
     assert _dagster_fields(job) == _contract_fields()
 
@@ -59,7 +60,7 @@ def test_launcher_run_config_validates_against_the_job() -> None:
     from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 
     defs = dg.Definitions(
-        jobs=[adhoc_job(REPORTS["course_catalog"])],
+        jobs=[adhoc_job(REPORTS["course_catalog"], Settings())],
         resources={
             "warehouse": WarehouseResource(url="duckdb:///nowhere.duckdb"),
             "storage": ReportStorageResource(location="/nowhere"),

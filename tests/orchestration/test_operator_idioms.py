@@ -91,28 +91,24 @@ def test_report_steps_retry_transient_errors_but_never_a_cancel(tiny_warehouse: 
     asset = repo.get_job("course_catalog_job").graph.node_named("course_catalog").definition
     for op in (adhoc, asset):
         assert op.retry_policy is None
-    policy = transient_policy()
+    policy = transient_policy(Settings().transient_retry_delay_seconds)
     assert policy.max_retries == 3 and policy.backoff == dg.Backoff.EXPONENTIAL and policy.delay == 10
-    first = transient_retry(SimpleNamespace(retry_number=0))  # type: ignore[arg-type]
-    third = transient_retry(SimpleNamespace(retry_number=2))  # type: ignore[arg-type]
+    first = transient_retry(SimpleNamespace(retry_number=0), policy)  # type: ignore[arg-type]
+    third = transient_retry(SimpleNamespace(retry_number=2), policy)  # type: ignore[arg-type]
     assert isinstance(first, dg.RetryRequested) and first.max_retries == 3
     assert first.seconds_to_wait is not None and third.seconds_to_wait is not None
     assert 0 < first.seconds_to_wait <= 2 * policy.delay < third.seconds_to_wait  # exponential
 
 
 def test_transient_retry_delay_and_delivery_interval_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    """LXP_TRANSIENT_RETRY_DELAY_SECONDS sets the first wait (the run worker reads it); the delivery
-    sensor ticks every LXP_DELIVERY_INTERVAL_SECONDS, never below the sensor daemon's 5 s loop."""
-    from orchestration.settings import get_settings
-
+    """LXP_TRANSIENT_RETRY_DELAY_SECONDS sets the first wait (the run worker's settings, which its
+    definitions are built from); the delivery sensor ticks every LXP_DELIVERY_INTERVAL_SECONDS,
+    never below the sensor daemon's 5 s loop."""
     monkeypatch.setenv("LXP_TRANSIENT_RETRY_DELAY_SECONDS", "0.5")
-    get_settings.cache_clear()
-    try:
-        assert transient_policy().delay == 0.5
-        waits = [transient_retry(SimpleNamespace(retry_number=n)).seconds_to_wait for n in range(3)]  # type: ignore[arg-type]
-        assert all(w is not None and 0 < w <= 0.5 * 2 ** (n + 1) for n, w in enumerate(waits)), waits
-    finally:
-        get_settings.cache_clear()
+    policy = transient_policy(Settings().transient_retry_delay_seconds)
+    assert policy.delay == 0.5
+    waits = [transient_retry(SimpleNamespace(retry_number=n), policy).seconds_to_wait for n in range(3)]  # type: ignore[arg-type]
+    assert all(w is not None and 0 < w <= 0.5 * 2 ** (n + 1) for n, w in enumerate(waits)), waits
     sensor = (
         build_definitions(Settings(delivery_interval_seconds=6)).get_repository_def().get_sensor_def("report_delivery")
     )

@@ -55,7 +55,9 @@ def test_postgres_instance_and_warehouse_match_duckdb(
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         instance.add_dynamic_partitions("institution", ["1", "2", "3"])
         pg_resources = {**resources, "warehouse": WarehouseResource(url=warehouse_url)}
-        assert dg.materialize([report_asset(spec)], instance=instance, resources=pg_resources, partition_key=pk).success
+        assert dg.materialize(
+            [report_asset(spec, Settings())], instance=instance, resources=pg_resources, partition_key=pk
+        ).success
         rec = instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(["storyboard_usage"]), asset_partitions=[pk]), limit=1
         ).records[0]
@@ -65,6 +67,8 @@ def test_postgres_instance_and_warehouse_match_duckdb(
 
     duck = dg.DagsterInstance.ephemeral()
     duck.add_dynamic_partitions("institution", ["1"])
-    assert dg.materialize([report_asset(spec)], instance=duck, resources=resources, partition_key=pk).success
+    assert dg.materialize(
+        [report_asset(spec, Settings())], instance=duck, resources=resources, partition_key=pk
+    ).success
     assert _rows(report_dir / pg_key) == pg_rows  # same cells from both engines
     assert len(pg_rows) > 1

@@ -16,6 +16,7 @@ from assets.periods import month_bounds, previous_month
 from assets.registry import REPORTS
 from orchestration.defs.reports.asset import report_asset
 from orchestration.defs.reports.jobs import adhoc_job
+from orchestration.settings import Settings
 from orchestration.warehouse.client import Warehouse
 
 LAST_MONTH = previous_month(datetime.now(UTC).date())
@@ -39,7 +40,7 @@ def _read_xlsx(path: Path) -> list[tuple]:
 def test_storyboard_partition_file_matches_warehouse(instance, resources, report_dir, tiny_warehouse) -> None:
     spec = REPORTS["storyboard_usage"]
     pk = f"1|{LAST_MONTH:%Y-%m-%d}"
-    result = dg.materialize([report_asset(spec)], instance=instance, resources=resources, partition_key=pk)
+    result = dg.materialize([report_asset(spec, Settings())], instance=instance, resources=resources, partition_key=pk)
     assert result.success
     meta = _latest(instance, "storyboard_usage", pk).metadata
     key = meta["storage_key"].value
@@ -70,7 +71,7 @@ def test_storyboard_partition_file_matches_warehouse(instance, resources, report
 def test_batched_run_materializes_each_partition_with_its_own_file(instance, resources, report_dir) -> None:
     """A multi-partition range in ONE run (as BackfillPolicy.multi_run batches it)."""
     spec = REPORTS["course_catalog"]
-    asset = report_asset(spec)
+    asset = report_asset(spec, Settings())
     defs = dg.Definitions(
         assets=[asset], jobs=[dg.define_asset_job("batch", selection=[asset.key])], resources=resources
     )
@@ -109,7 +110,7 @@ def test_adhoc_job_with_range_and_school_filter(instance, resources, report_dir,
         "filters_json": json.dumps({"school_ids": [int(school["id"])]}),
         "fmt": "csv",
     }
-    result = adhoc_job(spec).execute_in_process(
+    result = adhoc_job(spec, Settings()).execute_in_process(
         run_config={"ops": {"build_report": {"config": config}}}, resources=resources, instance=instance
     )
     assert result.success
@@ -128,7 +129,7 @@ def test_unknown_institution_fails_visibly(instance, resources) -> None:
     spec = REPORTS["storyboard_usage"]
     instance.add_dynamic_partitions("institution", ["999"])
     result = dg.materialize(
-        [report_asset(spec)],
+        [report_asset(spec, Settings())],
         instance=instance,
         resources=resources,
         partition_key=f"999|{LAST_MONTH:%Y-%m-%d}",
@@ -145,7 +146,7 @@ def test_adhoc_job_refuses_a_filter_the_report_does_not_offer(instance, resource
         "filters_json": json.dumps({"group_ids": ["x"]}),
         "fmt": "xlsx",
     }
-    result = adhoc_job(REPORTS["course_catalog"]).execute_in_process(
+    result = adhoc_job(REPORTS["course_catalog"], Settings()).execute_in_process(
         run_config={"ops": {"build_report": {"config": config}}},
         resources=resources,
         instance=instance,
@@ -183,7 +184,6 @@ def test_nested_report_renders_its_document_without_building_the_flat_table(tiny
     from assets.writers.render import render_file
     from orchestration.institutions import load_institution
     from orchestration.produce import compute
-    from orchestration.settings import Settings
 
     spec = REPORTS["groups_usage"]
     wh = Warehouse(tiny_warehouse)

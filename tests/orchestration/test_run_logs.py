@@ -15,6 +15,7 @@ from assets.periods import previous_month
 from assets.registry import REPORTS
 from orchestration import logs
 from orchestration.defs.reports.asset import report_asset
+from orchestration.settings import Settings
 
 LAST_MONTH = previous_month(datetime.now(UTC).date())
 
@@ -25,7 +26,9 @@ def test_partition_build_logs_run_id_and_institution(
     spec = REPORTS["storyboard_usage"]
     pk = f"1|{LAST_MONTH:%Y-%m-%d}"
     with caplog.at_level(logging.INFO, logger="orchestration.reports"):
-        result = dg.materialize([report_asset(spec)], instance=instance, resources=resources, partition_key=pk)
+        result = dg.materialize(
+            [report_asset(spec, Settings())], instance=instance, resources=resources, partition_key=pk
+        )
     assert result.success
     built = [r for r in caplog.records if r.name == "orchestration.reports" and r.getMessage() == "report built"]
     assert len(built) == 1

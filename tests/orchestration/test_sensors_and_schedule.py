@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SP = Institution(1, "Demo", "demo", "America/Sao_Paulo")
 NY = Institution(2, "NY", "ny", "America/New_York")
 TOKYO = Institution(3, "Tokyo", "tk", "Asia/Tokyo")
+FIRST = date(2024, 1, 1)  # the default first partition month
 
 
 def test_due_months_respects_each_institution_timezone() -> None:
@@ -58,7 +59,7 @@ def test_monthly_sensor_requests_one_backfill_for_every_institution_and_monthly_
     repo = defs.get_repository_def()
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("institution", ["1", "2", "3"])
-    sensor = build_monthly_sensor(list(REPORTS.values()), hour=0)
+    sensor = build_monthly_sensor(list(REPORTS.values()), hour=0, first_month=FIRST)
     ctx = dg.build_sensor_context(
         instance=instance, repository_def=repo, resources={"warehouse": WarehouseResource(url=tiny_warehouse)}
     )
@@ -100,7 +101,7 @@ def test_monthly_sensor_registers_missing_institutions_in_the_same_tick(tiny_war
     ctx = dg.build_sensor_context(
         instance=instance, repository_def=repo, resources={"warehouse": WarehouseResource(url=tiny_warehouse)}
     )
-    result = build_monthly_sensor(list(REPORTS.values()), hour=0)(ctx)
+    result = build_monthly_sensor(list(REPORTS.values()), hour=0, first_month=FIRST)(ctx)
     assert isinstance(result, dg.SensorResult)
     (added,) = result.dynamic_partitions_requests or []
     assert isinstance(added, dg.AddDynamicPartitionsRequest) and added.partitions_def_name == "institution"
@@ -160,7 +161,7 @@ def test_monthly_sensor_setting_sets_its_default_status(setting: bool, status: d
 
 
 def test_every_report_has_asset_partition_job_and_adhoc_job() -> None:
-    repo = build_definitions().get_repository_def()
+    repo = build_definitions(Settings()).get_repository_def()
     jobs = {j.name for j in repo.get_all_jobs()}
     for spec in REPORTS.values():
         assert {f"{spec.name}_job", f"{spec.name}_adhoc"} <= jobs
@@ -243,46 +244,54 @@ def test_registration_order_keeps_each_zone_contiguous() -> None:
 
 
 def test_first_month_setting_bounds_partitions_and_exact_month_detection(
-    monkeypatch: pytest.MonkeyPatch, tiny_warehouse_path: Path
+    monkeypatch: pytest.MonkeyPatch, tiny_warehouse: str
 ) -> None:
     """LXP_FIRST_MONTH is the one home of the retention rule: Dagster's month partitions,
-    the API's exact-month detection and the monthly sensor all follow it."""
+    the API's exact-month detection and the monthly sensor all follow the settings they are given,
+    and only the entry points (here: the code location's ``defs``) read it from the environment."""
     from assets.periods import is_partition_month
     from assets.registry import by_slug
     from assets.request import RequestedReport
-    from assets.spec import Institution
-    from orchestration.settings import Settings, get_settings, months_start
 
     today = date(2026, 12, 1)
+    first = Settings(first_month="2025-12").first_partition_month
+    assert first == date(2025, 12, 1)
+    assert is_partition_month(date(2025, 12, 1), first, today) and is_partition_month(date(2026, 12, 1), first, today)
+    assert not is_partition_month(date(2025, 11, 1), first, today)
+    assert not is_partition_month(date(2027, 1, 1), first, today)
+    institution, spec = Institution(1, "Demo", "demo", "America/Sao_Paulo"), by_slug("storyboard-usage")
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    assert RequestedReport.for_month(spec, institution, date(2025, 11, 1)).partition_key(first, at) is None
+    assert RequestedReport.for_month(spec, institution, date(2025, 12, 1)).partition_key(first, at) == "1|2025-12-01"
     monkeypatch.setenv("LXP_FIRST_MONTH", "2025-12")
-    get_settings.cache_clear()
-    try:
-        first = months_start()
-        assert first == date(2025, 12, 1)
-        assert is_partition_month(date(2025, 12, 1), first, today) and is_partition_month(
-            date(2026, 12, 1), first, today
-        )
-        assert not is_partition_month(date(2025, 11, 1), first, today)
-        assert not is_partition_month(date(2027, 1, 1), first, today)
-        institution, spec = Institution(1, "Demo", "demo", "America/Sao_Paulo"), by_slug("storyboard-usage")
-        at = datetime(2026, 12, 1, 12, tzinfo=UTC)
-        assert RequestedReport.for_month(spec, institution, date(2025, 11, 1)).partition_key(first, at) is None
-        assert (
-            RequestedReport.for_month(spec, institution, date(2025, 12, 1)).partition_key(first, at) == "1|2025-12-01"
-        )
-    finally:
-        monkeypatch.delenv("LXP_FIRST_MONTH")
-        get_settings.cache_clear()
-    assert months_start() == date(2024, 1, 1)
+    assert Settings().first_partition_month == date(2025, 12, 1)
+    monkeypatch.delenv("LXP_FIRST_MONTH")
+    assert Settings().first_partition_month == date(2024, 1, 1)
     with pytest.raises(ValueError, match="first_month"):
         Settings(first_month="2025-13")
+
+    # The monthly sensor requests no month before the first one (here: a first month still to come).
+    now = datetime.now(UTC)
+    future = f"{now.year + 1}-01"
+    repo = build_definitions(Settings(warehouse_url=tiny_warehouse, first_month=future)).get_repository_def()
+    ctx = dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
+        repository_def=repo,
+        resources={"warehouse": WarehouseResource(url=tiny_warehouse)},
+    )
+    assert isinstance(repo.get_sensor_def("monthly_reports")(ctx), dg.SkipReason)
+
+    # The code location's entry point reads the environment when Dagster loads it, not at import.
     env = {**os.environ, "LXP_FIRST_MONTH": "2025-12", "PYTHONPATH": str(ROOT)}
     code = (
-        "from orchestration.defs.reports.partitions import month_partitions as m; "
+        "import os, dagster as dg; from orchestration import definitions; "
+        "os.environ['LXP_FIRST_MONTH'] = '2025-11'; "
+        "repo = definitions.defs().get_repository_def(); "
+        "m = repo.asset_graph.get(dg.AssetKey(['storyboard_usage'])).partitions_def"
+        ".get_partitions_def_for_dimension('month'); "
         "keys = m.get_partition_keys(); print(keys[0], len(keys))"
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    first, count = proc.stdout.split()
-    now = datetime.now(UTC)
-    assert first == "2025-12-01" and int(count) == (now.year - 2025) * 12 + now.month - 12 + 1
+    first_key, count = proc.stdout.split()
+    assert first_key == "2025-11-01" and int(count) == (now.year - 2025) * 12 + now.month - 11 + 1

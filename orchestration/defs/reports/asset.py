@@ -20,11 +20,12 @@ from assets.spec import ReportSpec
 from orchestration import logs
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED, check_specs
 from orchestration.defs.reports.partitions import institution_partitions, parse_partition_key, report_partitions
-from orchestration.defs.reports.retry import transient_retry
+from orchestration.defs.reports.retry import transient_policy, transient_retry
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.defs.warehouse.tables import tables_read_by
 from orchestration.institutions import list_institutions, load_institution, valid_timezone
 from orchestration.produce import compute, write_and_store
+from orchestration.settings import Settings
 from orchestration.transient import is_transient
 
 POOL = "reports"  # concurrency pool of report steps (limited in dagster.yaml)
@@ -51,9 +52,11 @@ def _materialization_metadata(produced: ProducedFile, partition_key: str, instit
     }
 
 
-def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDefinition:
+def report_asset(spec: ReportSpec, settings: Settings) -> dg.AssetsDefinition:
+    """``settings``: the month dimension's first month, the backfill batch size and the transient retry delay."""
     key = dg.AssetKey([spec.name])
-    partitions_def = report_partitions if spec.monthly else institution_partitions
+    partitions_def = report_partitions(settings.first_partition_month) if spec.monthly else institution_partitions
+    retry = transient_policy(settings.transient_retry_delay_seconds)
 
     @dg.multi_asset(
         name=spec.name,
@@ -76,7 +79,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
         ],
         check_specs=check_specs(key),
         partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=backfill_batch_size),
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=settings.backfill_batch_size),
         pool=POOL,
     )
     def _report(
@@ -93,7 +96,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
             known = {i.id: i for i in list_institutions(client) if valid_timezone(i.timezone)}
         except Exception as exc:
             if is_transient(exc):
-                raise transient_retry(context) from exc
+                raise transient_retry(context, retry) from exc
             raise
         done: list[ProducedFile] = []
         failed: dict[str, str] = {}
@@ -149,7 +152,7 @@ def report_asset(spec: ReportSpec, backfill_batch_size: int = 50) -> dg.AssetsDe
                 allow_retries=False,
             )
             if transient:
-                raise transient_retry(context) from failure
+                raise transient_retry(context, retry) from failure
             raise failure
 
     return _report

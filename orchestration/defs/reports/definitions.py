@@ -17,9 +17,13 @@ def build(settings: Settings) -> dg.Definitions:
     check = build_completeness_check(specs, settings.schedule_hour)
     check_job, check_schedule = completeness_job_and_schedule(check)
     return dg.Definitions(
-        assets=report_assets(specs, settings.backfill_batch_size),
+        assets=report_assets(specs, settings),
         asset_checks=[check],
-        jobs=[*report_jobs(specs), check_job],
-        sensors=[build_monthly_sensor(specs, settings.schedule_hour, running=settings.monthly_sensor)],
+        jobs=[*report_jobs(specs, settings), check_job],
+        sensors=[
+            build_monthly_sensor(
+                specs, settings.schedule_hour, settings.first_partition_month, running=settings.monthly_sensor
+            )
+        ],
         schedules=[check_schedule],
     )

@@ -15,11 +15,14 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from assets.spec import ReportSpec
 from orchestration.defs.reports.asset import report_asset
 from orchestration.defs.reports.jobs import adhoc_job, report_asset_job
+from orchestration.settings import Settings
 
 
-def report_assets(specs: Sequence[ReportSpec], backfill_batch_size: int) -> list[dg.AssetsDefinition]:
-    return [report_asset(spec, backfill_batch_size) for spec in specs]
+def report_assets(specs: Sequence[ReportSpec], settings: Settings) -> list[dg.AssetsDefinition]:
+    return [report_asset(spec, settings) for spec in specs]
 
 
-def report_jobs(specs: Sequence[ReportSpec]) -> list[dg.JobDefinition | UnresolvedAssetJobDefinition]:
-    return [report_asset_job(spec) for spec in specs] + [adhoc_job(spec) for spec in specs]
+def report_jobs(
+    specs: Sequence[ReportSpec], settings: Settings
+) -> list[dg.JobDefinition | UnresolvedAssetJobDefinition]:
+    return [report_asset_job(spec) for spec in specs] + [adhoc_job(spec, settings) for spec in specs]

@@ -21,10 +21,11 @@ from assets.spec import ReportSpec
 from orchestration import logs
 from orchestration.defs.reports.asset import POOL, storage_names, tag_run
 from orchestration.defs.reports.checks import ALL_PARTITIONS_BUILT, FILE_STORED
-from orchestration.defs.reports.retry import transient_retry
+from orchestration.defs.reports.retry import transient_policy, transient_retry
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
 from orchestration.institutions import load_institution
 from orchestration.produce import compute, write_and_store
+from orchestration.settings import Settings
 from orchestration.transient import is_transient
 
 
@@ -46,7 +47,10 @@ class AdhocReportConfig(AdhocParams, dg.Config):
     exactly the contract's ``AdhocParams`` (the launcher sends those), as Dagster config."""
 
 
-def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
+def adhoc_job(spec: ReportSpec, settings: Settings) -> dg.JobDefinition:
+    """``settings``: the transient retry delay of its step."""
+    retry = transient_policy(settings.transient_retry_delay_seconds)
+
     @dg.op(
         name=f"{spec.name}_build_report",
         description=f"Build {spec.title} for arbitrary parameters.",
@@ -70,7 +74,7 @@ def adhoc_job(spec: ReportSpec) -> dg.JobDefinition:
             produced = write_and_store(spec, computed, inputs, request.fmt, store, skey, fname)
         except Exception as exc:
             if is_transient(exc):
-                raise transient_retry(context) from exc  # tried again, with backoff
+                raise transient_retry(context, retry) from exc  # tried again, with backoff
             raise dg.Failure(f"{type(exc).__name__}: {exc}", allow_retries=False) from exc
         tag_run(context, produced, institution.name)
         logs.run_logger("orchestration.reports", run_id=context.run.run_id, report=spec.slug).info(

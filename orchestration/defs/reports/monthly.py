@@ -40,7 +40,6 @@ from assets.spec import Institution, ReportSpec
 from orchestration.defs.reports.partitions import institution_partitions
 from orchestration.defs.resources import WarehouseResource
 from orchestration.institutions import list_institutions, unregistered, valid_timezone
-from orchestration.settings import months_start
 
 
 def last_closed_month(now: datetime, timezone: str, hour: int) -> date:
@@ -85,8 +84,11 @@ def monthly_subset(
     return AssetGraphSubset.from_asset_partition_set(keys, asset_graph)
 
 
-def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int, *, running: bool = True) -> dg.SensorDefinition:
-    """``running``: its default status (``LXP_MONTHLY_SENSOR``); the UI's start/stop overrides it."""
+def build_monthly_sensor(
+    specs: Sequence[ReportSpec], hour: int, first_month: date, *, running: bool = True
+) -> dg.SensorDefinition:
+    """``first_month``: the first partition month (``LXP_FIRST_MONTH``), no month before it is requested;
+    ``running``: its default status (``LXP_MONTHLY_SENSOR``); the UI's start/stop overrides it."""
     monthly = [s for s in specs if s.monthly]
 
     @dg.sensor(
@@ -104,11 +106,11 @@ def build_monthly_sensor(specs: Sequence[ReportSpec], hour: int, *, running: boo
         institutions = list_institutions(warehouse.client())
         for bad in (i for i in institutions if not valid_timezone(i.timezone)):
             context.log.warning(f"institution {bad.id} skipped: unknown timezone {bad.timezone!r} in the warehouse")
-        now, first = datetime.now(UTC), months_start()
+        now = datetime.now(UTC)
         due = {
             m: ids
             for m, ids in due_months(now, institutions, hour, done).items()
-            if is_partition_month(m, first, now.date())
+            if is_partition_month(m, first_month, now.date())
         }
         if not due:
             return dg.SkipReason("no institution has a newly closed month")
