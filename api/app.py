@@ -1,8 +1,9 @@
 """The FastAPI application: a thin shim between the platform and Dagster.
 
 ``create_app(settings)`` wires routers, auth, Encore errors, the rate limiter
-and the backends; ``app`` is the module-level instance uvicorn serves
-(``uvicorn api.app:app``).
+and the backends from the one settings object it is given; ``app`` is the
+module-level instance uvicorn serves (``uvicorn api.app:app``), built on first
+access: the only place the API reads its settings from the environment.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from api.routers import async_reports, downloads, health, jobs, library, sync_re
 from api.services import Services
 from orchestration.logs import configure_logging
 from orchestration.redact import install_log_redaction
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings
 
 log = logging.getLogger("api")
 
@@ -63,9 +64,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
-def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
-    """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
-    settings = settings or (services.settings if services else get_settings())
+def create_app(settings: Settings, *, services: Services | None = None) -> FastAPI:
+    """Build the API from ``settings``. ``services`` lets tests inject backends (e.g. a fake Dagster
+    transport); they must have been built from the same settings object."""
+    if services is not None and services.settings is not settings:
+        raise ValueError("create_app: services were built from other settings")
     install_log_redaction()  # download links are credentials: never whole in the access log
     if insecure := settings.default_secrets():
         log.warning(
@@ -118,7 +121,8 @@ def __getattr__(name: str) -> Any:
     # ``api.app:app`` is built on first access, so importing this module (tests,
     # tooling) does not open databases or read the environment.
     if name == "app":
-        configure_logging(get_settings().log_format)  # uvicorn's own loggers included
-        globals()["app"] = built = create_app()
+        settings = Settings()  # the process's settings, from the environment: the API's one entry point
+        configure_logging(settings.log_format)  # uvicorn's own loggers included
+        globals()["app"] = built = create_app(settings)
         return built
     raise AttributeError(name)

@@ -18,12 +18,13 @@ from assets.contract import TAG_CACHE_KEY, ProducedFile
 from assets.request import RequestedReport
 from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.requests_store import KnownFile, RequestsStore
-from orchestration.settings import months_start
 
 log = logging.getLogger("api.launch.cache")
 
 
 class ReportCache:
+    """``settings``: the TTLs and the first partition month (what counts as an exact-month partition)."""
+
     def __init__(self, settings: Any, dagster: DagsterClient, store: RequestsStore, storage: Any) -> None:
         self.settings = settings
         self.dagster = dagster
@@ -67,7 +68,7 @@ class ReportCache:
 
     def find_cached(self, plan: RequestedReport, key: str) -> KnownFile | None:
         """Newest finished file for this request that Dagster knows, whatever its age."""
-        partition = plan.partition_key(months_start())
+        partition = plan.partition_key(self.settings.first_partition_month)
         if partition is not None:
             event = self.dagster.latest_materialization(plan.spec.name, partition)
             produced = None if event is None else ProducedFile.from_metadata(event.metadata)

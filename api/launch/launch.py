@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from api.dagster_client import DagsterClient
@@ -38,7 +38,6 @@ from assets.contract import (
 from assets.periods import partition_tags
 from assets.request import RequestedReport
 from orchestration.requests_store import Asked, Asker, Inflight, RequestsStore
-from orchestration.settings import months_start
 
 log = logging.getLogger("api.launch")
 
@@ -64,9 +63,14 @@ def run_config(plan: RequestedReport) -> dict[str, Any]:
 
 
 class RunStarter:
-    def __init__(self, dagster: DagsterClient, store: RequestsStore, *, lease_seconds: float = 6.0) -> None:
+    def __init__(
+        self, dagster: DagsterClient, store: RequestsStore, first_month: date, *, lease_seconds: float = 6.0
+    ) -> None:
+        """``first_month``: the first partition month (``Settings.first_partition_month``); an exact
+        month from it on launches the partition job, anything else the ad-hoc job."""
         self.dagster = dagster
         self.store = store
+        self.first_month = first_month
         self.lease_seconds = lease_seconds
 
     @contextmanager
@@ -100,7 +104,7 @@ class RunStarter:
             TAG_CACHE_KEY: key,
             TAG_CLAIM: claim.claim_id,
         }
-        month = plan.partition_month(months_start())
+        month = plan.partition_month(self.first_month)
         with self.heartbeat(claim):
             try:
                 self.store.add_requester(asked_of(plan), asker, claim_id=claim.claim_id, launched=True)

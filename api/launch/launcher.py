@@ -56,7 +56,7 @@ class ReportLauncher:
         self.email_of = email_of or (lambda _user, _institution: None)
         self.cache = ReportCache(settings, dagster, store, storage)
         self.dedup = Dedup(dagster, store, outbox, self.cache)
-        self.starter = RunStarter(dagster, store, lease_seconds=lease_seconds)
+        self.starter = RunStarter(dagster, store, settings.first_partition_month, lease_seconds=lease_seconds)
 
     # Cache policy, used by the sync endpoints and job polling too.
     def is_fresh(self, plan: RequestedReport, produced_at: datetime, now: datetime) -> bool:

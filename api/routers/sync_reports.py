@@ -37,7 +37,6 @@ from assets.writers.formats import MEDIA_TYPES, answer_content_type
 from assets.writers.render import render_file
 from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.produce import compute
-from orchestration.settings import months_start
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -143,7 +142,7 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
 
 def _cached_month_file(services: Services, request: RequestedReport) -> bytes | None:
     """Bytes of the month partition's file when the request is exactly that month and it is fresh."""
-    partition = request.partition_key(months_start())
+    partition = request.partition_key(services.settings.first_partition_month)
     if partition is None:
         return None
     try:
