@@ -147,11 +147,6 @@ def token_of(header: str | None) -> str:
     return token.strip()
 
 
-def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 AUTH_STATE = "auth"  # key in the ASGI scope's state: the verified Principal or the ApiError
 
 

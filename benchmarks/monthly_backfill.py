@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
+from orchestration.settings import Settings  # noqa: E402
 from tests.e2e.stack import Stack, wait_until  # noqa: E402
 
 ACTIVE = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
@@ -264,9 +265,9 @@ def _ts(value: Any) -> float | None:
     return float(value) if value else None
 
 
-def register_institutions(home: Path, warehouse: Path) -> int:
-    """Write dagster.yaml and add every institution to the dynamic partition, in the
-    order (and with the code) the ``institution_sync`` sensor uses."""
+def register_institutions(settings: Settings, warehouse: Path) -> int:
+    """Write dagster.yaml (from the stack's ``settings``) and add every institution to the
+    dynamic partition, in the order (and with the code) the ``institution_sync`` sensor uses."""
     import dagster as dg
     import duckdb
 
@@ -274,10 +275,8 @@ def register_institutions(home: Path, warehouse: Path) -> int:
     from orchestration.defs.reports.partitions import institution_partitions
     from orchestration.instance_config import ensure_instance
     from orchestration.institutions import registration_order
-    from orchestration.settings import get_settings
 
-    get_settings.cache_clear()
-    ensure_instance(get_settings())
+    ensure_instance(settings)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute("SELECT id, name, subdomain, timezone FROM institutions ORDER BY id").fetchall()
     institutions = [Institution(id=r[0], name=r[1], subdomain=r[2], timezone=r[3]) for r in rows]
@@ -377,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
     for key in [k for k in os.environ if k.startswith("LXP_")]:
         del os.environ[key]
     os.environ.update({"LXP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), **extra_env})
-    registered = register_institutions(home, warehouse)
+    registered = register_institutions(Settings(), warehouse)  # the stack's settings, from that environment
 
     stack = Stack(home, extra_env)
     load_before = load_average()

@@ -1,5 +1,8 @@
 """``lxp-reports``: generate the demo warehouse, run the stack, mint demo tokens,
-inspect the notification outbox."""
+inspect the notification outbox.
+
+:func:`main` is an entry point: it reads the settings from the environment once
+and hands them to the command."""
 
 from __future__ import annotations
 
@@ -13,18 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import topology
-from orchestration.settings import get_settings
+from orchestration.settings import Settings
 from orchestration.topology import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.warehouse.client import duckdb_path
     from orchestration.warehouse.generate import generate_warehouse, resolve_now, with_institutions
     from orchestration.warehouse.load import is_postgres_url
 
-    settings = get_settings()
     out = args.out or str((settings.home / "warehouse.duckdb").resolve())
     if not is_postgres_url(out):
         Path(duckdb_path(out)).parent.mkdir(parents=True, exist_ok=True)
@@ -50,10 +52,9 @@ def _as_of(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD or an ISO-8601 datetime, got {text!r}") from None
 
 
-def _cmd_token(args: argparse.Namespace) -> int:
+def _cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     import jwt
 
-    settings = get_settings()
     claims: dict[str, object] = {
         "institutionId": args.institution,
         "userId": args.user,
@@ -80,8 +81,8 @@ def _layout(args: argparse.Namespace) -> Layout:
     )
 
 
-def _child_env(args: argparse.Namespace) -> dict[str, str]:
-    return topology.environment(getattr(args, "profile", "embedded"), get_settings(), _layout(args), os.environ)
+def _child_env(args: argparse.Namespace, settings: Settings) -> dict[str, str]:
+    return topology.environment(getattr(args, "profile", "embedded"), settings, _layout(args), os.environ)
 
 
 def _processes(args: argparse.Namespace, with_dagster: bool, with_api: bool) -> list[tuple[str, list[str]]]:
@@ -111,12 +112,11 @@ def _supervise(
     return Supervisor(procs, env, cwd=ROOT, replicas=replicas, **options).run()
 
 
-def _cmd_up(args: argparse.Namespace) -> int:
+def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.instance_config import ensure_instance
     from orchestration.warehouse.client import duckdb_path
 
-    settings = get_settings()
-    env = _child_env(args)
+    env = _child_env(args, settings)
     if args.profile == "production":
         problems = topology.production_problems(settings, os.environ, args.api_replicas)
         if problems:
@@ -139,18 +139,17 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return _supervise(procs, env, replicas=api_names if len(api_names) > 1 else set())
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    env = _child_env(args)
+def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    env = _child_env(args, settings)
     if not _api_available():
         print("the API package is not installed", file=sys.stderr)
         return 2
     return _supervise(_processes(args, with_dagster=False, with_api=True), env)
 
 
-def _cmd_outbox(args: argparse.Namespace) -> int:
+def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.delivery.outbox import Outbox
 
-    settings = get_settings()
     outbox = Outbox.from_settings(settings)
     outbox.create_schema()
     if args.action == "retry":
@@ -170,10 +169,10 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_migrate(args: argparse.Namespace) -> int:
+def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.ledger import migrate
 
-    url = get_settings().outbox
+    url = settings.outbox
     changed = migrate.upgrade(url, args.revision)
     print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
     return 0
@@ -246,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    return int(args.func(args, Settings()) or 0)
 
 
 if __name__ == "__main__":

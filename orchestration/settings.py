@@ -1,14 +1,17 @@
 """One settings object for every process (API, Dagster code location, CLI).
 
 Everything is read from the environment with the ``LXP_`` prefix so the same
-image runs the embedded demo and production by configuration alone.
+image runs the embedded demo and production by configuration alone. Only the
+process entry points build ``Settings()`` from the environment (``api.app:app``,
+``orchestration.definitions:defs``, ``orchestration.cli.main``); everything else
+is handed the one object (``create_app(settings)``, ``build_definitions(settings)``)
+and no module reads settings at import.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import date
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -182,18 +185,3 @@ class Settings(BaseSettings):
     @property
     def outbox(self) -> str:
         return self.outbox_url or f"sqlite:///{(self.home / 'outbox.sqlite').resolve()}"
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """Cached so every module sees one object; tests call ``get_settings.cache_clear()``."""
-    return Settings()
-
-
-def months_start() -> date:
-    """The first monthly partition (retention): ``LXP_FIRST_MONTH``, default 2024-01.
-
-    Every monthly partition from here to the current month exists, so this
-    bounds what the UI, the partition-status queries, the API's exact-month
-    detection and the sensors walk (the rule itself: ``assets.periods.is_partition_month``)."""
-    return parse_month(get_settings().first_month)

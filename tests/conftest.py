@@ -17,16 +17,12 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["LXP_HOME"] = str(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster")
     (home / "dagster").mkdir()
-    from orchestration.settings import get_settings
-
-    get_settings.cache_clear()
     yield home
     for k, v in old.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

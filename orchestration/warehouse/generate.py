@@ -942,20 +942,16 @@ def _stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime
 
 
 def generate_warehouse(
-    scale: str | Scale, seed: int = 42, out: str | None = None, *, now: datetime | date | None = None
+    scale: str | Scale, seed: int, out: str, *, now: datetime | date | None = None
 ) -> dict[str, int]:
     """Generate and load in one go (``lxp-reports generate``); returns row counts per table.
 
-    ``out``: a DuckDB file path (or ``duckdb:///path``) or a ``postgresql://`` URL;
-    default = the configured warehouse (``LXP_WAREHOUSE_URL`` / ``$LXP_HOME/warehouse.duckdb``).
+    ``out``: a DuckDB file path (or ``duckdb:///path``) or a ``postgresql://`` URL (the CLI's
+    default is the configured warehouse, ``Settings.warehouse``).
     """
     from orchestration.warehouse.load import load
 
     frames = generate(scale, seed, now)
-    if out is None:
-        from orchestration.settings import get_settings
-
-        out = get_settings().warehouse
     load(frames, out)
     return {t: f.height for t, f in frames.items()}
 

@@ -93,13 +93,7 @@ def test_up_production_refuses_to_start_without_shared_state(
 ) -> None:
     _settings(monkeypatch, {})
     monkeypatch.delenv("DAGSTER_PG_URL", raising=False)
-    from orchestration.settings import get_settings
-
-    get_settings.cache_clear()
-    try:
-        assert cli.main(["up", "--profile", "production", "--api-replicas", "2"]) == 2
-    finally:
-        get_settings.cache_clear()
+    assert cli.main(["up", "--profile", "production", "--api-replicas", "2"]) == 2  # main reads the environment
     assert "not a production topology" in capsys.readouterr().err
 
 
