@@ -81,6 +81,9 @@ def test_instance_builds_its_launcher_storage_and_coordinator(
         assert type(launcher).__name__ == "K8sRunLauncher"
         assert launcher.job_namespace == "lxp-reports"
         assert launcher.instance_config_map == "dagster-instance"
+        # Storage reads DAGSTER_PG_URL; no Secret that nothing reads is required by run pods.
+        assert launcher.postgres_password_secret is None
+        assert launcher.resources["limits"]["memory"] == "3Gi"
         assert type(instance.compute_log_manager).__name__ == "S3ComputeLogManager"
         assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
         queue = instance.get_concurrency_config().run_queue_config

@@ -29,6 +29,8 @@ VALUES = DEPLOY / "helm" / "dagster-values.yaml"
 _UD = "dagster-user-deployments"  # charts/dagster-user-deployments (subchart), schema UserDeployment
 _K8S_RL = "runLauncher.config.k8sRunLauncher"  # subschema/run_launcher.py K8sRunLauncherConfig
 _S3 = "computeLogManager.config.s3ComputeLogManager"  # subschema/compute_log_manager.py S3ComputeLogManager
+# Kubernetes objects the webserver and daemon Deployments take (same names in Webserver and Daemon).
+_POD_KEYS = ("podSecurityContext", "securityContext", "resources", "initContainerResources", "volumes", "volumeMounts")
 
 DOCUMENTED: dict[str, str] = {
     # subschema/global_.py Global; values.yaml "global"
@@ -60,6 +62,8 @@ DOCUMENTED: dict[str, str] = {
     f"{_UD}.deployments[].securityContext": "UserDeployment.securityContext",
     f"{_UD}.deployments[].resources": "UserDeployment.resources",
     f"{_UD}.deployments[].labels": "UserDeployment.labels",
+    f"{_UD}.deployments[].volumes": "UserDeployment.volumes (list of kubernetes Volume)",
+    f"{_UD}.deployments[].volumeMounts": "UserDeployment.volumeMounts (list of kubernetes VolumeMount)",
     # subschema/run_launcher.py RunLauncher / K8sRunLauncherConfig
     "runLauncher.type": "RunLauncher.type (K8sRunLauncher)",
     f"{_K8S_RL}.imagePullPolicy": "K8sRunLauncherConfig.imagePullPolicy",
@@ -73,6 +77,7 @@ DOCUMENTED: dict[str, str] = {
     f"{_K8S_RL}.failPodOnRunFailure": "K8sRunLauncherConfig.failPodOnRunFailure",
     f"{_K8S_RL}.resources": "K8sRunLauncherConfig.resources",
     f"{_K8S_RL}.runK8sConfig.podSpecConfig": "RunK8sConfig.podSpecConfig",
+    f"{_K8S_RL}.runK8sConfig.containerConfig": "RunK8sConfig.containerConfig",
     # subschema/compute_log_manager.py ComputeLogManager / S3ComputeLogManager
     "computeLogManager.type": "ComputeLogManager.type (S3ComputeLogManager)",
     f"{_S3}.bucket": "S3ComputeLogManager.bucket",
@@ -80,8 +85,11 @@ DOCUMENTED: dict[str, str] = {
     f"{_S3}.region": "S3ComputeLogManager.region",
     f"{_S3}.uploadInterval": "S3ComputeLogManager.uploadInterval",
     f"{_S3}.skipEmptyFiles": "S3ComputeLogManager.skipEmptyFiles",
-    # subschema/daemon.py Daemon / RunCoordinator / QueuedRunCoordinatorConfig
+    # subschema/webserver.py Webserver; templates/helpers/_deployment-webserver.tpl
+    **{f"dagsterWebserver.{key}": f"Webserver.{key}" for key in _POD_KEYS},
+    # subschema/daemon.py Daemon / RunCoordinator / QueuedRunCoordinatorConfig; templates/deployment-daemon.yaml
     "dagsterDaemon.enabled": "Daemon.enabled",
+    **{f"dagsterDaemon.{key}": f"Daemon.{key}" for key in _POD_KEYS},
     "dagsterDaemon.runCoordinator.enabled": "RunCoordinator.enabled",
     "dagsterDaemon.runCoordinator.type": "RunCoordinator.type (QueuedRunCoordinator)",
     "dagsterDaemon.runCoordinator.config.queuedRunCoordinator.dequeueIntervalSeconds": (
@@ -111,9 +119,15 @@ OPAQUE = {
     f"{_UD}.deployments[].securityContext",
     f"{_UD}.deployments[].resources",
     f"{_UD}.deployments[].labels",
+    f"{_UD}.deployments[].volumes",
+    f"{_UD}.deployments[].volumeMounts",
     f"{_K8S_RL}.labels",
     f"{_K8S_RL}.resources",
+    f"{_K8S_RL}.volumes",
+    f"{_K8S_RL}.volumeMounts",
     f"{_K8S_RL}.runK8sConfig.podSpecConfig",
+    f"{_K8S_RL}.runK8sConfig.containerConfig",
+    *(f"{component}.{key}" for component in ("dagsterWebserver", "dagsterDaemon") for key in _POD_KEYS),
 }
 
 
@@ -162,15 +176,24 @@ def test_user_code_deployment_runs_our_grpc_server_from_our_image() -> None:
     assert deployment["image"]["repository"] == image["newName"]
     assert str(deployment["image"]["tag"]) == str(image["newTag"])
     assert deployment["podSecurityContext"]["runAsNonRoot"] is True
+    # Runs take their pod from runLauncher only (tests/deploy/test_run_pods.py shows why).
+    assert deployment["includeConfigInLaunchedRuns"] == {"enabled": False}
 
 
 def test_instance_settings_match_the_k8s_instance_file() -> None:
+    """The chart's run launcher and deploy/dagster.k8s.yaml's give a run the same pod."""
     values = _values()
     instance = yaml.safe_load((DEPLOY / "dagster.k8s.yaml").read_text(encoding="utf-8"))
     assert values["runLauncher"]["type"] == instance["run_launcher"]["class"] == "K8sRunLauncher"
     launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
-    assert [s["name"] for s in launcher["envSecrets"]] == instance["run_launcher"]["config"]["env_secrets"]
-    assert [c["name"] for c in launcher["envConfigMaps"]] == instance["run_launcher"]["config"]["env_config_maps"]
+    config = instance["run_launcher"]["config"]
+    assert [s["name"] for s in launcher["envSecrets"]] == config["env_secrets"]
+    assert [c["name"] for c in launcher["envConfigMaps"]] == config["env_config_maps"]
+    assert launcher["envVars"] == config["env_vars"]
+    assert launcher["resources"] == config["resources"]
+    assert launcher["volumes"] == config["volumes"] and launcher["volumeMounts"] == config["volume_mounts"]
+    assert launcher["runK8sConfig"]["podSpecConfig"] == config["run_k8s_config"]["pod_spec_config"]
+    assert launcher["runK8sConfig"]["containerConfig"] == config["run_k8s_config"]["container_config"]
     assert values["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "S3ComputeLogManager"
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
 
