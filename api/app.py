@@ -24,7 +24,7 @@ from api.routers import async_reports, downloads, health, jobs, library, sync_re
 from api.services import Services
 from orchestration.logs import configure_logging
 from orchestration.redact import install_log_redaction
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings, exit_if_unsafe, get_settings
 
 log = logging.getLogger("api")
 
@@ -66,12 +66,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """Build the API. ``services`` lets tests inject backends (e.g. a fake Dagster transport)."""
     settings = settings or (services.settings if services else get_settings())
+    exit_if_unsafe(settings, "lxp-reports API")  # LXP_ENV=production: no published or weak secrets
     install_log_redaction()  # download links are credentials: never whole in the access log
-    if insecure := settings.default_secrets():
-        log.warning(
-            "SECURITY: %s still use the built-in development defaults; set them before production use",
-            ", ".join(insecure),
-        )
+    if insecure := settings.secret_problems():  # development: the same rule, as a warning
+        log.warning("SECURITY: LXP_ENV=production would refuse to start: %s", "; ".join(insecure))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import topology
-from orchestration.settings import get_settings
+from orchestration.settings import exit_if_unsafe, get_settings
 from orchestration.topology import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +122,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
         if problems:
             print("not a production topology:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 2
+    exit_if_unsafe(settings, "lxp-reports up")  # LXP_ENV=production with the embedded profile
     ensure_instance(settings, args.profile)
     warehouse = settings.warehouse
     if warehouse.startswith("duckdb:") and not Path(duckdb_path(warehouse)).exists():
@@ -140,6 +141,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    exit_if_unsafe(get_settings(), "lxp-reports serve")
     env = _child_env(args)
     if not _api_available():
         print("the API package is not installed", file=sys.stderr)

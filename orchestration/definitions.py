@@ -12,11 +12,13 @@ from orchestration.defs.reports import definitions as reports
 from orchestration.defs.resources import resources_from_settings
 from orchestration.defs.warehouse import definitions as warehouse
 from orchestration.logs import configure_logging
-from orchestration.settings import Settings, get_settings
+from orchestration.settings import Settings, exit_if_unsafe, get_settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     s = settings or get_settings()
+    # LXP_ENV=production: the code server (and every run worker, which loads this too) refuses weak secrets.
+    exit_if_unsafe(s, "Dagster code location")
     return dg.Definitions.merge(
         reports.build(s),
         institutions.build(s),
