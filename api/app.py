@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.limits import RequestLimitsMiddleware
-from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.ratelimit import COUNTING, RateLimiter, RateLimitMiddleware, is_limited
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
 from orchestration.logs import configure_logging
@@ -37,10 +37,11 @@ Institution-scoped usage reports for the LXP.
   `invalid_argument` (400; also 406 for an unsupported `Accept`), `failed_precondition` (400),
   `unauthenticated` (401), `permission_denied` (403), `not_found` (404), `resource_exhausted` (429,
   with `Retry-After`), `internal` (500, with `X-Request-Id`), `unavailable` (503).
-* **Rate limit**: 60 requests/minute per institution on the report endpoints.
+* **Rate limit**: 60 requests/minute per institution on the report endpoints (`/reports/...`,
+  `/institution/reports/...`). {COUNTING}
 * **Async reports** return `{"results": {"id"}}` (poll `/institution/reports/jobs/{id}`) or
   `{"results": {"cached": true}}`; the download link is delivered to the requester.
-"""
+""".replace("{COUNTING}", COUNTING)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -48,8 +49,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    for path in schema.get("paths", {}).values():
+    for template, path in schema.get("paths", {}).items():
         for operation in path.values():
+            if is_limited(template):  # what counts toward the limit, on every route it applies to
+                operation["description"] = f"{operation.get('description', '')}\n\n**Rate limit**: {COUNTING}".strip()
             responses = operation.get("responses", {})
             if responses.pop("422", None) is not None and "400" not in responses:
                 responses["400"] = {
