@@ -181,6 +181,14 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_init(args: argparse.Namespace) -> int:
+    from orchestration.provision import init
+
+    for line in init(get_settings(), os.environ):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lxp-reports", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status", choices=["pending", "sending", "sent", "dead"])
     out.add_argument("--limit", type=int, default=50)
     out.set_defaults(func=_cmd_outbox)
+
+    ini = sub.add_parser(
+        "init",
+        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL) and S3 buckets "
+        "(LXP_STORAGE, LXP_COMPUTE_LOGS) that are missing; idempotent",
+    )
+    ini.set_defaults(func=_cmd_init)
 
     mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
     mig.add_argument("revision", nargs="?", default="head")
