@@ -20,12 +20,12 @@ from fastapi.responses import JSONResponse
 from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
 from api.limits import RequestLimitsMiddleware
-from api.ratelimit import RateLimiter, RateLimitMiddleware
+from api.ratelimit import COUNTING, RateLimiter, RateLimitMiddleware, is_limited
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
 from orchestration.logs import configure_logging
 from orchestration.redact import install_log_redaction
-from orchestration.settings import Settings
+from orchestration.settings import Settings, exit_if_unsafe
 
 log = logging.getLogger("api")
 
@@ -38,10 +38,11 @@ Institution-scoped usage reports for the LXP.
   `invalid_argument` (400; also 406 for an unsupported `Accept`), `failed_precondition` (400),
   `unauthenticated` (401), `permission_denied` (403), `not_found` (404), `resource_exhausted` (429,
   with `Retry-After`), `internal` (500, with `X-Request-Id`), `unavailable` (503).
-* **Rate limit**: 60 requests/minute per institution on the report endpoints.
+* **Rate limit**: 60 requests/minute per institution on the report endpoints (`/reports/...`,
+  `/institution/reports/...`). {COUNTING}
 * **Async reports** return `{"results": {"id"}}` (poll `/institution/reports/jobs/{id}`) or
   `{"results": {"cached": true}}`; the download link is delivered to the requester.
-"""
+""".replace("{COUNTING}", COUNTING)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -49,8 +50,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-    for path in schema.get("paths", {}).values():
+    for template, path in schema.get("paths", {}).items():
         for operation in path.values():
+            if is_limited(template):  # what counts toward the limit, on every route it applies to
+                operation["description"] = f"{operation.get('description', '')}\n\n**Rate limit**: {COUNTING}".strip()
             responses = operation.get("responses", {})
             if responses.pop("422", None) is not None and "400" not in responses:
                 responses["400"] = {
@@ -69,12 +72,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     transport); they must have been built from the same settings object."""
     if services is not None and services.settings is not settings:
         raise ValueError("create_app: services were built from other settings")
+    exit_if_unsafe(settings, "lxp-reports API")  # LXP_ENV=production: no published or weak secrets
     install_log_redaction()  # download links are credentials: never whole in the access log
-    if insecure := settings.default_secrets():
-        log.warning(
-            "SECURITY: %s still use the built-in development defaults; set them before production use",
-            ", ".join(insecure),
-        )
+    if insecure := settings.secret_problems():  # development: the same rule, as a warning
+        log.warning("SECURITY: LXP_ENV=production would refuse to start: %s", "; ".join(insecure))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -73,6 +73,12 @@ RATE_LIMITED = Counter(
     ["route"],
     registry=REGISTRY,
 )
+RATE_LIMIT_FAIL_OPEN = Counter(
+    "lxp_api_rate_limit_fail_open",
+    "Requests let through unlimited because the rate-limit storage (Redis) did not answer "
+    "(the limiter fails open; its WARNING is logged at most once a minute, with this count).",
+    registry=REGISTRY,
+)
 REPORT_REQUESTS = Counter(
     "lxp_api_report_requests",
     "Asynchronous report requests by outcome: cache_hit (file resent), launched (new Dagster run), "

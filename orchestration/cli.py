@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestration import topology
-from orchestration.settings import Settings
+from orchestration.settings import Settings, exit_if_unsafe
 from orchestration.topology import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,6 +122,7 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         if problems:
             print("not a production topology:\n  " + "\n  ".join(problems), file=sys.stderr)
             return 2
+    exit_if_unsafe(settings, "lxp-reports up")  # LXP_ENV=production with the embedded profile
     ensure_instance(settings, args.profile)
     warehouse = settings.warehouse
     if warehouse.startswith("duckdb:") and not Path(duckdb_path(warehouse)).exists():
@@ -140,6 +141,7 @@ def _cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    exit_if_unsafe(settings, "lxp-reports serve")
     env = _child_env(args, settings)
     if not _api_available():
         print("the API package is not installed", file=sys.stderr)
@@ -175,6 +177,14 @@ def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.outbox
     changed = migrate.upgrade(url, args.revision)
     print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
+    return 0
+
+
+def _cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from orchestration.provision import init
+
+    for line in init(settings, os.environ):
+        print(line)
     return 0
 
 
@@ -236,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--status", choices=["pending", "sending", "sent", "dead"])
     out.add_argument("--limit", type=int, default=50)
     out.set_defaults(func=_cmd_outbox)
+
+    ini = sub.add_parser(
+        "init",
+        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL) and S3 buckets "
+        "(LXP_STORAGE, LXP_COMPUTE_LOGS) that are missing; idempotent",
+    )
+    ini.set_defaults(func=_cmd_init)
 
     mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
     mig.add_argument("revision", nargs="?", default="head")

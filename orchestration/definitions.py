@@ -20,11 +20,13 @@ from orchestration.defs.reports import definitions as reports
 from orchestration.defs.resources import resources_from_settings
 from orchestration.defs.warehouse import definitions as warehouse
 from orchestration.logs import configure_logging
-from orchestration.settings import Settings
+from orchestration.settings import Settings, exit_if_unsafe
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     s = settings
+    # LXP_ENV=production: the code server (and every run worker, which loads this too) refuses weak secrets.
+    exit_if_unsafe(s, "Dagster code location")
     return dg.Definitions.merge(
         reports.build(s),
         institutions.build(s),

@@ -11,6 +11,7 @@ and no module reads settings at import.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -20,10 +21,20 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assets.periods import DEFAULT_FIRST_MONTH, parse_month
 
+#: Shortest secret accepted in production: HS256 keys below the hash size (32 bytes) are brute-forceable
+#: (RFC 7518 3.2); `python3 -c 'import secrets; print(secrets.token_urlsafe(48))'` gives 64 characters.
+MIN_SECRET_BYTES = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LXP_", extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="production: every entry point (API, Dagster code location, `lxp-reports up`) refuses to "
+        "start while a required secret is unset, a built-in development default or shorter than 32 bytes "
+        "(`production_problems`). `up --profile production` sets it for its children.",
+    )
     home: Path = Field(default=Path("./var"), description="Root for all local state.")
     warehouse_url: str = Field(
         default="",
@@ -161,6 +172,34 @@ class Settings(BaseSettings):
             if getattr(self, name) == type(self).model_fields[name].default
         ]
 
+    def secret_problems(self) -> list[str]:
+        """Every required secret that is unset, still a published development default, or shorter than
+        :data:`MIN_SECRET_BYTES` (one line each, naming the variable). Required: ``LXP_JWT_SECRET`` when
+        ``LXP_JWT_ALGORITHMS`` allows HS256 (anyone holding it mints tokens for any institution);
+        ``LXP_LINK_SECRET`` always (it signs local download links; unused with S3 storage, whose links are
+        presigned, but required so a switch to local storage never serves links signed with a published
+        key); ``LXP_NOTIFY_SECRET`` when the webhook channel is on (``LXP_NOTIFY_URL``)."""
+        required = ["link_secret"]
+        if "HS256" in [a.strip().upper() for a in self.jwt_algorithms.split(",")]:
+            required.insert(0, "jwt_secret")
+        if self.notify_url:
+            required.append("notify_secret")
+        problems = []
+        for name in required:
+            value: str = getattr(self, name)
+            variable = f"LXP_{name.upper()}"
+            if not value:
+                problems.append(f"{variable} is unset")
+            elif value == type(self).model_fields[name].default:
+                problems.append(f"{variable} is the built-in development default (published in the source)")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{variable} is {len(value.encode())} bytes; at least {MIN_SECRET_BYTES} are required")
+        return problems
+
+    def production_problems(self) -> list[str]:
+        """Why this process must not start (empty outside ``LXP_ENV=production`` and when all is well)."""
+        return self.secret_problems() if self.env == "production" else []
+
     @property
     def warehouse(self) -> str:
         return self.warehouse_url or f"duckdb:///{(self.home / 'warehouse.duckdb').resolve()}"
@@ -185,3 +224,14 @@ class Settings(BaseSettings):
     @property
     def outbox(self) -> str:
         return self.outbox_url or f"sqlite:///{(self.home / 'outbox.sqlite').resolve()}"
+
+
+def exit_if_unsafe(settings: Settings, process: str) -> None:
+    """The refusal every production entry point shares: print what is wrong (one line per problem, no
+    traceback) and exit 2, as ``lxp-reports up --profile production`` does for per-process state."""
+    if problems := settings.production_problems():
+        lines = "\n  ".join(
+            [*problems, "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"]
+        )
+        print(f"{process}: refusing to start with LXP_ENV=production:\n  {lines}", file=sys.stderr, flush=True)
+        raise SystemExit(2)

@@ -15,7 +15,9 @@ Two profiles of ``lxp-reports up``:
   database and the warehouse; Redis for the shared rate limit; S3 for reports
   and compute logs), and :func:`production_problems` refuses to start a
   "production" stack whose state would silently stay per process or per
-  machine.
+  machine, or whose secrets are weak (``Settings.secret_problems``). Its
+  children run with ``LXP_ENV=production``, so each of them refuses weak
+  secrets on its own as well.
 
 The supervisor (``orchestration/cli.py``) only receives the ``(name, argv)``
 list; this module is the one place that knows the shape of a topology.
@@ -45,6 +47,7 @@ PRODUCTION_WORKSPACE = ROOT / "deploy" / "workspace.production.yaml"
 CODE_SERVER_HOST_ENV = "LXP_CODE_SERVER_HOST"
 CODE_SERVER_PORT_ENV = "LXP_CODE_SERVER_PORT"
 DAGSTER_PG_URL_ENV = "DAGSTER_PG_URL"
+ENV_ENV = "LXP_ENV"
 CODE_SERVER_WAIT_SECONDS = 300.0
 
 Process = tuple[str, list[str]]
@@ -129,6 +132,7 @@ def environment(profile: str, settings: Settings, layout: Layout, base: Mapping[
     env.setdefault("LXP_DAGSTER_URL", f"http://{layout.host}:{layout.dagster_port}")
     env.setdefault("LXP_PUBLIC_BASE_URL", f"http://{layout.host}:{layout.api_port}")
     if profile == "production":
+        env[ENV_ENV] = "production"  # each child refuses weak secrets itself (Settings.production_problems)
         env[CODE_SERVER_HOST_ENV] = layout.host
         env[CODE_SERVER_PORT_ENV] = str(layout.code_server_port)
     return env
@@ -140,7 +144,9 @@ def production_problems(settings: Settings, environ: Mapping[str, str], api_repl
     Every piece of shared state must live in a network service: a SQLite outbox,
     a DuckDB warehouse file, local report storage or an in-memory rate limit
     would each be private to one process or one machine, so two replicas would
-    disagree (double runs, a 120/min limit, links to files another pod cannot serve)."""
+    disagree (double runs, a 120/min limit, links to files another pod cannot serve).
+    And no secret may be unset, published or short (``Settings.secret_problems``, the one rule
+    the API and the code location apply under ``LXP_ENV=production``)."""
     problems = []
     if not environ.get(DAGSTER_PG_URL_ENV, "").startswith("postgresql"):
         problems.append(f"{DAGSTER_PG_URL_ENV} must be postgresql+psycopg2://... (Dagster run/event/schedule storage)")
@@ -156,7 +162,7 @@ def production_problems(settings: Settings, environ: Mapping[str, str], api_repl
         problems.append("LXP_RATE_LIMIT_STORAGE must be redis://host:port with several API replicas (one shared limit)")
     if api_replicas < 1:
         problems.append("--api-replicas must be at least 1")
-    return problems
+    return problems + settings.secret_problems()
 
 
 def wait_code_server(host: str, port: int, timeout: float) -> bool:

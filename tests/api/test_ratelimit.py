@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
+from api.ratelimit import COUNTING, FailOpenLog, is_limited
 from tests.api.conftest import auth, build_client
-from tests.services.redis import redis_url  # noqa: F401  (fixture)
+from tests.api.test_metrics import scrape, value
+from tests.e2e.stack import free_port, wait_until
+from tests.services.redis import (
+    _ping,
+    redis_url,  # noqa: F401  (fixture)
+)
 
 STORYBOARD = "/institution/reports/storyboard-usage"
 
@@ -119,3 +130,83 @@ def test_the_token_is_verified_once_per_request(client: TestClient, monkeypatch:
     missing = client.get(f"{STORYBOARD}?month=3&year=2026")
     assert missing.status_code == 401 and missing.json()["message"] == "Missing Authorization header"
     assert len(calls) == 4  # no token, nothing decoded
+
+
+def _redis_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(lambda: _ping(port) or None, 10, "redis-server", interval=0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.mark.services
+def test_redis_down_warns_once_a_minute_and_counts_every_fail_open(
+    settings, fake_dagster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real redis-server stopped under traffic: 20 requests pass (fail open) with one WARNING line,
+    not 20, and /metrics counts all 20; when Redis is back, one INFO line says how many failed open."""
+    port = free_port()
+    redis = _redis_server(port, tmp_path)
+    url = f"{STORYBOARD}?month=3&year=2026"
+    try:
+        with _limited_client(settings, fake_dagster, "1000/minute", f"redis://127.0.0.1:{port}/0") as client:
+            assert client.get(url, headers=auth()).status_code == 200
+            before = value(scrape(client), "lxp_api_rate_limit_fail_open_total")
+            _stop(redis)
+            caplog.set_level(logging.INFO, logger="api.ratelimit")
+            for _ in range(20):
+                assert client.get(url, headers=auth()).status_code == 200
+            warnings = [r for r in caplog.records if r.name == "api.ratelimit" and r.levelno == logging.WARNING]
+            assert len(warnings) == 1, [r.getMessage() for r in warnings]
+            assert "failing open" in warnings[0].getMessage() and "1 request(s)" in warnings[0].getMessage()
+            assert value(scrape(client), "lxp_api_rate_limit_fail_open_total") - before == 20
+
+            redis = _redis_server(port, tmp_path)
+            caplog.clear()
+            assert client.get(url, headers=auth()).status_code == 200
+            (back,) = [r.getMessage() for r in caplog.records if r.name == "api.ratelimit"]
+            assert back == "rate limit storage answers again; 20 request(s) failed open while it did not"
+            assert value(scrape(client), "lxp_api_rate_limit_fail_open_total") - before == 20
+    finally:
+        _stop(redis)
+
+
+def test_fail_open_warnings_carry_the_count_since_the_last_one(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    fail_open = FailOpenLog(interval=60, clock=lambda: now[0])
+    caplog.set_level(logging.INFO, logger="api.ratelimit")
+    for t in (0, 10, 20, 59.9, 61, 62):
+        now[0] = t
+        fail_open.failed(ConnectionError("refused"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "ConnectionError: refused (1 request(s)" in messages[0]
+    assert "(4 request(s) let through unlimited since the last warning" in messages[1]  # 10, 20, 59.9, 61
+    fail_open.answered()
+    fail_open.answered()  # once per recovery
+    assert caplog.records[-1].getMessage().endswith("6 request(s) failed open while it did not")
+    assert len(caplog.records) == 3
+
+
+def test_the_openapi_says_what_counts_toward_the_limit(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    description = schema["info"]["description"]
+    for words in ("60 requests/minute per institution", "invalid parameters (400)", "failed authentication"):
+        assert words in description, words
+    assert "Polling `/institution/reports/jobs` does not count" in description
+    for template, path in schema["paths"].items():
+        for method, operation in path.items():
+            counted = "**Rate limit**: " + COUNTING in operation.get("description", "")
+            assert counted == is_limited(template), (method, template)
+    assert is_limited("/institution/reports/catalog") and not is_limited("/institution/reports/jobs/{job_id}")

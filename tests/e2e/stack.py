@@ -32,8 +32,8 @@ from assets.contract import TAG_CLAIM
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "e2e-delivery-secret-0123456789-0123456789"
-NOTIFY_SECRET = "e2e-notify-secret-0123456789"
-LINK_SECRET = "e2e-link-secret-0123456789"
+NOTIFY_SECRET = "e2e-notify-secret-0123456789-0123456789"  # >= 32 bytes: the production profile refuses less
+LINK_SECRET = "e2e-link-secret-0123456789-0123456789"
 FINISHED = ("succeeded", "failed", "canceled")
 
 T = TypeVar("T")

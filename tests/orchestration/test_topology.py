@@ -24,11 +24,14 @@ PRODUCTION_ENV = {
     "LXP_STORAGE": "s3://reports/lxp",
     "LXP_COMPUTE_LOGS": "s3://dagster-logs/compute",
     "LXP_RATE_LIMIT_STORAGE": "redis://redis:6379/0",
+    # Production also refuses published or short secrets (tests/orchestration/test_production_secrets.py).
+    "LXP_JWT_SECRET": "topology-test-jwt-secret-0123456789abcdef",
+    "LXP_LINK_SECRET": "topology-test-link-secret-0123456789abcdef",
 }
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Settings:
-    for name in PRODUCTION_ENV:
+    for name in (*PRODUCTION_ENV, "LXP_ENV", "LXP_NOTIFY_URL", "LXP_NOTIFY_SECRET", "LXP_JWT_ALGORITHMS"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
