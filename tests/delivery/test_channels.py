@@ -114,6 +114,10 @@ def test_parse_smtp_url() -> None:
     assert parse_smtp_url("smtps://mail.example.com").port == 465
     with pytest.raises(ValueError):
         parse_smtp_url("http://mail.example.com")
+    for bad in ("smtp+ssl://user:pw-in-url@mail.example.com", "smtp://user:pw-in-url@"):
+        with pytest.raises(ValueError) as error:  # the message can reach a sensor tick in the UI
+            parse_smtp_url(bad)
+        assert "pw-in-url" not in str(error.value)
 
 
 def test_expiry_is_shown_in_the_institution_timezone() -> None:

@@ -20,6 +20,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -70,13 +71,30 @@ class SmtpRecorder:
 
 
 @contextmanager
-def running_smtp() -> Iterator[SmtpRecorder]:
-    """A plain SMTP server on a free loopback port for as long as the block runs."""
+def running_smtp(login: tuple[str, str] | None = None) -> Iterator[SmtpRecorder]:
+    """A plain SMTP server on a free loopback port for as long as the block runs.
+
+    With ``login`` (user, password) it requires AUTH (over plain SMTP: loopback only)
+    and ``url`` carries the credentials, as a relay's URL would."""
     recorder = SmtpRecorder()
     port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    auth: dict[str, Any] = {}
+    userinfo = ""
+    if login is not None:
+        user, password = login
+
+        def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+            ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (
+                user.encode(),
+                password.encode(),
+            )
+            return AuthResult(success=ok, handled=False)
+
+        auth = {"auth_required": True, "auth_require_tls": False, "authenticator": authenticator}
+        userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}@"
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **auth)
     controller.start()
-    recorder.url = f"smtp://127.0.0.1:{port}"
+    recorder.url = f"smtp://{userinfo}127.0.0.1:{port}"
     try:
         yield recorder
     finally:

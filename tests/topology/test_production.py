@@ -8,7 +8,10 @@ Dagster's compute logs; the code location is a gRPC code server that the
 webserver and the daemon load through ``deploy/workspace.production.yaml``; two
 API replicas answer on two ports. The tests act as clients would: they spread
 requests over both replicas, kill one replica with SIGKILL under load, follow
-the notified presigned link, and run the monthly backfill.
+the notified presigned link, and run the monthly backfill. Every secret and
+credential-bearing URL of the stack is a known value (passwords in the
+PostgreSQL, webhook and SMTP URLs; the SMTP relay requires them): the last test
+looks for each one on every screen an operator or a client can open.
 
 Institutions are kept apart so the tests do not share a rate-limit budget:
 1 = dedup, 2 = rate limit, 3 = replica loss; the backfill covers them all.
@@ -16,6 +19,8 @@ Institutions are kept apart so the tests do not share a rate-limit budget:
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import subprocess
@@ -25,22 +30,38 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
-from assets.contract import TAG_TRIGGER
+from assets.contract import LOCATION, REPOSITORY, TAG_TRIGGER
 from assets.periods import partition_key
 from orchestration.delivery.outbox import Notification, Outbox
 from orchestration.delivery.storage import report_key
 from tests.e2e.checks import accepted_webhooks, check_webhook, download, links_in, mails_to, plain_text, wait_mail
-from tests.e2e.stack import ROOT, Person, Stack, months_ago, sha256, wait_until
+from tests.e2e.stack import (
+    JWT_SECRET,
+    LINK_SECRET,
+    NOTIFY_SECRET,
+    ROOT,
+    Person,
+    Stack,
+    months_ago,
+    sha256,
+    token,
+    wait_until,
+)
 from tests.services.http_receiver import HttpReceiver
 from tests.services.postgres import create_database
 from tests.services.s3 import CREDENTIALS
-from tests.services.smtp import SmtpRecorder
+from tests.services.smtp import SmtpRecorder, running_smtp
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    # The SMTP relay stand-in requires AUTH on plain loopback SMTP (so LXP_SMTP_URL carries a password).
+    pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
+]
 
 REPORT = "storyboard-usage"
 PATH = f"/institution/reports/{REPORT}"
@@ -50,12 +71,38 @@ PREFIX = "lxp/reports"
 NOTIFY_TIMEOUT = 150
 RUN_TIMEOUT = 240
 BACKFILL_TIMEOUT = 240
+#: Credentials only this stack knows (PostgreSQL trusts loopback and ignores the password;
+#: the webhook receiver records the Basic auth; the SMTP relay refuses mail without the login).
+PG_PASSWORDS = {
+    "dagster": "pw-pg-dagster-3f9c2a71",
+    "outbox": "pw-pg-outbox-b8e04d6f",
+    "warehouse": "pw-pg-wh-5a17c3e9",
+}
+NOTIFY_LOGIN = ("platform", "pw-notify-8d41e6b0c2")
+SMTP_LOGIN = ("reports", "pw-smtp-c57a19e4d3")
+METRICS_TOKEN = "metrics-token-e2b7d05c94a1f6"
 
 
 def _monthly_assets() -> list[str]:
     from assets.registry import REPORTS
 
     return sorted(spec.name for spec in REPORTS.values() if spec.monthly)
+
+
+def with_password(url: str, password: str, user: str = "postgres") -> str:
+    """``url`` with ``password`` in its userinfo, unless it already carries one."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url
+    netloc = f"{parts.username or user}:{password}@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpRecorder]:
+    """This module's relay requires AUTH, so LXP_SMTP_URL carries a password."""
+    with running_smtp(login=SMTP_LOGIN) as recorder:
+        yield recorder
 
 
 @pytest.fixture(scope="module")
@@ -96,16 +143,19 @@ def topology(
     stack = Stack(
         home,
         {
-            "DAGSTER_PG_URL": databases["dagster"].replace("postgresql://", "postgresql+psycopg2://", 1),
-            "LXP_OUTBOX_URL": databases["outbox"],
-            "LXP_WAREHOUSE_URL": warehouse_url,
+            "DAGSTER_PG_URL": with_password(databases["dagster"], PG_PASSWORDS["dagster"]).replace(
+                "postgresql://", "postgresql+psycopg2://", 1
+            ),
+            "LXP_OUTBOX_URL": with_password(databases["outbox"], PG_PASSWORDS["outbox"]),
+            "LXP_WAREHOUSE_URL": with_password(warehouse_url, PG_PASSWORDS["warehouse"]),
             "LXP_RATE_LIMIT_STORAGE": redis_url,
             "LXP_STORAGE": f"s3://{REPORTS_BUCKET}/{PREFIX}",
             "LXP_COMPUTE_LOGS": COMPUTE_LOGS,
             "LXP_S3_ENDPOINT_URL": s3_endpoint,
             **CREDENTIALS,
-            "LXP_NOTIFY_URL": receiver.url,
+            "LXP_NOTIFY_URL": with_password(receiver.url, NOTIFY_LOGIN[1], NOTIFY_LOGIN[0]),
             "LXP_SMTP_URL": smtp.url,
+            "LXP_METRICS_TOKEN": METRICS_TOKEN,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",
             "LXP_MONTHLY_SENSOR": "true",  # the production profile as deployed: its backfill is tested below
         },
@@ -345,3 +395,135 @@ def test_the_monthly_backfill_completes(topology: Stack, monthly_backfill: str) 
     for c in counts:
         assert c["numPartitionsFailed"] == 0, counts
         assert c["numPartitionsMaterialized"] == c["numPartitionsTargeted"] >= 1, counts
+
+
+# -- No secret on any screen ------------------------------------------------------------------
+
+_EVENTS = """... on MessageEvent { message eventType }
+  ... on DisplayableEvent { label description metadataEntries { label description
+    ... on TextMetadataEntry { text } ... on UrlMetadataEntry { url } ... on PathMetadataEntry { path }
+    ... on JsonMetadataEntry { jsonString } ... on MarkdownMetadataEntry { mdStr } } }
+  ... on ErrorEvent { error { message stack causes { message stack } } }"""
+
+#: What the Dagster UI reads (the webserver's GraphQL has no auth): resources, launchpad defaults,
+#: runs with their config and tags, the instance, sensor ticks.
+SCREENS = {
+    "resources": """query($loc: String!, $repo: String!) {
+      allTopLevelResourceDetailsOrError(repositorySelector: {repositoryLocationName: $loc, repositoryName: $repo}) {
+      __typename ... on ResourceDetailsList { results { name configuredValues { key value type } } } } }""",
+    "location": """{ workspaceOrError { ... on Workspace { locationEntries { name displayMetadata { key value }
+      locationOrLoadError { __typename ... on RepositoryLocation { repositories { name
+      allTopLevelResourceDetails { name description configuredValues { key value type }
+      configFields { name defaultValueAsJson } } } } ... on PythonError { message } } } } } }""",
+    "env_vars": """query($loc: String!, $repo: String!) {
+      utilizedEnvVarsOrError(repositorySelector: {repositoryLocationName: $loc, repositoryName: $repo}) {
+      __typename ... on EnvVarWithConsumersList { results { envVarName } } } }""",
+    "launchpad": """query($loc: String!, $repo: String!, $job: String!) {
+      runConfigSchemaOrError(selector: {repositoryLocationName: $loc, repositoryName: $repo, pipelineName: $job}) {
+      __typename ... on RunConfigSchema { rootDefaultYaml allConfigTypes { key
+      ... on CompositeConfigType { fields { name defaultValueAsJson } } } } } }""",
+    "runs": """{ runsOrError(limit: 500) { __typename ... on Runs { results { runId jobName status runConfigYaml
+      tags { key value } } } } }""",
+    "instance": "{ instance { info runLauncher { name } runQueuingSupported } }",
+    "logs": "query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events { __typename "
+    + _EVENTS
+    + " } } } }",
+    "sensor": """query($loc: String!, $repo: String!) { sensorOrError(sensorSelector: {repositoryLocationName: $loc,
+      repositoryName: $repo, sensorName: "report_delivery"}) { __typename ... on Sensor { sensorState { ticks(limit: 50) {
+      status skipReason error { message stack } logEvents { events { message } } } } } } }""",
+}
+
+
+def _graphql_text(stack: Stack, query: str, **variables: Any) -> str:
+    response = httpx.post(f"{stack.dagster_url}/graphql", json={"query": query, "variables": variables}, timeout=60)
+    assert response.status_code == 200 and not response.json().get("errors"), response.text[:2000]
+    return response.text
+
+
+def test_no_secret_on_any_screen(topology: Stack, people: dict[int, list[Person]], receiver: HttpReceiver) -> None:
+    """A report runs (an ad-hoc one: a run config, tags, event logs) and is delivered through the
+    credential-bearing webhook and SMTP URLs; then none of the stack's secrets appears in what the
+    Dagster webserver's GraphQL serves, nor in the API's /metrics, OpenAPI or error bodies."""
+    env = topology.extra_env
+    passwords = {
+        name: urlsplit(env[name]).password for name in ("DAGSTER_PG_URL", "LXP_OUTBOX_URL", "LXP_WAREHOUSE_URL")
+    }
+    secrets = {
+        **passwords,
+        "LXP_NOTIFY_URL": NOTIFY_LOGIN[1],
+        "LXP_SMTP_URL": SMTP_LOGIN[1],
+        "LXP_JWT_SECRET": JWT_SECRET,
+        "LXP_LINK_SECRET": LINK_SECRET,
+        "LXP_NOTIFY_SECRET": NOTIFY_SECRET,
+        "LXP_METRICS_TOKEN": METRICS_TOKEN,
+    }
+    assert all(secrets.values()) and urlsplit(env["LXP_SMTP_URL"]).password == SMTP_LOGIN[1], secrets
+
+    person = people[1][0]
+    year, month = months_ago(4)
+    answer = topology.request(
+        "/institution/reports/catalog",
+        person.bearer,
+        start_date=f"{year}-{month:02d}-01",
+        end_date=f"{year}-{month:02d}-09",
+    )
+    assert answer.status_code == 200, answer.text
+    job_id = answer.json()["results"]["id"]
+    assert topology.wait_job(job_id, person.bearer, timeout=RUN_TIMEOUT)["status"] == "succeeded"
+    # Delivered with the resolved URLs: the webhook's Basic auth and an SMTP login (the relay requires it).
+    hook = wait_until(
+        lambda: next((r for r in accepted_webhooks(receiver, person.user) if r.json()["jobId"] == job_id), None),
+        NOTIFY_TIMEOUT,
+        f"the webhook of job {job_id}",
+    )
+    assert hook.headers["authorization"] == "Basic " + base64.b64encode(":".join(NOTIFY_LOGIN).encode()).decode()
+
+    repo = {"loc": LOCATION, "repo": REPOSITORY}
+    seen = {name: _graphql_text(topology, SCREENS[name], **repo) for name in ("resources", "env_vars", "sensor")}
+    seen["location"] = _graphql_text(topology, SCREENS["location"])
+    seen["instance"] = _graphql_text(topology, SCREENS["instance"])
+    seen["runs"] = _graphql_text(topology, SCREENS["runs"])
+    results = json.loads(seen["runs"])["data"]["runsOrError"]["results"]
+    assert job_id in {r["runId"] for r in results}
+    for run in results[:25]:
+        seen[f"logs {run['runId']}"] = _graphql_text(topology, SCREENS["logs"], id=run["runId"])
+    for job in sorted({r["jobName"] for r in results}):
+        seen[f"launchpad {job}"] = _graphql_text(topology, SCREENS["launchpad"], **repo, job=job)
+
+    base = topology.base
+    forged = token(person.institution, person.user, person.subdomain).rsplit(".", 1)[0] + ".forged-signature"
+    api = {
+        "openapi": httpx.get(f"{base}/openapi.json", timeout=30),
+        "metrics": httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=30),
+        "metrics without token": httpx.get(f"{base}/metrics", timeout=30),
+        "healthz": httpx.get(f"{base}/healthz", timeout=30),
+        "bad token": topology.request(PATH, "not-a-jwt", month=month, year=year),
+        "forged token": topology.request(PATH, forged, month=month, year=year),
+        "unknown job": topology.request("/institution/reports/jobs/no-such-job", person.bearer),
+        "unknown route": topology.request("/no-such-route", person.bearer),
+        "bad download": httpx.get(f"{base}/downloads/x/y.xlsx?exp=1&fn=y.xlsx&sig=bad", timeout=30),
+        "invalid request": topology.request(PATH, person.bearer, month=13, year=year),
+    }
+    statuses = {k: r.status_code for k, r in api.items()}
+    assert [statuses.pop(k) for k in ("openapi", "metrics", "metrics without token", "healthz")] == [200, 200, 401, 200]
+    assert all(status >= 400 for status in statuses.values()), statuses
+    seen.update({f"api {name}": f"{r.headers}\n{r.text}" for name, r in api.items()})
+
+    leaks = sorted(
+        (secret, screen) for screen, text in seen.items() for secret, value in secrets.items() if value in text
+    )
+    assert leaks == [], leaks
+
+    # The resource page names the variables instead.
+    details = json.loads(seen["resources"])["data"]["allTopLevelResourceDetailsOrError"]["results"]
+    env_vars = {
+        (r["name"], v["key"]): v["value"] for r in details for v in r["configuredValues"] if v["type"] == "ENV_VAR"
+    }
+    assert env_vars == {
+        ("warehouse", "url"): "LXP_WAREHOUSE_URL",
+        ("storage", "link_secret"): "LXP_LINK_SECRET",
+        ("notifier", "outbox_url"): "LXP_OUTBOX_URL",
+        ("notifier", "notify_url"): "LXP_NOTIFY_URL",
+        ("notifier", "notify_secret"): "LXP_NOTIFY_SECRET",
+        ("notifier", "smtp_url"): "LXP_SMTP_URL",
+    }, env_vars

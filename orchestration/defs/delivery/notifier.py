@@ -14,6 +14,7 @@ from datetime import datetime
 
 import dagster as dg
 
+from orchestration.defs.resources import settings_env
 from orchestration.delivery.deliver import DeliveryStats, build_channels, deliver_due
 from orchestration.delivery.outbox import Outbox
 from orchestration.delivery.storage import ReportStorage
@@ -35,14 +36,16 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
 
     @classmethod
     def from_settings(cls, s: Settings) -> NotifierResource:
+        """The secret and the URLs (which can carry passwords or tokens) go in as ``dg.EnvVar``
+        when they came from the environment (``orchestration.defs.resources.from_env``)."""
         return cls(
-            outbox_url=s.outbox,
+            outbox_url=settings_env(s, "outbox_url", s.outbox),
             max_attempts=s.outbox_max_attempts,
             backoff_seconds=s.outbox_backoff_seconds,
-            notify_url=s.notify_url,
-            notify_secret=s.notify_secret,
+            notify_url=settings_env(s, "notify_url"),
+            notify_secret=settings_env(s, "notify_secret"),
             notify_timeout_seconds=s.notify_timeout_seconds,
-            smtp_url=s.smtp_url,
+            smtp_url=settings_env(s, "smtp_url"),
             smtp_from=s.smtp_from,
             link_ttl_seconds=s.link_ttl_seconds,
         )

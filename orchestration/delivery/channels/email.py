@@ -37,7 +37,11 @@ class SmtpTarget:
 def parse_smtp_url(url: str) -> SmtpTarget:
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ValueError(f"unsupported smtp url {url!r}; use smtp://, smtp+starttls:// or smtps://")
+        # Never quote the URL: it may carry the password (and this message can reach the Dagster UI).
+        raise ValueError(
+            f"unsupported smtp url (scheme {parts.scheme!r}, host {parts.hostname!r}); "
+            "use smtp://, smtp+starttls:// or smtps://"
+        )
     return SmtpTarget(
         scheme=parts.scheme,
         host=parts.hostname,
