@@ -47,8 +47,8 @@ class S3Timeouts:
 
 #: Report runs upload files in 16 MiB parts: a part must make progress within 30 s (botocore's
 #: default is 60 s), and transient failures are retried; the run itself is retried on top
-#: (``orchestration.transient``).
-S3_RUN_TIMEOUTS = S3Timeouts(connect=5, read=30, attempts=5)
+#: (``orchestration.transient``). Six attempts, as before (botocore's ``max_attempts: 5`` = 5 retries).
+S3_RUN_TIMEOUTS = S3Timeouts(connect=5, read=30, attempts=6)
 #: The API on a request path only asks small questions: a HEAD of a cached file, the GET of a
 #: sync report's cached month (a few MB at most). Downloads never go through the API: they are
 #: presigned links served by S3 itself. 2 s per socket operation and one retry: a frozen store
@@ -267,7 +267,8 @@ class S3ReportStorage(ReportStorage):
             s3={"addressing_style": "path" if endpoint_url else "auto"},
             connect_timeout=timeouts.connect,
             read_timeout=timeouts.read,
-            retries={"max_attempts": timeouts.attempts, "mode": "standard"},
+            # ``total_max_attempts`` counts the first attempt; botocore's ``max_attempts`` counts retries only.
+            retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
         )
         return boto3.client("s3", endpoint_url=endpoint_url, config=config)
 
