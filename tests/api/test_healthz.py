@@ -101,8 +101,9 @@ def test_a_hung_backend_cannot_hold_the_probe(client: TestClient) -> None:
             started = time.monotonic()
             ready = client.get("/readyz")
             took = time.monotonic() - started
-            assert ready.status_code == 503 and f"warehouse=unreachable (timeout after {PROBE_DEADLINE_SECONDS:g}s)" in (
-                ready.json()["message"]
+            assert (
+                ready.status_code == 503
+                and f"warehouse=unreachable (timeout after {PROBE_DEADLINE_SECONDS:g}s)" in (ready.json()["message"])
             )
             assert PROBE_DEADLINE_SECONDS - 0.1 <= took < PROBE_DEADLINE_SECONDS + 1, took
         assert hung.calls == 1  # the second probe waited for the hung check instead of starting another
