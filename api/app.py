@@ -96,8 +96,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
     @app.exception_handler(DagsterUnavailable)
     async def dagster_unavailable(request: Request, exc: DagsterUnavailable) -> JSONResponse:
         log.warning("dagster unavailable: %s", exc)
+        if request.url.path.startswith("/institution/reports/jobs"):
+            what = "the job's status is unknown for now" if request.method == "GET" else "nothing was changed"
+        else:
+            what = "nothing was queued"
         return errors.error_response(
-            "unavailable", "The report scheduler (Dagster) is unavailable; nothing was queued. Try again later"
+            "unavailable", f"The report scheduler (Dagster) is unavailable; {what}. Try again later"
         )
 
     @app.exception_handler(DagsterError)

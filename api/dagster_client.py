@@ -36,6 +36,12 @@ JOB_STATUS = {
 }
 
 
+#: A refused connection fails at once; an unreachable host (no answer to SYN) fails after this.
+#: Reads keep the longer ``timeout`` (10 s): a launch may take seconds on a busy webserver, and a
+#: frozen webserver then costs one request 10 s before its 503 (the first failing call ends it).
+CONNECT_TIMEOUT_SECONDS = 2.0
+
+
 class DagsterUnavailable(Exception):
     """The webserver could not be reached or answered with a server error."""
 
@@ -176,9 +182,16 @@ def _metadata_value(entry: Mapping[str, Any]) -> Any:
 class DagsterClient:
     """Small synchronous GraphQL client (the API's routes run in a thread pool)."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = base_url.rstrip("/") + "/graphql"
-        self._client = httpx.Client(timeout=timeout, transport=transport)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=connect_timeout), transport=transport)
         self._known_partitions: set[str] = set()
 
     def close(self) -> None:
@@ -188,9 +201,16 @@ class DagsterClient:
     def repository_selector(self) -> dict[str, str]:
         return {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY}
 
-    def execute(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def execute(
+        self, query: str, variables: Mapping[str, Any] | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """``timeout`` (seconds, connect and read) overrides the client's for this call."""
         try:
-            response = self._client.post(self.url, json={"query": query, "variables": dict(variables or {})})
+            response = self._client.post(
+                self.url,
+                json={"query": query, "variables": dict(variables or {})},
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
         except httpx.HTTPError as exc:
             raise DagsterUnavailable(f"Dagster webserver unreachable: {type(exc).__name__}") from exc
         if response.status_code >= 500:
@@ -295,9 +315,13 @@ class DagsterClient:
             raise RunNotTerminable(run_id, "NOT_FOUND", message)
         raise DagsterError(message)
 
-    def latest_materialization(self, asset_name: str, partition_key: str) -> Materialization | None:
+    def latest_materialization(
+        self, asset_name: str, partition_key: str, *, timeout: float | None = None
+    ) -> Materialization | None:
         result = self.execute(
-            _MATERIALIZATIONS, {"assetKey": {"path": [asset_name]}, "partitions": [partition_key], "limit": 1}
+            _MATERIALIZATIONS,
+            {"assetKey": {"path": [asset_name]}, "partitions": [partition_key], "limit": 1},
+            timeout=timeout,
         )["assetOrError"]
         if result["__typename"] != "Asset":
             return None

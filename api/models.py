@@ -55,3 +55,13 @@ class JobPage(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     components: dict[str, str]
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"]
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"]
+    components: dict[str, str] = Field(description="The readiness conditions: ledger, storage, warehouse.")
+    info: dict[str, str] = Field(description="Reported, not required: dagster.")

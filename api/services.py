@@ -12,8 +12,8 @@ The ledger is migrated at start-up (idempotent and locked, see
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -22,10 +22,11 @@ from api.dependencies import Principal
 from api.duckdb_reader import SharedDuckDB
 from api.institutions import InstitutionDirectory
 from api.launch import ReportLauncher
+from api.probes import Prober
 from api.users import UserDirectory
 from assets.spec import Institution
 from orchestration.delivery.outbox import Outbox
-from orchestration.delivery.storage import ReportStorage, storage_from_settings
+from orchestration.delivery.storage import S3_REQUEST_TIMEOUTS, ReportStorage, storage_from_settings
 from orchestration.ledger import migrate
 from orchestration.ledger.engine import create_engine
 from orchestration.requests_store import RequestsStore
@@ -46,6 +47,7 @@ class Services:
     launcher: ReportLauncher
     users: UserDirectory
     institutions: InstitutionDirectory
+    prober: Prober = field(default_factory=Prober)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
@@ -54,7 +56,7 @@ class Services:
         migrate.upgrade(engine)
         store = RequestsStore.from_settings(settings, engine=engine)
         outbox = Outbox.from_settings(settings, engine=engine)
-        storage = storage_from_settings(settings)
+        storage = storage_from_settings(settings, s3_timeouts=S3_REQUEST_TIMEOUTS)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
         launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
@@ -171,14 +173,14 @@ def get_institutions(services: ServicesDep) -> InstitutionDirectory:
 InstitutionsDep = Annotated[InstitutionDirectory, Depends(get_institutions)]
 
 
-def storage_ping(storage: Any) -> None:
-    """Cheap reachability check of the report storage."""
-    root = getattr(storage, "root", None)
-    if root is not None:
-        import os
+def storage_ping(storage: ReportStorage) -> None:
+    """Cheap reachability check of the report storage (directory writable / ``head_bucket``)."""
+    storage.ping()
 
-        root.mkdir(parents=True, exist_ok=True)
-        if not os.access(root, os.W_OK):
-            raise PermissionError(f"{root} is not writable")
-        return
-    storage.client.head_bucket(Bucket=storage.bucket)
+
+def ledger_ping(store: RequestsStore) -> None:
+    """``SELECT 1`` on the request ledger (every async route and job poll needs it)."""
+    import sqlalchemy as sa
+
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.dagster_client import DagsterClient, RunInfo
+from api.errors import ApiError
 from api.launch.tags import file_of_run
 from assets.contract import TAG_CACHE_KEY, ProducedFile
 from assets.request import RequestedReport
@@ -20,6 +21,8 @@ from orchestration.delivery.storage import STORAGE_ERRORS
 from orchestration.requests_store import KnownFile, RequestsStore
 
 log = logging.getLogger("api.launch.cache")
+
+STORAGE_UNAVAILABLE = "The report storage is unavailable; try again later"
 
 
 class ReportCache:
@@ -60,11 +63,17 @@ class ReportCache:
         return found
 
     def _stored(self, file: KnownFile) -> bool:
+        """Is the file still in the store? A store that cannot answer is 503 ``unavailable``: treating
+        it as a miss would launch a run that cannot write its file either (and, before the store's
+        short timeouts, held the request for minutes)."""
         try:
             return bool(self.storage.exists(file.storage_key))
-        except STORAGE_ERRORS:
-            log.warning("cache: storage check failed for %s", file.storage_key, exc_info=True)
+        except ValueError:  # a key the store refuses: that record names no usable file
+            log.warning("cache: invalid storage key %s", file.storage_key, exc_info=True)
             return False
+        except STORAGE_ERRORS as exc:
+            log.warning("cache: storage check failed for %s: %s: %s", file.storage_key, type(exc).__name__, exc)
+            raise ApiError("unavailable", STORAGE_UNAVAILABLE) from exc
 
     def find_cached(self, plan: RequestedReport, key: str) -> KnownFile | None:
         """Newest finished file for this request that Dagster knows, whatever its age."""

@@ -13,14 +13,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.dagster_client import ACTIVE_STATUSES, DagsterError, RunInfo, RunNotTerminable
+from api.dagster_client import ACTIVE_STATUSES, DagsterError, DagsterUnavailable, RunInfo, RunNotTerminable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.models import Job, JobPage
 from api.services import DagsterDep, LauncherDep, LedgerDep, Services, ServicesDep, SettingsDep, StorageDep
 from assets.contract import ProducedFile
 from orchestration.delivery.storage import ReportStorage
-from orchestration.requests_store import RequestRow, RequestsStore
+from orchestration.requests_store import KnownFile, RequestRow, RequestsStore
 from orchestration.settings import Settings
 
 router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
@@ -38,8 +38,10 @@ def job_view(
     run: RunInfo | None,
     *,
     link: tuple[ReportStorage, Settings] | None = None,
+    known: KnownFile | None = None,
 ) -> Job:
-    """The job as its requester sees it; ``link`` (storage, settings) adds a fresh download url."""
+    """The job as its requester sees it; ``link`` (storage, settings) adds a fresh download url.
+    ``known``: the file the ledger recorded for this run (the run succeeded), used while Dagster is down."""
     data: dict[str, Any] = {
         "id": row.job_id,
         "report": row.report,
@@ -50,6 +52,9 @@ def job_view(
     storage_key, filename, rows = row.storage_key, row.filename, row.rows
     if row.kind == "cache":
         data.update(status="succeeded", started_at=row.requested_at, finished_at=row.requested_at)
+    elif known is not None:
+        data.update(status="succeeded", finished_at=known.produced_at)
+        storage_key, filename, rows = known.storage_key, known.filename, known.rows
     elif run is None:
         # Deleted from Dagster (or never became visible): nothing to report on.
         data.update(status="failed")
@@ -80,7 +85,8 @@ def _my_request(ledger: RequestsStore, principal: Principal, job_id: str) -> Req
     responses=responses("unauthenticated", "invalid_argument", "not_found", "unavailable"),
     summary="Status of one of my report jobs",
     description="Status (queued, running, succeeded, failed, canceled), timestamps, rows and — when succeeded — "
-    "a fresh download link and its expiry. Only the job's requesters see it; anybody else gets 404.",
+    "a fresh download link and its expiry. Only the job's requesters see it; anybody else gets 404. "
+    "While Dagster is unreachable: 503 `unavailable`, except for jobs whose success the API already recorded.",
 )
 def get_job(
     principal: CurrentPrincipal,
@@ -92,7 +98,15 @@ def get_job(
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Job:
     row = _my_request(ledger, principal, job_id)
-    run = None if row.kind == "cache" else dagster.get_run(job_id)
+    try:
+        run = None if row.kind == "cache" else dagster.get_run(job_id)
+    except DagsterUnavailable:
+        # Without Dagster the status is unknown (503), unless the ledger already recorded this
+        # run's file (a poll or an identical request saw it succeed): that answer needs no Dagster.
+        known = ledger.known_file(row.cache_key)
+        if known is None or known.run_id != job_id:
+            raise
+        return job_view(row, None, link=(storage, settings), known=known)
     if run is not None and not run.active:
         launcher.learn(run)  # the next identical request is a cache hit without asking Dagster
     return job_view(row, run, link=(storage, settings))

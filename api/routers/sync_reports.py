@@ -140,13 +140,18 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
     return Response(content=content, media_type=media, headers=headers)
 
 
+#: The partition lookup is an optimisation: a hung Dagster must not hold a synchronous report
+#: (computed here without Dagster) for the client's full 10 s timeout.
+CACHE_LOOKUP_SECONDS = 2.0
+
+
 def _cached_month_file(services: Services, request: RequestedReport) -> bytes | None:
     """Bytes of the month partition's file when the request is exactly that month and it is fresh."""
     partition = request.partition_key(services.settings.first_partition_month)
     if partition is None:
         return None
     try:
-        event = services.dagster.latest_materialization(request.spec.name, partition)
+        event = services.dagster.latest_materialization(request.spec.name, partition, timeout=CACHE_LOOKUP_SECONDS)
     except (DagsterUnavailable, DagsterError) as exc:
         log.warning("sync %s: cache lookup skipped (%s)", request.spec.slug, exc)
         return None

@@ -34,6 +34,30 @@ _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=/-]*$")
 S3_MAX_EXPIRES_IN = 7 * 24 * 3600
 
 
+@dataclass(frozen=True)
+class S3Timeouts:
+    """Bounds of one S3 call: seconds to connect, seconds a socket may wait for its next bytes
+    (per read or write, not for the whole transfer), and attempts in all (botocore's standard
+    retry mode, which retries timeouts and connection errors)."""
+
+    connect: float
+    read: float
+    attempts: int
+
+
+#: Report runs upload files in 16 MiB parts: a part must make progress within 30 s (botocore's
+#: default is 60 s), and transient failures are retried; the run itself is retried on top
+#: (``orchestration.transient``). Six attempts, as before (botocore's ``max_attempts: 5`` = 5 retries).
+S3_RUN_TIMEOUTS = S3Timeouts(connect=5, read=30, attempts=6)
+#: The API on a request path only asks small questions: a HEAD of a cached file, the GET of a
+#: sync report's cached month (a few MB at most). Downloads never go through the API: they are
+#: presigned links served by S3 itself. 2 s per socket operation and one retry: a frozen store
+#: answers a request with 503 within ~5 s instead of holding it for minutes (5 x 60 s).
+S3_REQUEST_TIMEOUTS = S3Timeouts(connect=2, read=2, attempts=2)
+#: The readiness probe's ``head_bucket``: no retry, done well within the probe's deadline.
+S3_PROBE_TIMEOUTS = S3Timeouts(connect=1, read=1, attempts=1)
+
+
 def _storage_errors() -> tuple[type[BaseException], ...]:
     """What a storage backend raises when the store (not the caller) failed:
     file-system errors, bad keys, and botocore's errors, which subclass neither."""
@@ -126,6 +150,10 @@ class ReportStorage(ABC):
     def delete(self, key: str) -> None:
         """Remove the object; absent objects are not an error."""
 
+    @abstractmethod
+    def ping(self) -> None:
+        """Cheap reachability check (readiness): raises when the store cannot be used."""
+
     def link_expires_in(self, wanted: int) -> int:
         return wanted if self.max_expires_in is None else min(wanted, self.max_expires_in)
 
@@ -184,6 +212,11 @@ class LocalReportStorage(ReportStorage):
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 
+    def ping(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise PermissionError(f"{self.root} is not writable")
+
 
 class S3ReportStorage(ReportStorage):
     """Objects in ``s3://bucket/prefix``; links are SigV4 presigned GETs.
@@ -202,6 +235,7 @@ class S3ReportStorage(ReportStorage):
         endpoint_url: str | None = None,
         client: Any | None = None,
         *,
+        timeouts: S3Timeouts = S3_RUN_TIMEOUTS,
         multipart_threshold: int = 16 * 1024 * 1024,
         multipart_chunksize: int = 16 * 1024 * 1024,
         max_concurrency: int = 4,
@@ -211,7 +245,9 @@ class S3ReportStorage(ReportStorage):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url or None
-        self.client = client if client is not None else self._make_client(self.endpoint_url)
+        self.client = client if client is not None else self._make_client(self.endpoint_url, timeouts)
+        # The readiness probe's own client (no retry, 1 s bounds); an injected client is used as is.
+        self._probe_client = client
         self.transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
             multipart_chunksize=multipart_chunksize,
@@ -219,7 +255,8 @@ class S3ReportStorage(ReportStorage):
         )
 
     @staticmethod
-    def _make_client(endpoint_url: str | None) -> Any:
+    def _make_client(endpoint_url: str | None, timeouts: S3Timeouts = S3_RUN_TIMEOUTS) -> Any:
+        """The one boto3 client factory (runs, API and probe differ only in ``timeouts``)."""
         import boto3
         from botocore.config import Config
 
@@ -228,9 +265,17 @@ class S3ReportStorage(ReportStorage):
         config = Config(
             signature_version="s3v4",
             s3={"addressing_style": "path" if endpoint_url else "auto"},
-            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=timeouts.connect,
+            read_timeout=timeouts.read,
+            # ``total_max_attempts`` counts the first attempt; botocore's ``max_attempts`` counts retries only.
+            retries={"total_max_attempts": timeouts.attempts, "mode": "standard"},
         )
         return boto3.client("s3", endpoint_url=endpoint_url, config=config)
+
+    def ping(self) -> None:
+        if self._probe_client is None:
+            self._probe_client = self._make_client(self.endpoint_url, S3_PROBE_TIMEOUTS)
+        self._probe_client.head_bucket(Bucket=self.bucket)
 
     def object_key(self, key: str) -> str:
         check_key(key)
@@ -305,10 +350,12 @@ def parse_s3_location(location: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def storage_from_settings(settings: Settings) -> ReportStorage:
-    """S3 when ``settings.storage_location`` is ``s3://...``, else a local directory."""
+def storage_from_settings(settings: Settings, *, s3_timeouts: S3Timeouts = S3_RUN_TIMEOUTS) -> ReportStorage:
+    """S3 when ``settings.storage_location`` is ``s3://...``, else a local directory.
+
+    ``s3_timeouts``: the API passes :data:`S3_REQUEST_TIMEOUTS` (request paths must fail fast)."""
     location = settings.storage_location
     if location.startswith("s3://"):
         bucket, prefix = parse_s3_location(location)
-        return S3ReportStorage(bucket, prefix, endpoint_url=settings.s3_endpoint_url or None)
+        return S3ReportStorage(bucket, prefix, endpoint_url=settings.s3_endpoint_url or None, timeouts=s3_timeouts)
     return LocalReportStorage(Path(location), base_url=settings.public_base_url, link_secret=settings.link_secret)

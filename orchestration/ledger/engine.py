@@ -8,7 +8,7 @@ locking rules are the same everywhere:
   the write lock up front (``BEGIN IMMEDIATE``): a claim holds the lock from
   its first SELECT, so several processes can claim rows safely;
 * PostgreSQL goes through psycopg2 with a pre-ping pool sized for the API's
-  worker threads.
+  worker threads and a short connect timeout.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+
+#: PostgreSQL connect timeout (libpq ``connect_timeout``, whole seconds): a LAN connect takes milliseconds.
+CONNECT_TIMEOUT_SECONDS = 3
 
 
 def engine_url(url: str) -> str:
@@ -63,4 +66,7 @@ def create_engine(url: str) -> Engine:
     url = engine_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # libpq waits for a TCP connect as long as the OS does (minutes for an unreachable host); every
+    # async request and the readiness probe go through this pool. A ``connect_timeout`` in the URL wins.
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
