@@ -23,7 +23,9 @@ from api.duckdb_reader import SharedDuckDB
 from api.institutions import InstitutionDirectory
 from api.launch import ReportLauncher
 from api.users import UserDirectory
+from assets.registry import REPORTS
 from assets.spec import Institution
+from orchestration.delivery.deliver import BackgroundDelivery
 from orchestration.delivery.outbox import Outbox
 from orchestration.delivery.storage import ReportStorage, storage_from_settings
 from orchestration.ledger import migrate
@@ -46,6 +48,8 @@ class Services:
     launcher: ReportLauncher
     users: UserDirectory
     institutions: InstitutionDirectory
+    #: Sends cache hits' notifications right after the request (the delivery sensor is the safety net).
+    delivery: BackgroundDelivery | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
@@ -57,11 +61,17 @@ class Services:
         storage = storage_from_settings(settings)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
-        launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
+        titles = {spec.slug: spec.title for spec in REPORTS.values()}
+        delivery = BackgroundDelivery(outbox, storage, settings, titles=titles)
+        launcher = ReportLauncher(
+            settings, dagster, store, outbox, storage, email_of=users.email, deliver=delivery.submit
+        )
         institutions = InstitutionDirectory(warehouse)
-        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions)
+        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions, delivery)
 
     def close(self) -> None:
+        if self.delivery is not None:
+            self.delivery.close()  # queued jobs stay pending for the sensor; sends under way finish
         reader = getattr(self.warehouse, "_duckdb_connect", None)
         if isinstance(reader, SharedDuckDB):
             reader.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -261,3 +262,45 @@ def _deliver(
             for channel in active:
                 channel.close()
     return stats
+
+
+class BackgroundDelivery:
+    """:func:`deliver_now` on a small pool of worker threads, for a process that must answer first.
+
+    The API submits the job it just made deliverable (a cache hit, a run it saw
+    finish) and answers at once; a worker sends the notification a few
+    milliseconds later instead of at the delivery sensor's next tick. A job
+    still queued when the process stops is not lost: its rows stay ``pending``
+    for the sensor.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        storage: ReportStorage,
+        settings: DeliverySettings,
+        *,
+        titles: Mapping[str, str] | None = None,
+        workers: int = 2,
+    ) -> None:
+        self.outbox = outbox
+        self.storage = storage
+        self.settings = settings
+        self.titles = titles
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lxp-deliver")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.notify_url or self.settings.smtp_url)
+
+    def submit(self, job_id: str) -> Future[DeliveryStats | None] | None:
+        """Deliver ``job_id``'s due rows soon; None when no channel is configured (or the pool is closed)."""
+        if not self.enabled:
+            return None
+        try:
+            return self._pool.submit(deliver_now, self.outbox, self.storage, self.settings, job_id, titles=self.titles)
+        except RuntimeError:  # shut down: the sensor delivers it
+            return None
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
