@@ -24,7 +24,9 @@ from api.institutions import InstitutionDirectory
 from api.launch import ReportLauncher
 from api.probes import Prober
 from api.users import UserDirectory
+from assets.registry import REPORTS
 from assets.spec import Institution
+from orchestration.delivery.deliver import BackgroundDelivery
 from orchestration.delivery.outbox import Outbox
 from orchestration.delivery.storage import S3_REQUEST_TIMEOUTS, ReportStorage, storage_from_settings
 from orchestration.ledger import migrate
@@ -48,6 +50,8 @@ class Services:
     users: UserDirectory
     institutions: InstitutionDirectory
     prober: Prober = field(default_factory=Prober)
+    #: Sends cache hits' notifications right after the request (the delivery sensor is the safety net).
+    delivery: BackgroundDelivery | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
@@ -59,11 +63,19 @@ class Services:
         storage = storage_from_settings(settings, s3_timeouts=S3_REQUEST_TIMEOUTS)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
-        launcher = ReportLauncher(settings, dagster, store, outbox, storage, email_of=users.email)
+        titles = {spec.slug: spec.title for spec in REPORTS.values()}
+        delivery = BackgroundDelivery(outbox, storage, settings, titles=titles)
+        launcher = ReportLauncher(
+            settings, dagster, store, outbox, storage, email_of=users.email, deliver=delivery.submit
+        )
         institutions = InstitutionDirectory(warehouse)
-        return cls(settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions)
+        return cls(
+            settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions, delivery=delivery
+        )
 
     def close(self) -> None:
+        if self.delivery is not None:
+            self.delivery.close()  # queued jobs stay pending for the sensor; sends under way finish
         reader = getattr(self.warehouse, "_duckdb_connect", None)
         if isinstance(reader, SharedDuckDB):
             reader.close()

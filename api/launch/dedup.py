@@ -31,11 +31,20 @@ log = logging.getLogger("api.launch.dedup")
 
 
 class Dedup:
-    def __init__(self, dagster: DagsterClient, store: RequestsStore, outbox: Outbox, cache: ReportCache) -> None:
+    def __init__(
+        self,
+        dagster: DagsterClient,
+        store: RequestsStore,
+        outbox: Outbox,
+        cache: ReportCache,
+        *,
+        deliver: Callable[[str], object] | None = None,
+    ) -> None:
         self.dagster = dagster
         self.store = store
         self.outbox = outbox
         self.cache = cache
+        self.deliver = deliver or (lambda _job_id: None)
 
     def wait_for_run(
         self, key: str, existing: Inflight, *, expired: Callable[[], bool], pause: Callable[[], None]
@@ -67,9 +76,11 @@ class Dedup:
         """Record a finished run's outcome: its waiting requesters are released for delivery."""
         self.cache.learn(run)
         status, storage_key, filename = job_outcome(run.status == "SUCCESS", run.tags)
-        self.outbox.complete_job(
+        released = self.outbox.complete_job(
             run.run_id, status, storage_key=storage_key, filename=filename, claim_id=run.tags.get(TAG_CLAIM)
         )
+        if released:  # we released them: send now rather than at the sensor's next tick
+            self.deliver(run.run_id)
 
     def settle_if_finished(self, run_id: str) -> None:
         """Release our waiting notification ourselves if the run already ended.

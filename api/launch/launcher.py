@@ -44,8 +44,11 @@ class ReportLauncher:
         wait_for_launch_seconds: float = 30.0,
         lease_seconds: float = 6.0,
         email_of: Callable[[int, int], str | None] | None = None,
+        deliver: Callable[[str], object] | None = None,
     ) -> None:
-        """``email_of(user_id, institution_id)`` gives the requester's address for the email channel."""
+        """``email_of(user_id, institution_id)`` gives the requester's address for the email channel;
+        ``deliver(job_id)`` sends a job's due notifications soon, without waiting for the delivery
+        sensor's tick (``BackgroundDelivery.submit``; it must not block the request)."""
         self.settings = settings
         self.dagster = dagster
         self.store = store
@@ -54,8 +57,9 @@ class ReportLauncher:
         self.wait_for_launch_seconds = wait_for_launch_seconds
         self.lease_seconds = lease_seconds
         self.email_of = email_of or (lambda _user, _institution: None)
+        self.deliver = deliver or (lambda _job_id: None)
         self.cache = ReportCache(settings, dagster, store, storage)
-        self.dedup = Dedup(dagster, store, outbox, self.cache)
+        self.dedup = Dedup(dagster, store, outbox, self.cache, deliver=self.deliver)
         self.starter = RunStarter(dagster, store, settings.first_partition_month, lease_seconds=lease_seconds)
 
     # Cache policy, used by the sync endpoints and job polling too.
@@ -97,6 +101,7 @@ class ReportLauncher:
                 job_id = f"cache:{key}:{uuid.uuid4().hex}"
                 self.store.record_cache_hit(asked_of(plan, "cache"), asker, job_id, cached)
                 report_outcome(plan.spec.slug, "cache_hit")
+                self.deliver(job_id)  # "resend the link" now, not at the sensor's next tick
                 return {"cached": True}
             mine, existing = self.store.claim(key, lease_seconds=self.lease_seconds)
             if mine is not None:

@@ -1,4 +1,6 @@
-"""One delivery pass over the outbox; the Dagster sensor calls it every tick.
+"""One delivery pass over the outbox; the Dagster sensor calls it every tick
+(:func:`deliver_due`), and the run that stored a file and the API request that
+found one in the cache call it for their own job at once (:func:`deliver_now`).
 
 For each claimed row: build a FRESH download link (the stored file outlives
 any link), send through every enabled channel that has not succeeded for this
@@ -10,18 +12,22 @@ again with the same idempotency key.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from orchestration.delivery.channels import DeliveryError, Link, NotificationChannel, PermanentError, RetryableError
 from orchestration.delivery.channels.email import EmailChannel
 from orchestration.delivery.channels.webhook import WebhookChannel
-from orchestration.delivery.outbox import Notification, Outbox
+from orchestration.delivery.outbox import JobStatus, Notification, Outbox
 from orchestration.delivery.storage import ReportStorage
 from orchestration.redact import redact_credentials
+
+log = logging.getLogger("orchestration.delivery")
 
 #: Rows leased per claim; small batches keep the lease short, so a crashed
 #: worker's rows come back quickly.
@@ -153,6 +159,81 @@ def deliver_due(
     (a sensor tick has a deadline) no new row is started once the budget is
     spent; rows already leased but not started are released for the next pass.
     """
+    return _deliver(outbox.claim_due, outbox, storage, settings, now, limit, channels, titles, time_budget_seconds)
+
+
+def deliver_job(
+    outbox: Outbox,
+    storage: ReportStorage,
+    settings: DeliverySettings,
+    job_id: str,
+    now: datetime,
+    *,
+    channels: Sequence[NotificationChannel] | None = None,
+    titles: Mapping[str, str] | None = None,
+    limit: int = 200,
+) -> DeliveryStats:
+    """One delivery pass over the due rows of ONE job (the fast path; see :func:`deliver_now`).
+
+    The rows are leased exactly as :func:`deliver_due` leases them
+    (:meth:`Outbox.claim_job_due`), so this pass and a concurrent sensor pass
+    never send the same row; a failed channel backs off and is left to the sensor.
+    """
+
+    def claim(moment: datetime, batch: int, lease_seconds: float) -> list[Notification]:
+        return outbox.claim_job_due(job_id, moment, batch, lease_seconds)
+
+    return _deliver(claim, outbox, storage, settings, now, limit, channels, titles, None)
+
+
+def deliver_now(
+    outbox: Outbox,
+    storage: ReportStorage,
+    settings: DeliverySettings,
+    job_id: str,
+    *,
+    completed: tuple[JobStatus, str | None, str | None] | None = None,
+    claim_id: str | None = None,
+    titles: Mapping[str, str] | None = None,
+) -> DeliveryStats | None:
+    """The fast path: tell a job's requesters at once instead of at the delivery sensor's next tick.
+
+    ``completed`` = (status, storage_key, filename) records how the run ended
+    first (:meth:`Outbox.complete_job`, with the run's ``claim_id``), exactly as
+    the sensor would. Returns None without touching anything else when the job
+    has nobody waiting (one indexed look-up: a backfill batch pays nothing
+    more). Never raises: whatever fails is logged and left to the sensor, the
+    safety net (the rows stay ``waiting``/``pending``, or back off after a failed
+    attempt).
+    """
+    try:
+        if not (settings.notify_url or settings.smtp_url):
+            return None  # no channel: nothing could be sent (the sensor records the outcome)
+        if not outbox.has_undelivered(job_id, claim_id):
+            return None
+        if completed is not None:
+            status, storage_key, filename = completed
+            outbox.complete_job(job_id, status, storage_key=storage_key, filename=filename, claim_id=claim_id)
+        stats = deliver_job(outbox, storage, settings, job_id, datetime.now(UTC), titles=titles)
+    except Exception:
+        log.warning("fast delivery of job %s failed; the delivery sensor will retry", job_id, exc_info=True)
+        return None
+    for error in stats.errors:
+        log.warning("fast delivery of job %s: %s", job_id, error)
+    return stats
+
+
+def _deliver(
+    claim: Callable[[datetime, int, float], list[Notification]],
+    outbox: Outbox,
+    storage: ReportStorage,
+    settings: DeliverySettings,
+    now: datetime,
+    limit: int,
+    channels: Sequence[NotificationChannel] | None,
+    titles: Mapping[str, str] | None,
+    time_budget_seconds: float | None,
+) -> DeliveryStats:
     owned = channels is None
     active = list(build_channels(settings, titles=titles) if channels is None else channels)
     stats = DeliveryStats()
@@ -164,7 +245,7 @@ def deliver_due(
     deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
     try:
         while stats.claimed < limit and (deadline is None or time.monotonic() < deadline):
-            batch = outbox.claim_due(now, min(CLAIM_BATCH, limit - stats.claimed), lease_seconds)
+            batch = claim(now, min(CLAIM_BATCH, limit - stats.claimed), lease_seconds)
             if not batch:
                 break
             stats.claimed += len(batch)
@@ -181,3 +262,45 @@ def deliver_due(
             for channel in active:
                 channel.close()
     return stats
+
+
+class BackgroundDelivery:
+    """:func:`deliver_now` on a small pool of worker threads, for a process that must answer first.
+
+    The API submits the job it just made deliverable (a cache hit, a run it saw
+    finish) and answers at once; a worker sends the notification a few
+    milliseconds later instead of at the delivery sensor's next tick. A job
+    still queued when the process stops is not lost: its rows stay ``pending``
+    for the sensor.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        storage: ReportStorage,
+        settings: DeliverySettings,
+        *,
+        titles: Mapping[str, str] | None = None,
+        workers: int = 2,
+    ) -> None:
+        self.outbox = outbox
+        self.storage = storage
+        self.settings = settings
+        self.titles = titles
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lxp-deliver")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.notify_url or self.settings.smtp_url)
+
+    def submit(self, job_id: str) -> Future[DeliveryStats | None] | None:
+        """Deliver ``job_id``'s due rows soon; None when no channel is configured (or the pool is closed)."""
+        if not self.enabled:
+            return None
+        try:
+            return self._pool.submit(deliver_now, self.outbox, self.storage, self.settings, job_id, titles=self.titles)
+        except RuntimeError:  # shut down: the sensor delivers it
+            return None
+
+    def close(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)

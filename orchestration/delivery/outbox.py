@@ -345,6 +345,32 @@ class Outbox:
         counts as one failed attempt so a row that crashes its worker every time
         ends up dead instead of looping forever.
         """
+        return self._claim(now, limit, lease_seconds)
+
+    def claim_job_due(
+        self, job_id: str, now: datetime, limit: int = 50, lease_seconds: float = 300.0
+    ) -> builtins.list[Notification]:
+        """:meth:`claim_due` restricted to the rows of one job (the fast path of the run
+        that stored the file, or of the API request that found it in the cache).
+
+        Same lease, same states: a row leased here is ``sending`` and invisible to
+        the delivery sensor's :meth:`claim_due` until its lease runs out, and the
+        other way round, so each row is sent by exactly one of them.
+        """
+        return self._claim(now, limit, lease_seconds, r.request_id.in_(sa.select(q.id).where(q.job_id == job_id)))
+
+    def has_undelivered(self, job_id: str, claim_id: str | None = None) -> bool:
+        """Whether any recipient of the job (or of its launch claim) is still ``waiting``
+        or ``pending``: one indexed look-up, so a run nobody asked for (a backfill
+        batch) pays next to nothing before skipping the fast path."""
+        of_request = q.job_id == job_id if not claim_id else sa.or_(q.job_id == job_id, q.claim_id == claim_id)
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(r.id).select_from(LEDGER).where(of_request, r.state.in_(("waiting", "pending"))).limit(1)
+            ).first()
+        return found is not None
+
+    def _claim(self, now: datetime, limit: int, lease_seconds: float, *where: Any) -> builtins.list[Notification]:
         moment = _db_time(now)
         lease = moment + timedelta(seconds=lease_seconds)
         due = sa.or_(
@@ -353,7 +379,7 @@ class Outbox:
         )
         pick = (
             sa.select(r.id, r.state, r.attempts)
-            .where(due)
+            .where(due, *where)
             .order_by(r.next_attempt_at, r.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -15,8 +15,8 @@ from datetime import datetime
 import dagster as dg
 
 from orchestration.defs.resources import settings_env
-from orchestration.delivery.deliver import DeliveryStats, build_channels, deliver_due
-from orchestration.delivery.outbox import Outbox
+from orchestration.delivery.deliver import DeliveryStats, build_channels, deliver_due, deliver_now
+from orchestration.delivery.outbox import Outbox, claim_of, job_outcome
 from orchestration.delivery.storage import ReportStorage
 from orchestration.settings import Settings
 
@@ -85,3 +85,31 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         finally:
             for channel in channels:
                 channel.close()
+
+    def deliver_run(
+        self, run_id: str, tags: Mapping[str, str], storage: ReportStorage, *, titles: Mapping[str, str]
+    ) -> DeliveryStats | None:
+        """The fast path of a run that stored its file: record the outcome and tell its requesters now.
+
+        Only a run whose tags name its file (a single-request run, see
+        ``reports.asset.tag_run``) is completed here; anything else (a backfill
+        batch, a run without its file) is left to the sensor. Never raises (see
+        ``deliver_now``); the outbox is opened without migrating (the API and the
+        sensor create the schema).
+        """
+        status, storage_key, filename = job_outcome(True, tags)
+        if status != "succeeded" or not (self.notify_url or self.smtp_url):
+            return None
+        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        try:
+            return deliver_now(
+                outbox,
+                storage,
+                self,
+                run_id,
+                completed=(status, storage_key, filename),
+                claim_id=claim_of(tags),
+                titles=titles,
+            )
+        finally:
+            outbox.dispose()

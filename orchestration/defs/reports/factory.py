@@ -13,6 +13,7 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from assets.spec import ReportSpec
+from orchestration.defs.delivery.hook import deliver_on_success
 from orchestration.defs.reports.asset import report_asset
 from orchestration.defs.reports.jobs import adhoc_job, report_asset_job
 from orchestration.settings import Settings
@@ -25,4 +26,6 @@ def report_assets(specs: Sequence[ReportSpec], settings: Settings) -> list[dg.As
 def report_jobs(
     specs: Sequence[ReportSpec], settings: Settings
 ) -> list[dg.JobDefinition | UnresolvedAssetJobDefinition]:
-    return [report_asset_job(spec) for spec in specs] + [adhoc_job(spec, settings) for spec in specs]
+    """With the run-end delivery hook: a run that stored its file tells its requesters at once."""
+    hooks = {deliver_on_success}
+    return [report_asset_job(spec, hooks) for spec in specs] + [adhoc_job(spec, settings, hooks) for spec in specs]

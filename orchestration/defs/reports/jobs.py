@@ -2,6 +2,7 @@
 partition, and the ad-hoc job taking the request as run config (ranges that
 are not a whole month, or filters)."""
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import dagster as dg
@@ -29,8 +30,12 @@ from orchestration.settings import Settings
 from orchestration.transient import is_transient
 
 
-def report_asset_job(spec: ReportSpec) -> UnresolvedAssetJobDefinition:
-    """The job the API launches for exactly one partition (with all three partition tags)."""
+def report_asset_job(
+    spec: ReportSpec, hooks: AbstractSet[dg.HookDefinition] = frozenset()
+) -> UnresolvedAssetJobDefinition:
+    """The job the API launches for exactly one partition (with all three partition tags).
+
+    ``hooks``: the code location adds the run-end delivery hook (``defs/delivery/hook.py``)."""
     key = dg.AssetKey([spec.name])
     return dg.define_asset_job(
         name=partition_job_name(spec.name),
@@ -39,6 +44,7 @@ def report_asset_job(spec: ReportSpec) -> UnresolvedAssetJobDefinition:
         | dg.AssetSelection.checks(*(dg.AssetCheckKey(key, name) for name in (ALL_PARTITIONS_BUILT, FILE_STORED))),
         tags={TAG_REPORT: spec.slug},
         description=f"Materialize one partition of {spec.title}.",
+        hooks=set(hooks),
     )
 
 
@@ -47,8 +53,10 @@ class AdhocReportConfig(AdhocParams, dg.Config):
     exactly the contract's ``AdhocParams`` (the launcher sends those), as Dagster config."""
 
 
-def adhoc_job(spec: ReportSpec, settings: Settings) -> dg.JobDefinition:
-    """``settings``: the transient retry delay of its step."""
+def adhoc_job(
+    spec: ReportSpec, settings: Settings, hooks: AbstractSet[dg.HookDefinition] = frozenset()
+) -> dg.JobDefinition:
+    """``settings``: the transient retry delay of its step; ``hooks`` as for :func:`report_asset_job`."""
     retry = transient_policy(settings.transient_retry_delay_seconds)
 
     @dg.op(
@@ -94,6 +102,7 @@ def adhoc_job(spec: ReportSpec, settings: Settings) -> dg.JobDefinition:
         name=adhoc_job_name(spec.name),
         description=f"{spec.title} for a custom range or filters.",
         tags={TAG_REPORT: spec.slug},
+        hooks=set(hooks),
     )
     def _job() -> None:
         build_report.alias(ADHOC_OP)()

@@ -1,0 +1,201 @@
+"""Benchmark: how long a requester waits for the download link (request -> webhook).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/request_latency.py [--requests 6] [--delivery-interval 10]
+
+Generates the ``tiny`` warehouse in a temp ``LXP_HOME``, starts ``lxp-reports up``
+(the embedded profile: Dagster webserver + daemon + API, loopback only) with a
+webhook receiver and an SMTP server, then makes ``--requests`` distinct small
+requests one after another (alternately a month of storyboard-usage, a partition
+run, and a date range of the catalog, an ad-hoc run), each waited for until its
+webhook arrived, and finally a cache hit (a colleague asks for the first month
+again). Per request it prints, in seconds from sending the HTTP request:
+
+* ``http``      — the API's answer (job id, or ``cached: true``);
+* ``started``   — the job first seen ``running`` (polling GET /institution/reports/jobs/{id});
+* ``succeeded`` — the job first seen ``succeeded`` by the same polling;
+* ``webhook``   — the webhook for this requester received;
+* ``e-mail``    — the e-mail for this requester received.
+
+Polling runs every 0.1 s, so each figure is up to 0.1 s late.
+``--delivery-interval`` sets ``LXP_DELIVERY_INTERVAL_SECONDS`` (the delivery
+sensor's tick; the production default is 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.e2e.stack import Stack, months_ago, token  # noqa: E402
+from tests.services.http_receiver import HttpReceiver  # noqa: E402
+from tests.services.smtp import running_smtp  # noqa: E402
+
+POLL = 0.1
+
+
+@dataclass
+class Row:
+    name: str
+    http: float
+    started: float | None = None
+    succeeded: float | None = None
+    webhook: float | None = None
+    email: float | None = None
+
+
+def _people(warehouse: Path, institution: int) -> list[tuple[int, str, str]]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "SELECT u.id, u.email, i.subdomain FROM users u JOIN institutions i ON i.id = u.institution_id "
+            "WHERE u.institution_id = ? AND u.privilege_id <> 4 AND u.deleted_at IS NULL AND u.email <> '' "
+            "ORDER BY u.id",
+            [institution],
+        ).fetchall()
+    return [(int(a), str(b), str(c)) for a, b, c in rows]
+
+
+def _measure(
+    stack: Stack,
+    receiver: HttpReceiver,
+    smtp: object,
+    name: str,
+    path: str,
+    user: tuple[int, str, str],
+    institution: int,
+    params: dict[str, object],
+    timeout: float,
+) -> Row:
+    user_id, email, subdomain = user
+    bearer = token(institution, user_id, subdomain)
+    seen_hooks = len(receiver.requests)
+    seen_mails = len(smtp.messages)  # type: ignore[attr-defined]
+    t0 = time.monotonic()
+    response = stack.request(path, bearer, **params)
+    row = Row(name, time.monotonic() - t0)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    job_id = results.get("id")
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        now = time.monotonic() - t0
+        if row.webhook is None and any(
+            r.json().get("userId") == user_id and 200 <= r.status < 300 for r in list(receiver.requests)[seen_hooks:]
+        ):
+            row.webhook = now
+        if row.email is None and any(email in m.rcpt_tos for m in list(smtp.messages)[seen_mails:]):  # type: ignore[attr-defined]
+            row.email = now
+        if job_id and row.succeeded is None:
+            status = stack.request(f"/institution/reports/jobs/{job_id}", bearer).json().get("status")
+            if status == "running" and row.started is None:
+                row.started = time.monotonic() - t0
+            if status == "succeeded":
+                row.succeeded = time.monotonic() - t0
+                row.started = row.started or row.succeeded
+            elif status in ("failed", "canceled"):
+                raise SystemExit(f"{name}: job {job_id} {status}")
+        if row.webhook is not None and row.email is not None and (row.succeeded is not None or not job_id):
+            break
+        time.sleep(POLL)
+    return row
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=6)
+    parser.add_argument("--delivery-interval", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=90.0)
+    args = parser.parse_args()
+
+    from orchestration.warehouse.generate import generate_warehouse
+
+    with tempfile.TemporaryDirectory(prefix="lxp-latency-", ignore_cleanup_errors=True) as tmp:
+        home = Path(tmp)
+        generate_warehouse("tiny", 42, str(home / "warehouse.duckdb"))
+        people = _people(home / "warehouse.duckdb", 1)
+        receiver = HttpReceiver().start()
+        with running_smtp() as smtp:
+            stack = Stack(
+                home,
+                {
+                    "LXP_NOTIFY_URL": receiver.url,
+                    "LXP_SMTP_URL": smtp.url,
+                    "LXP_RATE_LIMIT": "100000/minute",
+                    "LXP_DELIVERY_INTERVAL_SECONDS": str(args.delivery_interval),
+                },
+            )
+            t = time.monotonic()
+            stack.start(timeout=240)
+            print(f"stack up in {time.monotonic() - t:.1f} s (delivery sensor every {args.delivery_interval} s)")
+            rows: list[Row] = []
+            try:
+                for i in range(args.requests):
+                    if i % 2 == 0:
+                        year, month = months_ago(1 + i // 2)
+                        name, path = f"storyboard-usage {year}-{month:02d} (partition)", "storyboard-usage"
+                        params: dict[str, object] = {"month": month, "year": year}
+                    else:
+                        year, month = months_ago(1)
+                        day = 1 + i // 2
+                        name, path = f"catalog {year}-{month:02d}-01..{day + 1:02d} (ad-hoc)", "catalog"
+                        params = {
+                            "start_date": f"{year}-{month:02d}-01",
+                            "end_date": f"{year}-{month:02d}-{day + 1:02d}",
+                        }
+                    row = _measure(
+                        stack, receiver, smtp, name, f"/institution/reports/{path}", people[0], 1, params, args.timeout
+                    )
+                    rows.append(row)
+                    print(f"  {name}: {row}", flush=True)
+                year, month = months_ago(1)
+                hit = _measure(
+                    stack,
+                    receiver,
+                    smtp,
+                    "cache hit (colleague, first month)",
+                    "/institution/reports/storyboard-usage",
+                    people[1],
+                    1,
+                    {"month": month, "year": year},
+                    args.timeout,
+                )
+                print(f"  {hit.name}: {hit}", flush=True)
+            finally:
+                stack.stop()
+                receiver.stop()
+
+    print()
+    print("| request | HTTP answer | running | succeeded | webhook | e-mail |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in [*rows, hit]:
+        print(
+            f"| {row.name} | {_fmt(row.http)} | {_fmt(row.started)} | {_fmt(row.succeeded)} | "
+            f"{_fmt(row.webhook)} | {_fmt(row.email)} |"
+        )
+    hooks = [r.webhook for r in rows if r.webhook is not None]
+    done = [r.succeeded for r in rows if r.succeeded is not None]
+    if hooks:
+        print(
+            f"\ndistinct requests: webhook p50 {statistics.median(hooks):.2f} s, max {max(hooks):.2f} s "
+            f"({len(hooks)}/{len(rows)} delivered); succeeded p50 {statistics.median(done):.2f} s, "
+            f"max {max(done):.2f} s; HTTP answer p50 {statistics.median(r.http for r in rows):.3f} s"
+        )
+    print(f"cache hit: HTTP answer {hit.http:.3f} s, webhook {_fmt(hit.webhook)} s, e-mail {_fmt(hit.email)} s")
+
+
+if __name__ == "__main__":
+    main()
