@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 from api import errors, metrics
 from api.dagster_client import DagsterError, DagsterUnavailable
@@ -23,11 +24,15 @@ from api.limits import RequestLimitsMiddleware
 from api.ratelimit import COUNTING, RateLimiter, RateLimitMiddleware, is_limited
 from api.routers import async_reports, downloads, health, jobs, library, sync_reports
 from api.services import Services
+from orchestration.ledger.retry import is_unavailable
 from orchestration.logs import configure_logging
 from orchestration.redact import install_log_redaction
 from orchestration.settings import Settings, exit_if_unsafe
 
 log = logging.getLogger("api")
+
+#: ``Retry-After`` of a 503 for a ledger outage: a database restart or failover takes about a second.
+LEDGER_RETRY_AFTER_SECONDS = 2
 
 DESCRIPTION = """
 Institution-scoped usage reports for the LXP.
@@ -102,6 +107,20 @@ def create_app(settings: Settings, *, services: Services | None = None) -> FastA
             what = "nothing was queued"
         return errors.error_response(
             "unavailable", f"The report scheduler (Dagster) is unavailable; {what}. Try again later"
+        )
+
+    @app.exception_handler(sa_exc.DBAPIError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def ledger_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The ledger operation was already retried once on a fresh connection (orchestration.ledger.retry).
+        if not is_unavailable(exc):
+            raise exc  # a bug, not an outage: the catch-all answers 500 internal with the request id
+        log.warning("ledger unavailable %s %s: %s", request.method, request.url.path, str(exc).splitlines()[0])
+        return errors.error_response(
+            "unavailable",
+            "The request database is unavailable for a moment; try again in a few seconds "
+            "(a repeated request joins any report already queued)",
+            headers={"Retry-After": str(LEDGER_RETRY_AFTER_SECONDS)},
         )
 
     @app.exception_handler(DagsterError)

@@ -141,6 +141,14 @@ mutation Terminate($runId: String!) {
   }
 }"""
 
+_DELETE = """
+mutation Delete($runId: String!) {
+  deleteRun(runId: $runId) {
+    __typename
+    ... on Error { message }
+  }
+}"""
+
 _MATERIALIZATIONS = """
 query Materializations($assetKey: AssetKeyInput!, $partitions: [String!], $limit: Int) {
   assetOrError(assetKey: $assetKey) {
@@ -314,6 +322,12 @@ class DagsterClient:
         if kind == "RunNotFoundError":
             raise RunNotTerminable(run_id, "NOT_FOUND", message)
         raise DagsterError(message)
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete the run and its events from Dagster (a run that is not there is already gone)."""
+        result = self.execute(_DELETE, {"runId": run_id})["deleteRun"]
+        if result["__typename"] not in ("DeletePipelineRunSuccess", "RunNotFoundError"):
+            raise DagsterError(f"deleteRun failed: {result.get('message', result['__typename'])}")
 
     def latest_materialization(
         self, asset_name: str, partition_key: str, *, timeout: float | None = None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from api.dependencies import Principal
 from api.errors import ApiError
@@ -23,6 +25,48 @@ log = logging.getLogger("api")
 def warehouse_error(exc: Exception) -> ApiError:
     log.error("warehouse error: %s: %s", type(exc).__name__, exc)
     return ApiError("unavailable", "The warehouse is unavailable; try again later")
+
+
+def check_school_ids(warehouse: Warehouse, institution_id: int, school_ids: list[int]) -> None:
+    """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
+    if not school_ids:
+        return
+    placeholders = ", ".join(f":s{i}" for i in range(len(school_ids)))
+    params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
+    params["institution_id"] = institution_id
+    try:
+        found = warehouse.query(
+            f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
+        )
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    unknown = sorted(set(school_ids) - {int(v) for v in found["id"].to_list()})
+    if unknown:
+        raise ApiError(
+            "invalid_argument",
+            f"Invalid school_ids. Not schools of this institution: {', '.join(map(str, unknown))}",
+        )
+
+
+def check_group_ids(warehouse: Warehouse, institution_id: int, raw: Sequence[Any]) -> list[str]:
+    """Sorted unique group ids, all groups of the caller's institution (400 otherwise, 503 when
+    the warehouse cannot tell)."""
+    ids = sorted({str(v).strip() for v in raw})
+    if any(not v or len(v) > 64 for v in ids):
+        raise ApiError("invalid_argument", "Invalid group_ids. Must be a list of group id strings")
+    placeholders = ", ".join(f":g{i}" for i in range(len(ids)))
+    params: dict[str, Any] = {f"g{i}": v for i, v in enumerate(ids)}
+    params["institution_id"] = institution_id
+    try:
+        found = warehouse.query(
+            f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params
+        )
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    unknown = sorted(set(ids) - {str(v) for v in found["id"].to_list()})
+    if unknown:
+        raise ApiError("invalid_argument", f"Invalid group_ids. Not groups of this institution: {', '.join(unknown)}")
+    return ids
 
 
 class InstitutionDirectory:

@@ -1,8 +1,8 @@
 """The backends one API process talks to, built once per app from settings.
 
 Each backend is a FastAPI dependency (``LedgerDep``, ``DagsterDep``,
-``StorageDep``, ``LauncherDep``, ``UsersDep``, ...), so a route declares what
-it needs and a test can swap one with ``app.dependency_overrides``. They are
+``StorageDep``, ``LauncherDep``, ``CacheDep``, ``UsersDep``, ...), so a route declares what
+it needs (routers never take the whole container) and a test can swap one with ``app.dependency_overrides``. They are
 all read from the :class:`Services` built at start-up; tests can also build
 that object with a fake Dagster transport and pass it to ``create_app``.
 The ledger is migrated at start-up (idempotent and locked, see
@@ -22,6 +22,7 @@ from api.dependencies import Principal
 from api.duckdb_reader import SharedDuckDB
 from api.institutions import InstitutionDirectory
 from api.launch import ReportLauncher
+from api.launch.cache import ReportCache
 from api.probes import Prober
 from api.users import UserDirectory
 from assets.registry import REPORTS
@@ -183,6 +184,18 @@ def get_institutions(services: ServicesDep) -> InstitutionDirectory:
 
 
 InstitutionsDep = Annotated[InstitutionDirectory, Depends(get_institutions)]
+
+
+def get_cache(services: ServicesDep) -> ReportCache:
+    return services.launcher.cache
+
+
+def get_prober(services: ServicesDep) -> Prober:
+    return services.prober
+
+
+CacheDep = Annotated[ReportCache, Depends(get_cache)]
+ProberDep = Annotated[Prober, Depends(get_prober)]
 
 
 def storage_ping(storage: ReportStorage) -> None:

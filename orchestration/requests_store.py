@@ -46,6 +46,7 @@ from orchestration.ledger.records import (
     naive_utc,
     request_id,
 )
+from orchestration.ledger.retry import retry_once
 from orchestration.ledger.schema import inflight, recipients, report_files, requests
 
 __all__ = ["Asked", "Asker", "Inflight", "KnownFile", "RequestRow", "RequestsStore", "report_files"]
@@ -163,6 +164,7 @@ class RequestsStore:
 
     # -- requests and recipients ---------------------------------------------
 
+    @retry_once
     def add_requester(
         self,
         asked: Asked,
@@ -179,6 +181,7 @@ class RequestsStore:
             request = request_id(conn, asked, job_id=job_id, claim_id=claim_id, now=now)
             return add_recipient(conn, request, asker, state="waiting", launched=launched, now=now)
 
+    @retry_once
     def record_cache_hit(
         self, asked: Asked, asker: Asker, job_id: str, file: KnownFile, now: datetime | None = None
     ) -> None:
@@ -188,14 +191,17 @@ class RequestsStore:
             request = request_id(conn, asked, job_id=job_id, now=now, outcome={**outcome, "rows": file.rows})
             add_recipient(conn, request, asker, state="pending", now=now)
 
+    @retry_once
     def recipients(self, job_id: str) -> list[RequestRow]:
         """Everybody to notify when ``job_id`` finishes, first requester first."""
         return self._requests(q.job_id == job_id, order=(r.requested_at, r.user_id))
 
+    @retry_once
     def claim_recipients(self, claim_id: str) -> list[RequestRow]:
         """Everybody recorded for a request still launching under ``claim_id``."""
         return self._requests(q.claim_id == claim_id, order=(r.requested_at, r.user_id))
 
+    @retry_once
     def request_of(self, job_id: str, user_id: int, institution_id: int) -> RequestRow | None:
         """This user's request for the job, if any (tenant and user scoped)."""
         rows = self._requests(
@@ -203,6 +209,7 @@ class RequestsStore:
         )
         return rows[0] if rows else None
 
+    @retry_once
     def history(
         self, user_id: int, institution_id: int, *, limit: int = 20, offset: int = 0
     ) -> tuple[list[RequestRow], int]:
@@ -224,6 +231,7 @@ class RequestsStore:
 
     # -- report_files --------------------------------------------------------
 
+    @retry_once
     def known_file(self, cache_key: str) -> KnownFile | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(report_files).where(report_files.c.cache_key == cache_key)).first()
@@ -240,6 +248,7 @@ class RequestsStore:
             m["run_id"],
         )
 
+    @retry_once
     def remember_file(self, file: KnownFile) -> None:
         """Keep ``file`` for its cache key unless a newer one is already known."""
         c = report_files.c
@@ -283,19 +292,28 @@ class RequestsStore:
             created_at=moment,
             lease_until=moment + timedelta(seconds=lease_seconds),
         )
-        with self.engine.begin() as conn:
-            if insert_ignoring_conflict(conn, inflight, values):
-                return _inflight(values), None
+
+        @retry_once
+        def insert() -> bool:
+            with self.engine.begin() as conn:
+                return insert_ignoring_conflict(conn, inflight, values)
+
+        if insert():
+            return _inflight(values), None
         existing = self.get_inflight(cache_key)
         if existing is None:  # released between our insert and read: try again
             return self.claim(cache_key, now, lease_seconds=lease_seconds)
+        if existing.claim_id == claim_id:  # our first COMMIT went through but its answer was lost
+            return existing, None
         return None, existing
 
+    @retry_once
     def get_inflight(self, cache_key: str) -> Inflight | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(inflight).where(inflight.c.cache_key == cache_key)).first()
         return None if row is None else _inflight(dict(row._mapping))
 
+    @retry_once
     def renew(self, cache_key: str, owner: str, lease_seconds: float, now: datetime | None = None) -> bool:
         """Heartbeat of a launcher still launching: push its lease forward."""
         c = inflight.c
@@ -315,21 +333,26 @@ class RequestsStore:
         moment = naive_utc(now)
         owner = uuid.uuid4().hex
         lease = moment + timedelta(seconds=lease_seconds)
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                sa.update(inflight)
-                .where(
-                    c.cache_key == claim.cache_key,
-                    c.owner == claim.owner,
-                    c.run_id.is_(None),
-                    c.lease_until < moment,
-                )
-                .values(owner=owner, lease_until=lease)
-            )
-        if result.rowcount != 1:
+
+        @retry_once
+        def update() -> int:
+            with self.engine.begin() as conn:
+                return conn.execute(
+                    sa.update(inflight)
+                    .where(
+                        c.cache_key == claim.cache_key,
+                        c.run_id.is_(None),
+                        # ``owner``: a retry whose first COMMIT went through but whose answer was lost
+                        sa.or_(sa.and_(c.owner == claim.owner, c.lease_until < moment), c.owner == owner),
+                    )
+                    .values(owner=owner, lease_until=lease)
+                ).rowcount
+
+        if update() != 1:
             return None
         return Inflight(claim.cache_key, claim.claim_id, owner, None, claim.created_at, lease.replace(tzinfo=UTC))
 
+    @retry_once
     def set_run(self, cache_key: str, owner: str, run_id: str, claim_id: str | None = None) -> bool:
         """Publish the run id of our claim and bind the claim's request to it, atomically."""
         c = inflight.c
@@ -341,11 +364,13 @@ class RequestsStore:
                 bind_claim(conn, claim_id, run_id)
         return result.rowcount == 1
 
+    @retry_once
     def job_of_claim(self, claim_id: str) -> str | None:
         """The run id the claim's requesters are bound to (None while unbound)."""
         with self.engine.connect() as conn:
             return conn.execute(sa.select(q.job_id).where(q.claim_id == claim_id)).scalar()
 
+    @retry_once
     def forget_claim(self, claim_id: str) -> int:
         """Drop a request whose launch failed before any run existed (its requesters got the error)."""
         with self.engine.begin() as conn:
@@ -353,6 +378,7 @@ class RequestsStore:
             conn.execute(sa.delete(recipients).where(r.request_id == ids))
             return conn.execute(sa.delete(requests).where(q.claim_id == claim_id, q.job_id.is_(None))).rowcount
 
+    @retry_once
     def release(self, cache_key: str, *, owner: str | None = None, run_id: str | None = None) -> bool:
         """Drop the slot, but only the one we looked at (owner / run id match)."""
         c = inflight.c

@@ -12,7 +12,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from api.dagster_client import DagsterClient, RunInfo
+from api.dagster_client import DagsterClient, DagsterError, DagsterUnavailable, RunInfo
 from api.errors import ApiError
 from api.launch.tags import file_of_run
 from assets.contract import TAG_CACHE_KEY, ProducedFile
@@ -96,6 +96,23 @@ class ReportCache:
             if file is not None:
                 return file
         return None
+
+    def fresh_month_file(self, plan: RequestedReport, *, timeout: float) -> ProducedFile | None:
+        """The month partition's file when ``plan`` is exactly that month (no filter), in the format
+        asked and fresh (:meth:`is_fresh`); None otherwise. For the synchronous reports, which compute
+        the answer themselves on a miss: a Dagster that does not answer within ``timeout`` is a miss."""
+        partition = plan.partition_key(self.settings.first_partition_month)
+        if partition is None:
+            return None
+        try:
+            event = self.dagster.latest_materialization(plan.spec.name, partition, timeout=timeout)
+        except (DagsterUnavailable, DagsterError) as exc:
+            log.warning("sync %s: cache lookup skipped (%s)", plan.spec.slug, exc)
+            return None
+        produced = None if event is None else ProducedFile.from_metadata(event.metadata)
+        if event is None or produced is None or produced.fmt != plan.fmt:
+            return None
+        return produced if self.is_fresh(plan, event.timestamp, datetime.now(UTC)) else None
 
     def learn(self, run: RunInfo) -> None:
         """Index the file of a finished run (seen by a join or a status poll) for later cache hits."""

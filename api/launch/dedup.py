@@ -12,6 +12,12 @@ is adopted (the dead launcher's requesters are bound to it and the caller
 joins), a finished one is settled (its requesters are told the outcome) and
 the caller starts over, and when no run exists the caller launches under the
 same claim, so the earlier requesters are served by that run.
+
+Only a run Dagster queued is adopted (:data:`ADOPTABLE`: it will run, runs or
+ran). A launch that failed half-way — Dagster created the run, then its storage
+blipped before the run reached the queue — leaves a ``NOT_STARTED`` run that
+nothing will ever start: it is deleted (or, if Dagster cannot be asked, left
+alone) and a new run is launched under the same claim.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ from api.launch.launch import asked_of
 from assets.contract import TAG_CLAIM
 from assets.request import RequestedReport
 from orchestration.delivery.outbox import Outbox, job_outcome
+from orchestration.ledger.retry import retry_once
 from orchestration.requests_store import Asker, Inflight, RequestsStore
 
 log = logging.getLogger("api.launch.dedup")
+
+#: Statuses of a run Dagster queued: it will run, runs or ran (a finished one is settled).
+ADOPTABLE = frozenset({"QUEUED", "STARTING", "STARTED", "CANCELING", "SUCCESS", "FAILURE", "CANCELED"})
+#: A run created but never queued (its launch failed half-way): nothing will ever start it.
+NEVER_QUEUED = "NOT_STARTED"
 
 
 class Dedup:
@@ -60,13 +72,26 @@ class Dedup:
 
     def adopt(self, claim: Inflight) -> RunInfo | None:
         """We hold ``claim`` after taking it over: bind the dead launcher's run, if Dagster has one."""
-        runs = self.dagster.find_runs(tags={TAG_CLAIM: claim.claim_id}, limit=1)
-        if not runs:
+        runs = self.dagster.find_runs(tags={TAG_CLAIM: claim.claim_id}, limit=5)
+        for stranded in (run for run in runs if run.status == NEVER_QUEUED):
+            self.discard(stranded)
+        adoptable = [run for run in runs if run.status in ADOPTABLE]
+        if not adoptable:
             return None
-        run = runs[0]
+        run = adoptable[0]
         self.store.set_run(claim.cache_key, claim.owner, run.run_id, claim.claim_id)
         log.warning("adopted run %s of a launcher that died (claim %s)", run.run_id, claim.claim_id)
         return run
+
+    def discard(self, run: RunInfo) -> None:
+        """Delete a run that was never queued; if Dagster cannot be asked it stays, unadopted (harmless:
+        the claim's requesters get bound to the run launched instead, and only once)."""
+        try:
+            self.dagster.delete_run(run.run_id)
+        except (DagsterUnavailable, DagsterError) as exc:
+            log.warning("could not delete never-queued run %s (claim %s): %s", run.run_id, run.tags.get(TAG_CLAIM), exc)
+            return
+        log.warning("deleted run %s: created but never queued (claim %s)", run.run_id, run.tags.get(TAG_CLAIM))
 
     def join(self, asker: Asker, plan: RequestedReport, run: RunInfo) -> None:
         self.store.add_requester(asked_of(plan), asker, job_id=run.run_id)
@@ -76,7 +101,7 @@ class Dedup:
         """Record a finished run's outcome: its waiting requesters are released for delivery."""
         self.cache.learn(run)
         status, storage_key, filename = job_outcome(run.status == "SUCCESS", run.tags)
-        released = self.outbox.complete_job(
+        released = retry_once(self.outbox.complete_job)(
             run.run_id, status, storage_key=storage_key, filename=filename, claim_id=run.tags.get(TAG_CLAIM)
         )
         if released:  # we released them: send now rather than at the sensor's next tick

@@ -115,8 +115,13 @@ class RunStarter:
                 else:
                     run_id = self.dagster.launch_run(adhoc_job_name(plan.spec.name), run_config(plan), tags)
             except BaseException:
-                self.store.forget_claim(claim.claim_id)
-                self.store.release(key, owner=claim.owner)
+                try:
+                    self.store.forget_claim(claim.claim_id)
+                    self.store.release(key, owner=claim.owner)
+                except Exception:
+                    # The ledger is down too: the claim's lease runs out and the next identical
+                    # request takes it over (a run Dagster never queued is not adopted).
+                    log.warning("could not drop the claim on %s after a failed launch", key[:12], exc_info=True)
                 raise
             if pause := float(os.environ.get(PAUSE_AFTER_LAUNCH_ENV) or 0):
                 log.warning("test hook: pausing %.1f s after launching run %s", pause, run_id)

@@ -11,13 +11,12 @@ from pydantic import BeforeValidator
 
 from api.dependencies import CurrentPrincipal
 from api.errors import ApiError, responses
-from api.institutions import warehouse_error
+from api.institutions import check_school_ids
 from api.models import AsyncReportResponse
 from api.services import InstitutionsDep, LauncherDep, WarehouseDep
 from api.validation import positive_ids
 from assets.registry import by_slug
 from assets.request import RequestedReport
-from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(prefix="/institution/reports", tags=["async reports"])
 
@@ -74,27 +73,6 @@ def parse_school_ids(raw: str | None) -> list[int]:
     if raw is None or raw.strip() == "":
         return []
     return positive_ids(raw.split(","), "Invalid school_ids. Must be comma-separated positive integers (e.g. 10,20)")
-
-
-def check_school_ids(warehouse: Warehouse, institution_id: int, school_ids: list[int]) -> None:
-    """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
-    if not school_ids:
-        return
-    placeholders = ", ".join(f":s{i}" for i in range(len(school_ids)))
-    params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
-    params["institution_id"] = institution_id
-    try:
-        found = warehouse.query(
-            f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
-        )
-    except Exception as exc:
-        raise warehouse_error(exc) from exc
-    unknown = sorted(set(school_ids) - {int(v) for v in found["id"].to_list()})
-    if unknown:
-        raise ApiError(
-            "invalid_argument",
-            f"Invalid school_ids. Not schools of this institution: {', '.join(map(str, unknown))}",
-        )
 
 
 @router.get(

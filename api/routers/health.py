@@ -27,7 +27,7 @@ from api.probes import OK, PROBE_DEADLINE_SECONDS
 from api.services import (
     DagsterDep,
     LedgerDep,
-    ServicesDep,
+    ProberDep,
     StorageDep,
     WarehouseDep,
     ledger_ping,
@@ -65,7 +65,7 @@ def livez() -> dict[str, str]:
     "`unavailable` by themselves while it is down. For the Kubernetes readiness probe.",
 )
 def readyz(
-    services: ServicesDep, ledger: LedgerDep, storage: StorageDep, warehouse: WarehouseDep, dagster: DagsterDep
+    prober: ProberDep, ledger: LedgerDep, storage: StorageDep, warehouse: WarehouseDep, dagster: DagsterDep
 ) -> dict[str, Any]:
     checks: dict[str, Callable[[], Any]] = {
         "ledger": lambda: ledger_ping(ledger),
@@ -73,7 +73,7 @@ def readyz(
         "warehouse": warehouse.ping,
         "dagster": dagster.ping,
     }
-    results = services.prober.run(checks)
+    results = prober.run(checks)
     info = {"dagster": results.pop("dagster")}
     if any(v != OK for v in results.values()):
         raise ApiError("unavailable", f"Not ready: {_listing(results)}; info: {_listing(info)}")
@@ -91,9 +91,9 @@ def readyz(
     "(a Dagster outage makes `/healthz` 503 but leaves replicas ready).",
 )
 def healthz(
-    services: ServicesDep, ledger: LedgerDep, warehouse: WarehouseDep, dagster: DagsterDep, storage: StorageDep
+    prober: ProberDep, ledger: LedgerDep, warehouse: WarehouseDep, dagster: DagsterDep, storage: StorageDep
 ) -> dict[str, Any]:
-    components = services.prober.run(
+    components = prober.run(
         {
             "ledger": lambda: ledger_ping(ledger),
             "warehouse": warehouse.ping,

@@ -13,11 +13,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
-from api.dagster_client import ACTIVE_STATUSES, DagsterError, DagsterUnavailable, RunInfo, RunNotTerminable
+from api.dagster_client import (
+    ACTIVE_STATUSES,
+    DagsterClient,
+    DagsterError,
+    DagsterUnavailable,
+    RunInfo,
+    RunNotTerminable,
+)
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
 from api.models import Job, JobPage
-from api.services import DagsterDep, LauncherDep, LedgerDep, Services, ServicesDep, SettingsDep, StorageDep
+from api.services import DagsterDep, LauncherDep, LedgerDep, SettingsDep, StorageDep
 from assets.contract import ProducedFile
 from orchestration.delivery.storage import ReportStorage
 from orchestration.requests_store import KnownFile, RequestRow, RequestsStore
@@ -152,18 +159,19 @@ def list_jobs(
 )
 def cancel_job(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    ledger: LedgerDep,
+    dagster: DagsterDep,
     job_id: Annotated[str, Path(max_length=255, description="Job id returned by a report endpoint.")],
 ) -> Response:
-    row = _my_request(services.store, principal, job_id)
+    row = _my_request(ledger, principal, job_id)
     if row.kind == "cache":
         raise ApiError("failed_precondition", f"Job {job_id} was served from cache and has already finished")
     if not row.launched:
         raise ApiError("permission_denied", "Only the user who launched this job can cancel it")
-    run = services.dagster.get_run(job_id)
+    run = dagster.get_run(job_id)
     if run is None or not run.active:
         raise ApiError("failed_precondition", f"Job {job_id} has already finished")
-    _terminate(services, job_id, run)
+    _terminate(dagster, job_id, run)
     return Response(status_code=204)
 
 
@@ -173,7 +181,7 @@ CANCEL_WAIT_SECONDS = 5.0
 _CANCEL_POLL_SECONDS = 0.25
 
 
-def _terminate(services: Services, job_id: str, run: RunInfo) -> None:
+def _terminate(dagster: DagsterClient, job_id: str, run: RunInfo) -> None:
     """Terminate the run, idempotently: 204 once a cancellation is under way (CANCELING) or
     done by a concurrent call; 400 failed_precondition when it finished first or is still
     starting after :data:`CANCEL_WAIT_SECONDS`. A status Dagster refuses is never a 500."""
@@ -185,12 +193,12 @@ def _terminate(services: Services, job_id: str, run: RunInfo) -> None:
         if status not in ACTIVE_STATUSES:
             raise ApiError("failed_precondition", f"Job {job_id} has already finished")
         try:
-            services.dagster.terminate_run(job_id)
+            dagster.terminate_run(job_id)
             return
         except RunNotTerminable as exc:
             status = exc.status
         except DagsterError:
-            again = services.dagster.get_run(job_id)
+            again = dagster.get_run(job_id)
             if again is None or not again.active:  # it finished between our check and the terminate
                 raise ApiError("failed_precondition", f"Job {job_id} has already finished") from None
             raise
@@ -204,5 +212,5 @@ def _terminate(services: Services, job_id: str, run: RunInfo) -> None:
                 f"Job {job_id} is starting and cannot be cancelled yet; try again in a few seconds",
             )
         time.sleep(_CANCEL_POLL_SECONDS)
-        current = services.dagster.get_run(job_id)
+        current = dagster.get_run(job_id)
         status = current.status if current is not None else "NOT_FOUND"

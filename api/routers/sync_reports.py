@@ -18,25 +18,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Depends, Header, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from api.dagster_client import DagsterError, DagsterUnavailable
 from api.dependencies import CurrentPrincipal, Principal
 from api.errors import ApiError, responses
-from api.institutions import warehouse_error
+from api.institutions import InstitutionDirectory, check_group_ids, check_school_ids, warehouse_error
+from api.launch.cache import ReportCache
 from api.negotiation import negotiate
-from api.routers.async_reports import check_school_ids
-from api.services import WAREHOUSE_ERRORS, Services, ServicesDep
+from api.services import (
+    WAREHOUSE_ERRORS,
+    CacheDep,
+    InstitutionsDep,
+    SettingsDep,
+    StorageDep,
+    WarehouseDep,
+)
 from api.validation import positive_ids
-from assets.contract import ProducedFile
 from assets.registry import by_slug
 from assets.request import RequestedReport
-from assets.spec import Institution
+from assets.spec import Institution, ReportSpec
 from assets.writers.formats import MEDIA_TYPES, answer_content_type
 from assets.writers.render import render_file
-from orchestration.delivery.storage import STORAGE_ERRORS
+from orchestration.delivery.storage import STORAGE_ERRORS, ReportStorage
 from orchestration.produce import compute
+from orchestration.settings import Settings
+from orchestration.warehouse.client import Warehouse
 
 log = logging.getLogger("api.sync")
 router = APIRouter(prefix="/reports", tags=["sync reports"])
@@ -101,33 +108,10 @@ def _period(start_ms: int, end_ms: int) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _group_ids(services: Services, institution_id: int, raw: Sequence[Any] | None) -> list[str]:
-    if not raw:
-        return []
-    ids = sorted({str(v).strip() for v in raw})
-    if any(not v or len(v) > 64 for v in ids):
-        raise ApiError("invalid_argument", "Invalid group_ids. Must be a list of group id strings")
-    placeholders = ", ".join(f":g{i}" for i in range(len(ids)))
-    params: dict[str, Any] = {f"g{i}": v for i, v in enumerate(ids)}
-    params["institution_id"] = institution_id
-    try:
-        found = services.warehouse.query(
-            f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params
-        )
-    except Exception as exc:
-        raise warehouse_error(exc) from exc
-    unknown = sorted(set(ids) - {str(v) for v in found["id"].to_list()})
-    if unknown:
-        raise ApiError("invalid_argument", f"Invalid group_ids. Not groups of this institution: {', '.join(unknown)}")
+def _school_ids(warehouse: Warehouse, institution_id: int, raw: Sequence[Any]) -> list[int]:
+    ids = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
+    check_school_ids(warehouse, institution_id, ids)
     return ids
-
-
-def _school_ids(services: Services, institution_id: int, raw: Sequence[Any] | None) -> list[int]:
-    if not raw:
-        return []
-    result = positive_ids(raw, "Invalid school_ids. Must be a list of positive integer ids")
-    check_school_ids(services.warehouse, institution_id, result)
-    return result
 
 
 def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
@@ -145,63 +129,72 @@ def _file_response(content: bytes, fmt: str, filename: str | None) -> Response:
 CACHE_LOOKUP_SECONDS = 2.0
 
 
-def _cached_month_file(services: Services, request: RequestedReport) -> bytes | None:
-    """Bytes of the month partition's file when the request is exactly that month and it is fresh."""
-    partition = request.partition_key(services.settings.first_partition_month)
-    if partition is None:
-        return None
-    try:
-        event = services.dagster.latest_materialization(request.spec.name, partition, timeout=CACHE_LOOKUP_SECONDS)
-    except (DagsterUnavailable, DagsterError) as exc:
-        log.warning("sync %s: cache lookup skipped (%s)", request.spec.slug, exc)
-        return None
-    produced = None if event is None else ProducedFile.from_metadata(event.metadata)
-    if event is None or produced is None or produced.fmt != request.fmt:
-        return None
-    if not services.launcher.is_fresh(request, event.timestamp, datetime.now(UTC)):
-        return None
-    try:
-        with services.storage.open(produced.storage_key) as fh:
-            return fh.read()
-    except STORAGE_ERRORS:
-        log.warning("sync %s: cached file %s unreadable", request.spec.slug, produced.storage_key, exc_info=True)
-        return None
+class Answer:
+    """Computes (or reads from the fresh month partition) one synchronous report: the backends it
+    needs, each its own dependency."""
+
+    def __init__(self, settings: Settings, warehouse: Warehouse, cache: ReportCache, storage: ReportStorage) -> None:
+        self.settings = settings
+        self.warehouse = warehouse
+        self.cache = cache
+        self.storage = storage
+
+    def __call__(
+        self,
+        spec: ReportSpec,
+        fmt: str,
+        institution: Institution,
+        start: datetime | None,
+        end: datetime | None,
+        filters: dict[str, Any],
+    ) -> Response:
+        """``filters`` hold ids already checked against ``institution``."""
+        request = (
+            RequestedReport.snapshot(spec, institution, fmt, filters)
+            if start is None or end is None
+            else RequestedReport.for_range(spec, institution, start, end, fmt, filters)
+        )
+        filename = request.answer_file_name(datetime.now(UTC))
+        cached = self._cached(request)
+        if cached is not None:
+            return _file_response(cached, fmt, filename)
+        inputs = request.inputs(self.settings.report_options())
+        try:
+            computed = compute(spec, inputs, self.warehouse)
+        except WAREHOUSE_ERRORS as exc:
+            raise warehouse_error(exc) from exc
+        with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
+            path = Path(tmp) / filename
+            render_file(spec, computed, inputs, fmt, path)
+            return _file_response(path.read_bytes(), fmt, filename)
+
+    def _cached(self, request: RequestedReport) -> bytes | None:
+        """The fresh month partition's file (the cache's rule), or None: then the report is computed."""
+        produced = self.cache.fresh_month_file(request, timeout=CACHE_LOOKUP_SECONDS)
+        if produced is None:
+            return None
+        try:
+            with self.storage.open(produced.storage_key) as fh:
+                return fh.read()
+        except STORAGE_ERRORS:
+            log.warning("sync %s: cached file %s unreadable", request.spec.slug, produced.storage_key, exc_info=True)
+            return None
 
 
-def _run(
-    services: Services,
-    principal: Principal,
-    slug: str,
-    accept: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    filters: dict[str, Any],
-    *,
-    validate_ids: Any = None,
-) -> Response:
+def get_answer(settings: SettingsDep, warehouse: WarehouseDep, cache: CacheDep, storage: StorageDep) -> Answer:
+    return Answer(settings, warehouse, cache, storage)
+
+
+AnswerDep = Annotated[Answer, Depends(get_answer)]
+
+
+def _report(
+    slug: str, accept: str | None, institutions: InstitutionDirectory, principal: Principal
+) -> tuple[ReportSpec, str, Institution]:
+    """The report, the format the client accepts (406 otherwise) and the caller's institution."""
     spec = by_slug(slug)
     fmt = negotiate(accept, spec.formats)
-    institution = services.institution(principal)
-    if validate_ids is not None:
-        validate_ids(institution)
-    request = (
-        RequestedReport.snapshot(spec, institution, fmt, filters)
-        if start is None or end is None
-        else RequestedReport.for_range(spec, institution, start, end, fmt, filters)
-    )
-    filename = request.answer_file_name(datetime.now(UTC))
-    cached = _cached_month_file(services, request)
-    if cached is not None:
-        return _file_response(cached, fmt, filename)
-    inputs = request.inputs(services.settings.report_options())
-    try:
-        computed = compute(spec, inputs, services.warehouse)
-    except WAREHOUSE_ERRORS as exc:
-        raise warehouse_error(exc) from exc
-    with tempfile.TemporaryDirectory(prefix="lxp-sync-") as tmp:
-        path = Path(tmp) / filename
-        render_file(spec, computed, inputs, fmt, path)
-        return _file_response(path.read_bytes(), fmt, filename)
+    return spec, fmt, institutions.of(principal)
 
 
 _ACCEPT_DOC = (
@@ -225,18 +218,18 @@ _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 def questions(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
+    warehouse: WarehouseDep,
+    answer: AnswerDep,
     body: Annotated[QuestionsBody, Body()],
     accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)
+    spec, fmt, institution = _report("questions", accept, institutions, principal)
     filters: dict[str, Any] = {}
-
-    def ids(institution: Institution) -> None:
-        if body.group_ids:
-            filters["group_ids"] = _group_ids(services, institution.id, body.group_ids)
-
-    return _run(services, principal, "questions", accept, start, end, filters, validate_ids=ids)
+    if body.group_ids:
+        filters["group_ids"] = check_group_ids(warehouse, institution.id, body.group_ids)
+    return answer(spec, fmt, institution, start, end, filters)
 
 
 @router.post(
@@ -248,18 +241,18 @@ def questions(
 )
 def bookings(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
+    warehouse: WarehouseDep,
+    answer: AnswerDep,
     body: Annotated[BookingsBody, Body()],
     accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)
+    spec, fmt, institution = _report("bookings", accept, institutions, principal)
     filters: dict[str, Any] = {}
-
-    def ids(institution: Institution) -> None:
-        if body.school_ids:
-            filters["school_ids"] = _school_ids(services, institution.id, body.school_ids)
-
-    return _run(services, principal, "bookings", accept, start, end, filters, validate_ids=ids)
+    if body.school_ids:
+        filters["school_ids"] = _school_ids(warehouse, institution.id, body.school_ids)
+    return answer(spec, fmt, institution, start, end, filters)
 
 
 @router.post(
@@ -270,17 +263,17 @@ def bookings(
 )
 def bookings_workload(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
+    warehouse: WarehouseDep,
+    answer: AnswerDep,
     body: Annotated[WorkloadBody | None, Body()] = None,
     accept: Annotated[str | None, Header(description=_ACCEPT_DOC)] = None,
 ) -> Response:
+    spec, fmt, institution = _report("bookings-workload", accept, institutions, principal)
     filters: dict[str, Any] = {}
-
-    def ids(institution: Institution) -> None:
-        if body is not None and body.school_ids:
-            filters["school_ids"] = _school_ids(services, institution.id, body.school_ids)
-
-    return _run(services, principal, "bookings-workload", accept, None, None, filters, validate_ids=ids)
+    if body is not None and body.school_ids:
+        filters["school_ids"] = _school_ids(warehouse, institution.id, body.school_ids)
+    return answer(spec, fmt, institution, None, None, filters)
 
 
 @router.post(
@@ -299,7 +292,9 @@ def bookings_workload(
 )
 def groups_usage(
     principal: CurrentPrincipal,
-    services: ServicesDep,
+    institutions: InstitutionsDep,
+    warehouse: WarehouseDep,
+    answer: AnswerDep,
     body: Annotated[GroupsUsageBody, Body()],
     accept: Annotated[
         str | None,
@@ -310,11 +305,9 @@ def groups_usage(
     ] = None,
 ) -> Response:
     start, end = _period(body.start_date, body.end_date)
+    spec, fmt, institution = _report("groups-usage", accept, institutions, principal)
     filters: dict[str, Any] = {"show_disciplines": body.show_disciplines, "show_teachers": body.show_teachers}
     if body.name:
         filters["name"] = body.name
-
-    def ids(institution: Institution) -> None:
-        filters["group_ids"] = _group_ids(services, institution.id, body.group_ids)
-
-    return _run(services, principal, "groups-usage", accept, start, end, filters, validate_ids=ids)
+    filters["group_ids"] = check_group_ids(warehouse, institution.id, body.group_ids)
+    return answer(spec, fmt, institution, start, end, filters)

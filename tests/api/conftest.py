@@ -3,8 +3,10 @@ with a fake Dagster GraphQL transport, and JWT helpers."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,33 @@ def settings(tmp_path: Path, warehouse_url: str) -> Settings:
 @pytest.fixture
 def fake_dagster() -> FakeDagster:
     return FakeDagster()
+
+
+@pytest.fixture
+def dagster_url(fake_dagster: FakeDagster) -> Iterator[str]:
+    """The fake Dagster's GraphQL endpoint over real HTTP, for API subprocesses."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            response = fake_dagster.handle(httpx.Request("POST", f"http://fake{self.path}", content=body))
+            self.send_response(response.status_code)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(response.content)))
+            self.end_headers()
+            self.wfile.write(response.content)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def build_client(settings: Settings, fake: FakeDagster) -> TestClient:

@@ -144,6 +144,12 @@ class FakeDagster:
             run.ended = time.time()
         return {"terminateRun": {"__typename": "TerminateRunSuccess"}}
 
+    def _op_Delete(self, v: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            if self.runs.pop(v["runId"], None) is None:
+                return {"deleteRun": {"__typename": "RunNotFoundError", "message": "not found"}}
+        return {"deleteRun": {"__typename": "DeletePipelineRunSuccess"}}
+
     def _op_Materializations(self, v: dict[str, Any]) -> dict[str, Any]:
         asset = v["assetKey"]["path"][0]
         partition = (v.get("partitions") or [""])[0]

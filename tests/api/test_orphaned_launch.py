@@ -13,53 +13,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from api.launch.launch import PAUSE_AFTER_LAUNCH_ENV
 from assets.cache_key import cache_key
 from orchestration.delivery.outbox import Outbox, claim_of, job_outcome
 from orchestration.requests_store import Asked, Asker, RequestsStore
 from tests.api.conftest import SECRET, auth
-from tests.api.fake_dagster import FakeDagster
+from tests.api.fake_dagster import FakeDagster, FakeRun
 from tests.e2e.stack import wait_until
 from tests.services.api_process import ApiProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 STORYBOARD = "/institution/reports/storyboard-usage?month=3&year=2026"
-
-
-@pytest.fixture
-def dagster_url(fake_dagster: FakeDagster) -> Iterator[str]:
-    """The fake Dagster's GraphQL endpoint over real HTTP, for API subprocesses."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            response = fake_dagster.handle(httpx.Request("POST", f"http://fake{self.path}", content=body))
-            self.send_response(response.status_code)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(response.content)))
-            self.end_headers()
-            self.wfile.write(response.content)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody_is_notified_once(
@@ -153,3 +123,24 @@ def test_a_launch_that_never_reached_dagster_is_relaunched_for_its_requesters(
     run_id = response.json()["results"]["id"]
     assert [r.tags["lxp/claim"] for r in fake_dagster.launches()] == [dead.claim_id]
     assert sorted(r.user_id for r in store.recipients(run_id)) == [10, 12]
+
+
+def test_a_run_dagster_never_queued_is_not_adopted(client: Any, fake_dagster: FakeDagster, settings: Any) -> None:
+    """Issue 15 #4: the dead launcher's launch failed half-way (Dagster created the run, its storage
+    blipped before queueing it, the cleanup failed too). The never-queued run is deleted, not adopted:
+    a new run is launched under the same claim and serves the earlier requester too."""
+    store = RequestsStore(settings.outbox)
+    key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
+    dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
+    assert dead is not None
+    store.add_requester(Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True)
+    stranded = FakeRun("stranded", "storyboard_usage_job", {}, {"lxp/claim": dead.claim_id}, status="NOT_STARTED")
+    fake_dagster.runs[stranded.run_id] = stranded
+    response = client.get(STORYBOARD, headers=auth({"userId": 12}))
+    assert response.status_code == 200, response.text
+    run_id = response.json()["results"]["id"]
+    assert run_id != "stranded" and "stranded" not in fake_dagster.runs  # deleted, not adopted
+    assert [r.tags["lxp/claim"] for r in fake_dagster.launches()] == [dead.claim_id]
+    assert fake_dagster.runs[run_id].status == "QUEUED"
+    assert sorted(r.user_id for r in store.recipients(run_id)) == [10, 12]
+    assert store.get_inflight(key).run_id == run_id  # type: ignore[union-attr]

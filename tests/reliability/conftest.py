@@ -4,11 +4,16 @@ webhook receiver and an SMTP server that the fault tests can take down and bring
 on the same port. Started once for the directory; every scenario asks for its own
 report periods so they never share a cache entry.
 
+The request ledger lives on a PostgreSQL server of the suite's own (as in production), which
+``test_ledger_blip.py`` restarts under load; without PostgreSQL binaries it falls back to SQLite
+(and that scenario skips).
+
 Long soak variants are marked ``soak`` (deselected by default, see docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from orchestration.produce import HOLD_FILE_ENV
 from tests.e2e.conftest import people  # noqa: F401 - fixture
 from tests.e2e.stack import Stack, free_port, new_home
 from tests.reliability.report import LINES
+from tests.services import postgres
 from tests.services.http_receiver import HttpReceiver, RecordedRequest
 from tests.services.smtp import ReceivedMail, SmtpRecorder
 
@@ -109,10 +115,22 @@ def rel_home(tmp_path_factory: pytest.TempPathFactory, tiny_warehouse_path: Path
 
 
 @pytest.fixture(scope="session")
-def stack(rel_home: Path, platform: Platform, mailer: Mailer) -> Iterator[Stack]:
+def ledger_url(rel_home: Path) -> Iterator[str]:
+    """The stack's request ledger: a database on a private PostgreSQL server (restartable by the
+    tests), or the default SQLite file when this machine has no PostgreSQL binaries."""
+    if postgres.find_bindir() is None or os.environ.get("LXP_TEST_POSTGRES_URL"):
+        yield f"sqlite:///{rel_home / 'outbox.sqlite'}"
+        return
+    with postgres.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def stack(rel_home: Path, platform: Platform, mailer: Mailer, ledger_url: str) -> Iterator[Stack]:
     running = Stack(
         rel_home,
         {
+            "LXP_OUTBOX_URL": ledger_url,
             "LXP_NOTIFY_URL": platform.url,
             "LXP_SMTP_URL": mailer.url,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",

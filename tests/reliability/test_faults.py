@@ -53,8 +53,8 @@ def _catalog(stack: Stack, person: Person, months_back: int, last_day: int) -> s
 
 
 @pytest.fixture(scope="module")
-def outbox(rel_home: Path) -> Outbox:
-    return Outbox(f"sqlite:///{rel_home / 'outbox.sqlite'}")
+def outbox(ledger_url: str) -> Outbox:
+    return Outbox(ledger_url)
 
 
 def test_receiver_and_smtp_down_then_500s_then_up_deliver_exactly_once(

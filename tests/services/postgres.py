@@ -23,15 +23,31 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 DATABASE = "lxp"
+
+
+@dataclass(frozen=True)
+class _Server:
+    prefix: list[str]
+    bindir: Path
+    data: Path
+    log: Path
+    root: Path
+    options: str
+
+
+#: Servers this process started, by port: what :func:`restart`, :func:`stop` and :func:`start` act on.
+_SERVERS: dict[int, _Server] = {}
 
 
 def find_bindir() -> Path | None:
@@ -148,14 +164,50 @@ def postgres_server() -> Iterator[str]:
             detail = log.read_text(errors="replace") if log.exists() else ""
             raise RuntimeError(f"{exc}\n{detail}") from None
         started = True
+        _SERVERS[port] = _Server(prefix, bindir, data, log, root, options)
         yield create_database(f"postgresql://postgres@127.0.0.1:{port}/postgres", DATABASE)
     finally:
+        _SERVERS.pop(port, None)
         if started:
             try:
                 _run(prefix, [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], root)
             except Exception:
                 pass
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _server(url: str) -> _Server:
+    port = urlsplit(url).port
+    if port is None or port not in _SERVERS:
+        pytest.skip("this PostgreSQL server was not started by the tests (LXP_TEST_POSTGRES_URL): cannot restart it")
+    return _SERVERS[port]
+
+
+def _pg_ctl(url: str, *args: str) -> float:
+    """``pg_ctl <args>`` on the server of ``url`` (waiting for it); returns the seconds it took."""
+    server = _server(url)
+    started = time.monotonic()
+    _run(
+        server.prefix,
+        [str(server.bindir / "pg_ctl"), "-D", str(server.data), "-l", str(server.log), "-w", *args],
+        server.root,
+    )
+    return time.monotonic() - started
+
+
+def restart(url: str, mode: str = "fast") -> float:
+    """``pg_ctl restart -m fast``: every session is cut, new connections are refused until the
+    server is back (a failover or a restart in production). Returns the seconds it took."""
+    return _pg_ctl(url, "-m", mode, "-o", _server(url).options, "restart")
+
+
+def stop(url: str, mode: str = "fast") -> float:
+    """Stop the server of ``url`` (``start`` brings it back on the same port and data)."""
+    return _pg_ctl(url, "-m", mode, "stop")
+
+
+def start(url: str) -> float:
+    return _pg_ctl(url, "-o", _server(url).options, "start")
 
 
 @pytest.fixture(scope="session")
