@@ -27,20 +27,27 @@ def warehouse_error(exc: Exception) -> ApiError:
     return ApiError("unavailable", "The warehouse is unavailable; try again later")
 
 
+def _unknown_ids(warehouse: Warehouse, table: str, institution_id: int, ids: Sequence[Any]) -> list[str]:
+    """The ``ids`` that are not rows of ``table`` (``schools`` / ``groups``) of the institution, as text;
+    503 when the warehouse cannot tell. The one tenant check of caller-supplied ids."""
+    placeholders = ", ".join(f":v{i}" for i in range(len(ids)))
+    params: dict[str, Any] = {f"v{i}": v for i, v in enumerate(ids)}
+    params["institution_id"] = institution_id
+    try:
+        found = warehouse.query(
+            f"SELECT id FROM {table} WHERE institution_id = :institution_id AND id IN ({placeholders})", params
+        )
+    except Exception as exc:
+        raise warehouse_error(exc) from exc
+    known = {str(v) for v in found["id"].to_list()}
+    return [str(v) for v in ids if str(v) not in known]
+
+
 def check_school_ids(warehouse: Warehouse, institution_id: int, school_ids: list[int]) -> None:
     """Refuse ids that are not schools of the caller's institution (never answer with another tenant's data)."""
     if not school_ids:
         return
-    placeholders = ", ".join(f":s{i}" for i in range(len(school_ids)))
-    params: dict[str, Any] = {f"s{i}": v for i, v in enumerate(school_ids)}
-    params["institution_id"] = institution_id
-    try:
-        found = warehouse.query(
-            f"SELECT id FROM schools WHERE institution_id = :institution_id AND id IN ({placeholders})", params
-        )
-    except Exception as exc:
-        raise warehouse_error(exc) from exc
-    unknown = sorted(set(school_ids) - {int(v) for v in found["id"].to_list()})
+    unknown = sorted({int(v) for v in _unknown_ids(warehouse, "schools", institution_id, school_ids)})
     if unknown:
         raise ApiError(
             "invalid_argument",
@@ -54,17 +61,7 @@ def check_group_ids(warehouse: Warehouse, institution_id: int, raw: Sequence[Any
     ids = sorted({str(v).strip() for v in raw})
     if any(not v or len(v) > 64 for v in ids):
         raise ApiError("invalid_argument", "Invalid group_ids. Must be a list of group id strings")
-    placeholders = ", ".join(f":g{i}" for i in range(len(ids)))
-    params: dict[str, Any] = {f"g{i}": v for i, v in enumerate(ids)}
-    params["institution_id"] = institution_id
-    try:
-        found = warehouse.query(
-            f"SELECT id FROM groups WHERE institution_id = :institution_id AND id IN ({placeholders})", params
-        )
-    except Exception as exc:
-        raise warehouse_error(exc) from exc
-    unknown = sorted(set(ids) - {str(v) for v in found["id"].to_list()})
-    if unknown:
+    if unknown := sorted(_unknown_ids(warehouse, "groups", institution_id, ids)):
         raise ApiError("invalid_argument", f"Invalid group_ids. Not groups of this institution: {', '.join(unknown)}")
     return ids
 

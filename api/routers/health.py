@@ -21,9 +21,10 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.dagster_client import DagsterClient
 from api.errors import ApiError, responses
 from api.models import Health, Liveness, Readiness
-from api.probes import OK, PROBE_DEADLINE_SECONDS
+from api.probes import OK, PROBE_DEADLINE_SECONDS, Prober
 from api.services import (
     DagsterDep,
     LedgerDep,
@@ -33,8 +34,24 @@ from api.services import (
     ledger_ping,
     storage_ping,
 )
+from orchestration.delivery.storage import ReportStorage
+from orchestration.requests_store import RequestsStore
+from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(tags=["health"])
+
+
+def _probe_all(
+    prober: Prober, ledger: RequestsStore, storage: ReportStorage, warehouse: Warehouse, dagster: DagsterClient
+) -> dict[str, str]:
+    """Every backend's status, probed concurrently within the deadline (``api.probes``)."""
+    checks: dict[str, Callable[[], Any]] = {
+        "ledger": lambda: ledger_ping(ledger),
+        "storage": lambda: storage_ping(storage),
+        "warehouse": warehouse.ping,
+        "dagster": dagster.ping,
+    }
+    return prober.run(checks)
 
 
 def _listing(components: dict[str, str]) -> str:
@@ -67,13 +84,7 @@ def livez() -> dict[str, str]:
 def readyz(
     prober: ProberDep, ledger: LedgerDep, storage: StorageDep, warehouse: WarehouseDep, dagster: DagsterDep
 ) -> dict[str, Any]:
-    checks: dict[str, Callable[[], Any]] = {
-        "ledger": lambda: ledger_ping(ledger),
-        "storage": lambda: storage_ping(storage),
-        "warehouse": warehouse.ping,
-        "dagster": dagster.ping,
-    }
-    results = prober.run(checks)
+    results = _probe_all(prober, ledger, storage, warehouse, dagster)
     info = {"dagster": results.pop("dagster")}
     if any(v != OK for v in results.values()):
         raise ApiError("unavailable", f"Not ready: {_listing(results)}; info: {_listing(info)}")
@@ -93,14 +104,7 @@ def readyz(
 def healthz(
     prober: ProberDep, ledger: LedgerDep, warehouse: WarehouseDep, dagster: DagsterDep, storage: StorageDep
 ) -> dict[str, Any]:
-    components = prober.run(
-        {
-            "ledger": lambda: ledger_ping(ledger),
-            "warehouse": warehouse.ping,
-            "dagster": dagster.ping,
-            "storage": lambda: storage_ping(storage),
-        }
-    )
+    components = _probe_all(prober, ledger, storage, warehouse, dagster)
     if any(v != OK for v in components.values()):
         raise ApiError("unavailable", f"Unhealthy: {_listing(components)}")
     return {"status": "ok", "components": components}
