@@ -19,6 +19,12 @@ again). Per request it prints, in seconds from sending the HTTP request:
 Polling runs every 0.1 s, so each figure is up to 0.1 s late.
 ``--delivery-interval`` sets ``LXP_DELIVERY_INTERVAL_SECONDS`` (the delivery
 sensor's tick; the production default is 10 s).
+
+``--breakdown`` also prints where each run's time went, from the run's own event
+log (read through the webserver's GraphQL, so exact to the millisecond, not
+polled): the request's send time, then RUN_ENQUEUED, RUN_STARTING,
+the worker's "Started process for run" engine event, RUN_START, STEP_START,
+STEP_SUCCESS and RUN_SUCCESS; see ``PHASES``.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +47,24 @@ from tests.services.smtp import running_smtp  # noqa: E402
 
 POLL = 0.1
 
+_EVENTS = """query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run {
+  eventConnection(limit: 1000) { events { __typename ... on MessageEvent { timestamp message } } } } } }"""
+#: (column, from, to): the phases of a run, between marks of ``_marks`` ("request" is when the HTTP request was sent).
+PHASES = (
+    ("launch", "request", "RunEnqueuedEvent"),  # API: cache look-up, claim, launchRun over GraphQL
+    # The daemon's run coordinator: wait for its next dequeue iteration, check the limits, report RUN_STARTING
+    # (Dagster 1.13 writes no RUN_DEQUEUED event).
+    ("queue", "RunEnqueuedEvent", "RunStartingEvent"),
+    # The run launcher asks the code server to start the run: it spawns a Python process, which imports
+    # Dagster and opens the instance.
+    ("worker up", "RunStartingEvent", "worker"),
+    ("code load", "worker", "RunStartEvent"),  # the worker loads the code location and builds the job
+    ("to step", "RunStartEvent", "ExecutionStepStartEvent"),  # plan, resources, pool slot
+    ("step", "ExecutionStepStartEvent", "ExecutionStepSuccessEvent"),  # the report: query, render, store
+    ("run end", "ExecutionStepSuccessEvent", "RunSuccessEvent"),  # success hook (delivery), run end events
+    ("total", "request", "RunSuccessEvent"),
+)
+
 
 @dataclass
 class Row:
@@ -50,6 +74,8 @@ class Row:
     succeeded: float | None = None
     webhook: float | None = None
     email: float | None = None
+    sent: float = field(default=0.0, repr=False)  # wall-clock send time (event timestamps are wall-clock too)
+    run_id: str | None = field(default=None, repr=False)
 
 
 def _people(warehouse: Path, institution: int) -> list[tuple[int, str, str]]:
@@ -80,12 +106,13 @@ def _measure(
     bearer = token(institution, user_id, subdomain)
     seen_hooks = len(receiver.requests)
     seen_mails = len(smtp.messages)  # type: ignore[attr-defined]
-    t0 = time.monotonic()
+    sent, t0 = time.time(), time.monotonic()
     response = stack.request(path, bearer, **params)
-    row = Row(name, time.monotonic() - t0)
+    row = Row(name, time.monotonic() - t0, sent=sent)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
     job_id = results.get("id")
+    row.run_id = None if results.get("cached") else job_id
     deadline = t0 + timeout
     while time.monotonic() < deadline:
         now = time.monotonic() - t0
@@ -114,11 +141,43 @@ def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def _marks(stack: Stack, row: Row) -> dict[str, float]:
+    """Wall-clock time of each mark of ``PHASES`` in ``row``'s run (the first event of each kind)."""
+    data = stack.graphql(_EVENTS, {"runId": row.run_id})["runOrError"]
+    marks = {"request": row.sent}
+    for event in data.get("eventConnection", {}).get("events", []):
+        kind = event["__typename"]
+        if kind == "EngineEvent" and (event.get("message") or "").startswith("Started process for run"):
+            kind = "worker"
+        if "timestamp" in event:
+            marks.setdefault(kind, int(event["timestamp"]) / 1000)
+    return marks
+
+
+def _phases(marks: dict[str, float]) -> list[float | None]:
+    return [marks[b] - marks[a] if a in marks and b in marks else None for _, a, b in PHASES]
+
+
+def _print_breakdown(rows: list[Row], phases: list[list[float | None]]) -> None:
+    print("\nwhere each run's time went (s, from the run's event log):")
+    print("| request | " + " | ".join(name for name, _, _ in PHASES) + " |")
+    print("|---|" + "---:|" * len(PHASES))
+    for row, values in zip(rows, phases, strict=True):
+        print(f"| {row.name} | " + " | ".join(_fmt(v) for v in values) + " |")
+    for label, pick in (("min", min), ("median", statistics.median)):
+        cells = []
+        for i in range(len(PHASES)):
+            column = [v[i] for v in phases if v[i] is not None]
+            cells.append(_fmt(pick(column) if column else None))
+        print(f"| **{label}** | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=6)
     parser.add_argument("--delivery-interval", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--breakdown", action="store_true", help="print each run's phases from its event log")
     args = parser.parse_args()
 
     from orchestration.warehouse.generate import generate_warehouse
@@ -174,6 +233,7 @@ def main() -> None:
                     args.timeout,
                 )
                 print(f"  {hit.name}: {hit}", flush=True)
+                phases = [_phases(_marks(stack, row)) for row in rows if row.run_id] if args.breakdown else []
             finally:
                 stack.stop()
                 receiver.stop()
@@ -195,6 +255,8 @@ def main() -> None:
             f"max {max(done):.2f} s; HTTP answer p50 {statistics.median(r.http for r in rows):.3f} s"
         )
     print(f"cache hit: HTTP answer {hit.http:.3f} s, webhook {_fmt(hit.webhook)} s, e-mail {_fmt(hit.email)} s")
+    if phases:
+        _print_breakdown([row for row in rows if row.run_id], phases)
 
 
 if __name__ == "__main__":

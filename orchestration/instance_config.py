@@ -1,8 +1,9 @@
 """The Dagster instance configuration (``$DAGSTER_HOME/dagster.yaml``).
 
 Embedded profile: SQLite storage under ``$LXP_HOME/dagster``, the queued run
-coordinator with a global limit and a per-institution limit (so one huge
-institution cannot starve the rest), and a pool limit on report steps.
+coordinator (polling its queue every ``DEQUEUE_INTERVAL_SECONDS``) with a global
+limit and a per-institution limit (so one huge institution cannot starve the
+rest), and a pool limit on report steps.
 Both single-host profiles use ``orchestration.run_launcher.LocalRunLauncher``
 with run monitoring on: a run whose worker process died is failed (and its
 requesters told) instead of staying STARTED for ever.
@@ -21,6 +22,13 @@ import yaml
 from assets.contract import INSTITUTION_DIMENSION, TAG_INSTITUTION, dagster_dimension_tag
 from orchestration.settings import Settings
 
+#: How often the daemon's run coordinator looks at the run queue. A queued run waits for the next look, so
+#: this is added to every request's wait: Dagster's default of 5 s cost 2.5 s on average (up to 5 s) before
+#: a run even started (docs/benchmarks.md, "Where a request's time goes"). Dagster's interval daemon sleeps
+#: in 0.5 s steps and the setting is whole seconds, so 1 is the shortest useful value; each look is a few
+#: indexed run-storage queries. deploy/dagster.k8s.yaml and the Helm values repeat it (tests/deploy).
+DEQUEUE_INTERVAL_SECONDS = 1
+
 
 def _limits(settings: Settings) -> dict[str, Any]:
     per_institution = {"applyLimitPerUniqueValue": True}
@@ -36,6 +44,18 @@ def _limits(settings: Settings) -> dict[str, Any]:
             "pools": {"default_limit": settings.max_concurrent_runs},
         },
         "telemetry": {"enabled": False},
+    }
+
+
+def _run_coordinator() -> dict[str, Any]:
+    """Dagster's queued run coordinator (its default), dequeuing every ``DEQUEUE_INTERVAL_SECONDS``; the
+    run limits stay under ``concurrency:`` (Dagster refuses them in both places)."""
+    return {
+        "run_coordinator": {
+            "module": "dagster.core.run_coordinator",
+            "class": "QueuedRunCoordinator",
+            "config": {"dequeue_interval_seconds": DEQUEUE_INTERVAL_SECONDS},
+        }
     }
 
 
@@ -59,7 +79,7 @@ def _monitoring(settings: Settings) -> dict[str, Any]:
 
 
 def local_profile(settings: Settings) -> str:
-    return _dump({**_monitoring(settings), **_limits(settings)})
+    return _dump({**_run_coordinator(), **_monitoring(settings), **_limits(settings)})
 
 
 def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
@@ -71,7 +91,7 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
     return _dump(
         {
             "storage": {"postgres": {"postgres_url": {"env": postgres_url_env}}},
-            "run_coordinator": {"module": "dagster.core.run_coordinator", "class": "QueuedRunCoordinator"},
+            **_run_coordinator(),
             **_monitoring(settings),
             **compute_logs_config(settings),
             **_limits(settings),

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS
 from tests.deploy.conftest import DEPLOY, ROOT, reference_limits
 
 VALUES = DEPLOY / "helm" / "dagster-values.yaml"
@@ -196,6 +197,17 @@ def test_instance_settings_match_the_k8s_instance_file() -> None:
     assert launcher["runK8sConfig"]["containerConfig"] == config["run_k8s_config"]["container_config"]
     assert values["computeLogManager"]["type"] == instance["compute_logs"]["class"] == "S3ComputeLogManager"
     assert values["postgresql"]["enabled"] is False and values["generatePostgresqlPasswordSecret"] is False
+
+
+def test_dequeue_interval_is_the_instance_profiles() -> None:
+    """A queued run waits up to this for the daemon; the chart, the K8s and PostgreSQL instance files and
+    ``instance_config`` (embedded and production profiles) say the same."""
+    queued = _values()["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    k8s = yaml.safe_load((DEPLOY / "dagster.k8s.yaml").read_text(encoding="utf-8"))["run_coordinator"]
+    postgres = yaml.safe_load((DEPLOY / "dagster.postgres.yaml").read_text(encoding="utf-8"))["run_coordinator"]
+    assert queued["dequeueIntervalSeconds"] == DEQUEUE_INTERVAL_SECONDS
+    assert k8s["config"]["dequeue_interval_seconds"] == DEQUEUE_INTERVAL_SECONDS
+    assert postgres["config"]["dequeue_interval_seconds"] == DEQUEUE_INTERVAL_SECONDS
 
 
 def test_run_queue_limits_mirror_the_embedded_instance() -> None:

@@ -18,9 +18,10 @@ import yaml
 from dagster._core.events import EngineEventData
 from dagster._core.launcher import WorkerStatus
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
-from orchestration.instance_config import local_profile
+from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS, local_profile
 from orchestration.run_launcher import LocalRunLauncher, process_state
 from orchestration.settings import Settings
 
@@ -61,6 +62,19 @@ def test_the_instance_profile_uses_it_with_run_monitoring_on(instance: dg.Dagste
     assert instance.run_monitoring_enabled and instance.run_monitoring_max_resume_run_attempts == 0
     config = yaml.safe_load(local_profile(Settings(run_monitoring_seconds=7)))["run_monitoring"]
     assert config["poll_interval_seconds"] == 7
+
+
+def test_the_instance_profile_dequeues_every_second_and_keeps_its_run_limits(instance: dg.DagsterInstance) -> None:
+    """A queued run waits for the daemon's next look at the queue: 1 s, not Dagster's default 5 s."""
+    coordinator = instance.run_coordinator
+    assert isinstance(coordinator, QueuedRunCoordinator)
+    assert coordinator.dequeue_interval_seconds == DEQUEUE_INTERVAL_SECONDS == 1
+    queue = instance.get_concurrency_config().run_queue_config
+    assert queue is not None and queue.max_concurrent_runs == Settings().max_concurrent_runs
+    assert {limit["key"] for limit in queue.tag_concurrency_limits} == {
+        "dagster/partition/institution",
+        "lxp/institution",
+    }
 
 
 def test_a_live_worker_is_running_and_a_gone_one_failed(instance: dg.DagsterInstance) -> None:
