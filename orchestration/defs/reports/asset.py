@@ -113,7 +113,9 @@ def report_asset(spec: ReportSpec, settings: Settings) -> dg.AssetsDefinition:
         # Resolve every partition first, then extract the inputs once per chunk of institutions
         # (orchestration.batch); each partition is still built, written and recorded on its own.
         pending: list[tuple[str, RequestedReport, ReportRequest]] = []
-        for pk in context.partition_keys:
+        # Read once: each access re-lists the dynamic partitions from the instance (~15 ms at 1,000 institutions).
+        keys = context.partition_keys
+        for pk in keys:
             part = parse_partition_key(pk)
             try:
                 # load_institution raises the precise error for unknown / misconfigured ones
@@ -145,9 +147,9 @@ def report_asset(spec: ReportSpec, settings: Settings) -> dg.AssetsDefinition:
             yield dg.AssetMaterialization(
                 asset_key=key, partition=pk, metadata=_materialization_metadata(produced, pk, request.institution.name)
             )
-            if len(context.partition_keys) == 1:
+            if len(keys) == 1:
                 tag_run(context, produced, request.institution.name)
-        context.log.info(f"{spec.name}: {len(done)} of {len(context.partition_keys)} partitions built")
+        context.log.info(f"{spec.name}: {len(done)} of {len(keys)} partitions built")
         log.info("reports built", extra={"built": len(done), "failed": len(failed)})
         stored_ok = [p for p in done if store.exists(p.storage_key) and store.size(p.storage_key) == p.bytes]
         yield dg.AssetCheckResult(
@@ -165,7 +167,7 @@ def report_asset(spec: ReportSpec, settings: Settings) -> dg.AssetsDefinition:
         if failed:
             # Retried (with the whole batch; built partitions are rebuilt) only when a failure was transient.
             failure = dg.Failure(
-                description=f"{len(failed)} of {len(context.partition_keys)} partitions failed"
+                description=f"{len(failed)} of {len(keys)} partitions failed"
                 + (f" ({len(transient)} transient: retrying)" if transient else ""),
                 metadata={"errors": dg.MetadataValue.json(failed), "transient": dg.MetadataValue.json(transient)},
                 allow_retries=False,
