@@ -185,6 +185,16 @@ def _machine_busy() -> float:
     return (sum(values[:8]) - idle) / CLK_TCK
 
 
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 @dataclass
 class CpuSampler:
     """Samples the CPU seconds of every process under ``root`` (the stack: its children run
@@ -197,6 +207,7 @@ class CpuSampler:
     last: dict[int, float] = field(default_factory=dict)
     kind: dict[int, str] = field(default_factory=dict)
     born_inside: set[int] = field(default_factory=set)
+    peak_kb: dict[int, int] = field(default_factory=dict)  # VmHWM: the process's peak resident set
     machine_start: float = 0.0
     machine_end: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -228,6 +239,9 @@ class CpuSampler:
                 if not initial:
                     self.born_inside.add(pid)
             self.last[pid] = stat[1]
+            peak = _peak_rss_kb(pid)
+            if peak:
+                self.peak_kb[pid] = max(peak, self.peak_kb.get(pid, 0))
 
     def start(self) -> None:
         self.machine_start = _machine_busy()
@@ -251,6 +265,14 @@ class CpuSampler:
             base = 0.0 if pid in self.born_inside else self.first[pid]
             totals[kind] += self.last[pid] - base
         return dict(totals)
+
+    @property
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Largest peak RSS of one process of each kind, MB."""
+        peaks: dict[str, float] = defaultdict(float)
+        for pid, kb in self.peak_kb.items():
+            peaks[self.kind[pid]] = max(peaks[self.kind[pid]], kb / 1024)
+        return dict(peaks)
 
     @property
     def processes(self) -> dict[str, int]:
@@ -339,6 +361,30 @@ def _fmt_stats(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} (max {max(values):.2f}, n={len(values)})"
 
 
+def dagster_postgres_home(home: Path, server_url: str) -> str:
+    """Dagster instance storage in a fresh database on ``server_url`` (the production profile's storage,
+    everything else as embedded): ``dagster.yaml`` is written before ``up``, which never overwrites it."""
+    import uuid
+
+    import psycopg2
+
+    from orchestration.instance_config import postgres_profile
+
+    if not server_url:
+        raise SystemExit("--dagster-storage postgres needs --dagster-pg-url postgresql://user@host:port/db")
+    name = f"lxp_bench_{uuid.uuid4().hex[:10]}"
+    con = psycopg2.connect(server_url.replace("postgresql+psycopg2://", "postgresql://"))
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name}")
+    con.close()
+    base = server_url.replace("postgresql+psycopg2://", "postgresql://").rsplit("/", 1)[0]
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text(postgres_profile(Settings()), encoding="utf-8")
+    return f"{base.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"
+
+
 def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lxp-monthly-"))
     home = workdir / f"home{args.institutions}"
@@ -378,6 +424,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.update({"LXP_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"), **extra_env})
     registered = register_institutions(Settings(), warehouse)  # the stack's settings, from that environment
 
+    if args.dagster_storage == "postgres":
+        extra_env["DAGSTER_PG_URL"] = dagster_postgres_home(home, args.dagster_pg_url)
     stack = Stack(home, extra_env)
     load_before = load_average()
     stack.start(timeout=300)
@@ -433,7 +481,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"- command: `{' '.join(sys.argv)}`")
     print(f"- generation: {gen_s:.1f} s" if gen_s else f"- warehouse: {args.warehouse}")
     print(f"- load average (1/5/15 min) before: {load_before}; after: {load_after}")
-    print(f"- settings: {extra_env or 'defaults'}")
+    print(f"- settings: {extra_env or 'defaults'}; Dagster storage: {args.dagster_storage}")
     print(f"- backfills: {len(backfills)} (months {', '.join(months)}), statuses {[b['status'] for b in backfills]}")
     print()
     print("| partitions | materialized / failed | runs | wall s | partitions/min | first run started after s |")
@@ -452,11 +500,16 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"\nCPU seconds during the backfill window ({wall:.0f} s wall; the machine spent {machine:.0f} CPU-s in all):\n"
     )
-    print("| process | CPU s | share | processes started |\n|---|---:|---:|---:|")
-    procs = sampler.processes
+    print("| process | CPU s | share | CPU s / partition | processes started | peak RSS of one, MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    procs, peaks = sampler.processes, sampler.peak_rss_mb
+    per_part = max(materialized, 1)
     for kind, secs in sorted(cpu.items(), key=lambda kv: -kv[1]):
-        print(f"| {kind} | {secs:.0f} | {secs / total:.0%} | {procs.get(kind, 0)} |")
-    print(f"| **stack total** | {total:.0f} | | |")
+        print(
+            f"| {kind} | {secs:.0f} | {secs / total:.0%} | {secs / per_part:.4f} | {procs.get(kind, 0)} "
+            f"| {peaks.get(kind, 0):.0f} |"
+        )
+    print(f"| **stack total** | {total:.0f} | | {total / per_part:.4f} | | |")
     print("\n| sensor | ticks | tick s median | max |\n|---|---:|---:|---:|")
     for name, items in ticks.items():
         durations = [t["endTimestamp"] - t["timestamp"] for t in items if t.get("endTimestamp")]
@@ -481,6 +534,13 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the backfill")
     parser.add_argument("--sensor-timeout", type=float, default=420, help="seconds to wait for the sensor's backfill")
     parser.add_argument("--workdir", default="", help="keep homes under this directory (default: a temp dir)")
+    parser.add_argument(
+        "--dagster-storage",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
+    )
+    parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
     parser.add_argument("--keep", action="store_true", help="keep the home (instance, logs) for inspection")
     return run(parser.parse_args())
 

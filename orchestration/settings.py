@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(default=4, description="Global limit of concurrent report runs.")
     max_runs_per_institution: int = Field(default=1, description="Concurrent runs per institution.")
     backfill_batch_size: int = Field(default=50, description="Max partitions per backfill run.")
+    batch_memory_mb: int = Field(
+        default=512,
+        ge=1,
+        description="A multi-partition run extracts a report's inputs once for a chunk of institutions with the same "
+        "period bounds (`orchestration.batch`); chunks are cut so their estimated inputs stay under this many MB "
+        "(one institution always fits, as in a one-partition run).",
+    )
     run_executor: Literal["in_process", "multiprocess"] = Field(
         default="in_process",
         description="How a run executes its steps: in the run worker (saves a Python process start per step; "

@@ -1,0 +1,118 @@
+"""One extraction for many institutions: a spec query rewritten for a set of institutions, and its result split.
+
+A report's queries are written for one institution (``institution_id = :institution_id``, see
+``assets.spec``); a backfill run builds the same report for up to ``LXP_BACKFILL_BATCH_SIZE``
+institutions whose month has the same UTC bounds. Running each query once for all of them and
+splitting the result in Polars costs a fraction of one query per institution (the per-query cost is
+mostly fixed: parse, plan, scan start, result conversion). The rewrite is mechanical so every spec
+keeps ONE SQL text, the single-partition one, which the API and the ad-hoc jobs keep running as is:
+
+* every top-level ``SELECT`` (each branch of a top-level ``UNION``) gets its institution as a first
+  column, ``BATCH_COLUMN``, taken from its own top-level ``[alias.]institution_id = :institution_id``
+  predicate, which becomes ``[alias.]institution_id IN (<ids>)``;
+* an ``institution_id = :institution_id`` inside a subquery (the ``users`` lookups: "users referenced by
+  the period's facts") becomes ``institution_id IN (<ids>)`` too, uncorrelated, so both engines keep a
+  hashed semi-join (a correlated subquery is a per-row SubPlan on PostgreSQL). The only difference to
+  the one-institution query: a user of institution A referenced by a fact row of institution B (a
+  cross-institution reference, which the data should not hold) lands in A's ``users`` frame, where
+  nothing references it. Builders use ``users`` as a lookup by id only, so every file is identical;
+* the ids are integer literals (``int()`` of each), so the rewritten text carries no other value and
+  both engines push the list down to the scan (DuckDB zone maps, PostgreSQL index scans).
+
+A top-level ``ORDER BY`` stays: ordering the whole result orders each institution's rows the same way,
+and ``split`` keeps the order (``maintain_order``). A query the rewrite does not understand (a
+top-level SELECT without its institution predicate) raises ``NotBatchable``; callers then run it
+per institution.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+import polars as pl
+
+#: The institution column a batched query adds (dropped again by ``split``).
+BATCH_COLUMN = "__lxp_institution"
+
+_PREDICATE = re.compile(r"(?:\b([A-Za-z_][A-Za-z0-9_]*)\.)?\binstitution_id\s*=\s*:institution_id\b")
+_FROM = re.compile(r"\bFROM\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?", re.IGNORECASE)
+_KEYWORDS = {"where", "join", "left", "right", "inner", "full", "cross", "on", "group", "order", "union", "limit"}
+_SELECT = re.compile(r"\bSELECT\b(\s+DISTINCT\b)?", re.IGNORECASE)
+
+
+class NotBatchable(ValueError):
+    """The query has a shape the batch rewrite does not handle."""
+
+
+def _depths(sql: str) -> list[int]:
+    """Parenthesis depth of every character (quoted text counts as its surroundings)."""
+    out, depth, quote = [], 0, ""
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            out.append(depth + 1)
+            continue
+        out.append(depth)
+    return out
+
+
+def batch_query(sql: str, institution_ids: Iterable[int]) -> str:
+    """``sql`` (written for ``:institution_id``) for every institution in ``institution_ids`` at once."""
+    ids = sorted({int(i) for i in institution_ids})
+    if not ids:
+        raise ValueError("no institutions to batch")
+    id_list = f"({', '.join(str(i) for i in ids)})"
+    depth = _depths(sql)
+    selects = [m for m in _SELECT.finditer(sql) if depth[m.start()] == 0]
+    if not selects:
+        raise NotBatchable("no top-level SELECT")
+    bounds = [m.start() for m in selects] + [len(sql)]
+    pieces = [sql[: bounds[0]]]
+    for n, select in enumerate(selects):
+        start, end = bounds[n], bounds[n + 1]
+        segment = sql[start:end]
+        seg_depth = depth[start:end]
+        top = [m for m in _PREDICATE.finditer(segment) if seg_depth[m.start()] == 0]
+        if len(top) != 1:
+            raise NotBatchable(f"expected one top-level institution_id = :institution_id, found {len(top)}")
+        outer = _outer_column(segment, seg_depth, top[0].group(1))
+        head_end = select.end() - start
+
+        def rewrite(m: re.Match[str]) -> str:
+            return f"{m.group(1)}.institution_id IN {id_list}" if m.group(1) else f"institution_id IN {id_list}"
+
+        body = _PREDICATE.sub(rewrite, segment[head_end:])
+        pieces.append(f"{segment[:head_end]} {outer} AS {BATCH_COLUMN},{body}")
+    return "".join(pieces)
+
+
+def _outer_column(segment: str, seg_depth: list[int], alias: str | None) -> str:
+    """``<alias or table>.institution_id`` of a top-level SELECT (qualified, so a subquery can correlate)."""
+    if alias:
+        return f"{alias}.institution_id"
+    froms = [m for m in _FROM.finditer(segment) if seg_depth[m.start()] == 0]
+    if len(froms) != 1:
+        raise NotBatchable("an unqualified institution predicate needs exactly one top-level FROM table")
+    table, maybe_alias = froms[0].group(1), froms[0].group(2)
+    name = maybe_alias if maybe_alias and maybe_alias.lower() not in _KEYWORDS else table
+    return f"{name}.institution_id"
+
+
+def split(frames: Mapping[str, pl.DataFrame], institution_ids: Sequence[int]) -> dict[int, dict[str, pl.DataFrame]]:
+    """Batched frames -> each institution's frames, as its own query would have returned them
+    (same columns and dtypes, rows in the same order; a zero-row frame where it has none)."""
+    out: dict[int, dict[str, pl.DataFrame]] = {i: {} for i in institution_ids}
+    for name, frame in frames.items():
+        parts = frame.partition_by(BATCH_COLUMN, as_dict=True, maintain_order=True, include_key=False)
+        empty = frame.clear().drop(BATCH_COLUMN)
+        for i in institution_ids:
+            out[i][name] = parts.get((i,), empty)
+    return out
