@@ -57,7 +57,7 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
         dagster = dagster or DagsterClient(settings.dagster_url)
-        engine = create_engine(settings.outbox)
+        engine = create_engine(settings.ledger)
         migrate.upgrade(engine)
         store = RequestsStore.from_settings(settings, engine=engine)
         outbox = Outbox.from_settings(settings, engine=engine)

@@ -174,7 +174,7 @@ def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.ledger import migrate
 
-    url = settings.outbox
+    url = settings.ledger
     changed = migrate.upgrade(url, args.revision)
     print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
     return 0
@@ -249,12 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ini = sub.add_parser(
         "init",
-        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL) and S3 buckets "
+        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_LEDGER_URL, LXP_WAREHOUSE_URL) and S3 buckets "
         "(LXP_STORAGE, LXP_COMPUTE_LOGS) that are missing; idempotent",
     )
     ini.set_defaults(func=_cmd_init)
 
-    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
+    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_LEDGER_URL) to the current schema")
     mig.add_argument("revision", nargs="?", default="head")
     mig.set_defaults(func=_cmd_migrate)
     return parser

@@ -1,7 +1,7 @@
 """The request side of the ledger: who asked for which job, known files, in-flight claims.
 
 It reads and writes the :mod:`orchestration.ledger` tables shared with the
-outbox (``settings.outbox``: one database for every API replica and the
+outbox (``settings.ledger``: one database for every API replica and the
 Dagster sensor):
 
 * requests and their recipients — each user's job history, and the people the
@@ -152,7 +152,7 @@ class RequestsStore:
 
     @classmethod
     def from_settings(cls, settings: Any, *, engine: Engine | None = None) -> RequestsStore:
-        return cls(settings.outbox, engine=engine)
+        return cls(settings.ledger, engine=engine)
 
     def create_schema(self) -> None:
         """Migrate the ledger to the current schema (idempotent, safe from several processes)."""

@@ -188,7 +188,7 @@ class Outbox:
     @classmethod
     def from_settings(cls, settings: Any, *, engine: Engine | None = None) -> Outbox:
         return cls(
-            settings.outbox,
+            settings.ledger,
             max_attempts=settings.outbox_max_attempts,
             backoff_seconds=settings.outbox_backoff_seconds,
             engine=engine,

@@ -1,6 +1,6 @@
 """The request ledger: who asked for which report job, and their notifications.
 
-One database (``settings.outbox``: SQLite under ``$LXP_HOME`` or PostgreSQL)
+One database (``settings.ledger``: SQLite under ``$LXP_HOME`` or PostgreSQL)
 shared by every API replica and the Dagster delivery sensor. ``schema`` holds
 the tables, ``engine`` the one engine factory, ``migrate`` the Alembic runner,
 ``records`` the writes every side shares. The request side

@@ -106,7 +106,7 @@ def test_identical_request_joins_the_inflight_run(client: TestClient, fake_dagst
     same_user_again = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     assert first == second == same_user_again
     assert len(fake_dagster.launches()) == 1
-    recipients = RequestsStore(settings.outbox).recipients(first)
+    recipients = RequestsStore(settings.ledger).recipients(first)
     assert [(r.user_id, r.launched) for r in recipients] == [(10, True), (12, False)]
 
 
@@ -135,7 +135,7 @@ def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(
     response = client.get(url, headers=auth({"userId": 12}))
     assert response.json() == {"results": {"cached": True}}
     assert len(fake_dagster.launches()) == 1
-    rows = Outbox(settings.outbox).list()
+    rows = Outbox(settings.ledger).list()
     mine = [n for n in rows if n.recipient_user_id == 12]
     assert len(mine) == 1
     note = mine[0]
@@ -143,7 +143,7 @@ def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(
     assert note.job_id.startswith(f"cache:{fake_dagster.launches()[0].tags['lxp/cache_key']}:")
     # A second cache hit by the same user is a NEW notification (distinct job id).
     client.get(url, headers=auth({"userId": 12}))
-    assert len([n for n in Outbox(settings.outbox).list() if n.recipient_user_id == 12]) == 2
+    assert len([n for n in Outbox(settings.ledger).list() if n.recipient_user_id == 12]) == 2
 
 
 def test_partition_materialization_is_a_cache_hit(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
@@ -191,7 +191,7 @@ def test_dagster_unreachable_is_503_and_nothing_is_queued(
     fake_dagster.down = True
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
-    store = RequestsStore(settings.outbox)
+    store = RequestsStore(settings.ledger)
     assert store.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
     assert store.history(10, 1)[1] == 0
     fake_dagster.down = False
@@ -204,11 +204,11 @@ def test_launch_refused_by_dagster_is_500_and_releases_the_slot(
     fake_dagster.known_jobs = set()
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 500 and response.json()["code"] == "internal"
-    assert RequestsStore(settings.outbox).get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
+    assert RequestsStore(settings.ledger).get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
 
 
 def test_stale_claim_of_a_crashed_launcher_is_replaced(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
-    store = RequestsStore(settings.outbox)
+    store = RequestsStore(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
     owner, _ = store.claim(key, now=datetime.now(UTC) - timedelta(hours=1))
     assert owner is not None
@@ -222,7 +222,7 @@ def test_requesters_are_subscribed_for_the_delivery_sensor(
 ) -> None:
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
-    rows = Outbox(settings.outbox).list(job_id=run_id)
+    rows = Outbox(settings.ledger).list(job_id=run_id)
     assert sorted((n.recipient_user_id, n.state) for n in rows) == [(10, "waiting"), (12, "waiting")]
     # the row holds the period as the recipient reads it (RequestedReport.period_text): nothing parses it back
     assert {n.period for n in rows} == {"03/2026"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
@@ -235,7 +235,7 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(
     released the job's waiting rows: the joiner releases its own row."""
     launcher = client.app.state.services.launcher
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
-    outbox = Outbox(settings.outbox)
+    outbox = Outbox(settings.ledger)
     real_record = launcher.store.add_requester
 
     def record_then_finish(asked, asker, **kwargs):
@@ -277,7 +277,7 @@ def test_fifty_concurrent_identical_requests_make_one_run(
         results = list(pool.map(call, users))
     ids = {r["results"]["id"] for r in results}
     assert len(ids) == 1 and len(fake_dagster.launches()) == 1
-    recipients = RequestsStore(settings.outbox).recipients(ids.pop())
+    recipients = RequestsStore(settings.ledger).recipients(ids.pop())
     assert sorted(r.user_id for r in recipients) == users
     assert sum(r.launched for r in recipients) == 1
 
@@ -303,7 +303,7 @@ def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagst
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]  # launch, user 10
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))  # join
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 999}))  # join, not a warehouse user
-    outbox = Outbox(settings.outbox)
+    outbox = Outbox(settings.ledger)
     emails = {n.recipient_user_id: n.email for n in outbox.list(job_id=run_id)}
     assert emails == {10: "ana@alfa.test", 12: "prof@alfa.test", 999: None}
 
@@ -332,7 +332,7 @@ def test_cache_hits_are_answered_from_the_file_index_without_dagster(
     for user in (10, 12, 20):
         assert client.get(url, headers=auth({"userId": user})).json() == {"results": {"cached": True}}
     assert fake_dagster.calls == []
-    known = RequestsStore(settings.outbox).known_file(cache_key("storyboard-usage", 1, {"month": "2026-05"}))
+    known = RequestsStore(settings.ledger).known_file(cache_key("storyboard-usage", 1, {"month": "2026-05"}))
     assert known is not None and (known.storage_key, known.rows) == (key, 3)
 
 
@@ -357,7 +357,7 @@ def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(
     )
     assert client.get(f"{STORYBOARD}?month=5&year=2026", headers=auth()).json() == {"results": {"cached": True}}
     assert store.known_file(k).storage_key == new_key
-    served = [n for n in Outbox(settings.outbox).list() if n.cached]
+    served = [n for n in Outbox(settings.ledger).list() if n.cached]
     assert [n.storage_key for n in served] == [new_key]
     # An older file never replaces a newer one in the index.
     store.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(hours=2), "r-old"))
@@ -390,5 +390,5 @@ def test_status_poll_of_a_finished_run_indexes_its_file(
     # The next identical request is served from the index before it even looks at the in-flight slot.
     assert client.get(url, headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
     assert "Runs" not in fake_dagster.calls
-    known = RequestsStore(settings.outbox).known_file(fake_dagster.launches()[0].tags["lxp/cache_key"])
+    known = RequestsStore(settings.ledger).known_file(fake_dagster.launches()[0].tags["lxp/cache_key"])
     assert known is not None and (known.storage_key, known.rows, known.run_id) == (key, 4, run_id)

@@ -44,7 +44,7 @@ def api(tmp_path: Path, warehouse_url: str, dagster_url: str, ledger_server: str
     env = {
         "LXP_HOME": str(tmp_path),
         "LXP_WAREHOUSE_URL": warehouse_url,
-        "LXP_OUTBOX_URL": ledger,
+        "LXP_LEDGER_URL": ledger,
         "LXP_JWT_SECRET": SECRET,
         "LXP_JWT_ALGORITHMS": "HS256",
         "LXP_DAGSTER_URL": dagster_url,

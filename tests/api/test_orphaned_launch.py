@@ -112,7 +112,7 @@ def test_a_launch_that_never_reached_dagster_is_relaunched_for_its_requesters(
 ) -> None:
     """The dead launcher's claim has no run in Dagster: the next request launches under the
     same claim, so the earlier requester is served by that run too."""
-    store = RequestsStore(settings.outbox)
+    store = RequestsStore(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
     dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
     assert dead is not None
@@ -129,7 +129,7 @@ def test_a_run_dagster_never_queued_is_not_adopted(client: Any, fake_dagster: Fa
     """Issue 15 #4: the dead launcher's launch failed half-way (Dagster created the run, its storage
     blipped before queueing it, the cleanup failed too). The never-queued run is deleted, not adopted:
     a new run is launched under the same claim and serves the earlier requester too."""
-    store = RequestsStore(settings.outbox)
+    store = RequestsStore(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
     dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
     assert dead is not None

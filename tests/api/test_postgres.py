@@ -22,7 +22,7 @@ def pg_client(settings, fake_dagster, postgres_db: str):  # noqa: F811
         cur.execute(FIXTURE_SQL)
     # The outbox module takes the URL as is, so name the driver (psycopg2) explicitly.
     outbox_url = postgres_db.replace("postgresql://", "postgresql+psycopg2://")
-    pg_settings = settings.model_copy(update={"warehouse_url": postgres_db, "outbox_url": outbox_url})
+    pg_settings = settings.model_copy(update={"warehouse_url": postgres_db, "ledger_url": outbox_url})
     with build_client(pg_settings, fake_dagster) as client:
         yield client
 

@@ -85,7 +85,7 @@ def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
     )
     (row,) = box.claim_due(datetime.now(UTC))
     box.mark_failed(row.id, "receiver said 400", datetime.now(UTC), permanent=True)
-    env = {"LXP_OUTBOX_URL": url}
+    env = {"LXP_LEDGER_URL": url}
     listed = _run("outbox", "--status", "dead", env=env)
     assert listed.returncode == 0 and "run-1" in listed.stdout and "dead" in listed.stdout
     retried = _run("outbox", "retry", str(row.id), env=env)

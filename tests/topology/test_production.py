@@ -146,7 +146,7 @@ def topology(
             "DAGSTER_PG_URL": with_password(databases["dagster"], PG_PASSWORDS["dagster"]).replace(
                 "postgresql://", "postgresql+psycopg2://", 1
             ),
-            "LXP_OUTBOX_URL": with_password(databases["outbox"], PG_PASSWORDS["outbox"]),
+            "LXP_LEDGER_URL": with_password(databases["outbox"], PG_PASSWORDS["outbox"]),
             "LXP_WAREHOUSE_URL": with_password(warehouse_url, PG_PASSWORDS["warehouse"]),
             "LXP_RATE_LIMIT_STORAGE": redis_url,
             "LXP_STORAGE": f"s3://{REPORTS_BUCKET}/{PREFIX}",
@@ -446,7 +446,7 @@ def test_no_secret_on_any_screen(topology: Stack, people: dict[int, list[Person]
     Dagster webserver's GraphQL serves, nor in the API's /metrics, OpenAPI or error bodies."""
     env = topology.extra_env
     passwords = {
-        name: urlsplit(env[name]).password for name in ("DAGSTER_PG_URL", "LXP_OUTBOX_URL", "LXP_WAREHOUSE_URL")
+        name: urlsplit(env[name]).password for name in ("DAGSTER_PG_URL", "LXP_LEDGER_URL", "LXP_WAREHOUSE_URL")
     }
     secrets = {
         **passwords,
@@ -522,7 +522,7 @@ def test_no_secret_on_any_screen(topology: Stack, people: dict[int, list[Person]
     assert env_vars == {
         ("warehouse", "url"): "LXP_WAREHOUSE_URL",
         ("storage", "link_secret"): "LXP_LINK_SECRET",
-        ("notifier", "outbox_url"): "LXP_OUTBOX_URL",
+        ("notifier", "ledger_url"): "LXP_LEDGER_URL",
         ("notifier", "notify_url"): "LXP_NOTIFY_URL",
         ("notifier", "notify_secret"): "LXP_NOTIFY_SECRET",
         ("notifier", "smtp_url"): "LXP_SMTP_URL",

@@ -24,7 +24,7 @@ from orchestration.settings import Settings
 class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
     """Outbox database plus webhook/e-mail settings (a channel is on when its URL is set)."""
 
-    outbox_url: str
+    ledger_url: str
     max_attempts: int = 8
     backoff_seconds: float = 5.0
     notify_url: str = ""
@@ -39,7 +39,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         """The secret and the URLs (which can carry passwords or tokens) go in as ``dg.EnvVar``
         when they came from the environment (``orchestration.defs.resources.from_env``)."""
         return cls(
-            outbox_url=settings_env(s, "outbox_url", s.outbox),
+            ledger_url=settings_env(s, "ledger_url", s.ledger),
             max_attempts=s.outbox_max_attempts,
             backoff_seconds=s.outbox_backoff_seconds,
             notify_url=settings_env(s, "notify_url"),
@@ -52,7 +52,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
 
     def outbox(self) -> Outbox:
         """The outbox (schema created on first use); the caller disposes it."""
-        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        outbox = Outbox(self.ledger_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
         outbox.create_schema()
         return outbox
 
@@ -100,7 +100,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         status, storage_key, filename = job_outcome(True, tags)
         if status != "succeeded" or not (self.notify_url or self.smtp_url):
             return None
-        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        outbox = Outbox(self.ledger_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
         try:
             return deliver_now(
                 outbox,
