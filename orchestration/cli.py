@@ -150,18 +150,19 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestration.delivery.outbox import Outbox
+    from orchestration.ledger import Ledger
 
-    outbox = Outbox.from_settings(settings)
-    outbox.create_schema()
+    ledger = Ledger.from_settings(settings)
+    ledger.migrate()
+    deliveries = ledger.deliveries
     if args.action == "retry":
         if args.id is None:
             print("usage: lxp-reports outbox retry ID", file=sys.stderr)
             return 2
-        outbox.retry(args.id)
+        deliveries.retry(args.id)
         print(f"notification {args.id} queued for delivery again")
         return 0
-    rows = outbox.list(status=args.status, limit=args.limit)
+    rows = deliveries.list(status=args.status, limit=args.limit)
     print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
     for n in rows:
         print(

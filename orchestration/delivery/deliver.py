@@ -1,4 +1,4 @@
-"""One delivery pass over the outbox; the Dagster sensor calls it every tick
+"""One delivery pass over the due notifications; the Dagster sensor calls it every tick
 (:func:`deliver_due`), and the run that stored a file and the API request that
 found one in the cache call it for their own job at once (:func:`deliver_now`).
 
@@ -23,8 +23,8 @@ from typing import Protocol
 from orchestration.delivery.channels import DeliveryError, Link, NotificationChannel, PermanentError, RetryableError
 from orchestration.delivery.channels.email import EmailChannel
 from orchestration.delivery.channels.webhook import WebhookChannel
-from orchestration.delivery.outbox import JobStatus, Notification, Outbox
 from orchestration.delivery.storage import ReportStorage
+from orchestration.ledger import Ledger, Notification, Outcome
 from orchestration.redact import redact_credentials
 
 log = logging.getLogger("orchestration.delivery")
@@ -93,7 +93,7 @@ def _link(notification: Notification, storage: ReportStorage, settings: Delivery
 
 
 def _deliver_one(
-    outbox: Outbox,
+    ledger: Ledger,
     notification: Notification,
     channels: Sequence[NotificationChannel],
     storage: ReportStorage,
@@ -104,7 +104,7 @@ def _deliver_one(
     n = notification
     applicable = [c for c in channels if c.applies_to(n)]
     if not applicable:
-        outbox.mark_failed(n.id, "no enabled channel can reach this recipient", now, permanent=True)
+        ledger.deliveries.mark_failed(n.id, "no enabled channel can reach this recipient", now, permanent=True)
         stats.dead += 1
         return
     errors: list[DeliveryError] = []
@@ -124,17 +124,19 @@ def _deliver_one(
             except Exception as exc:  # a bug must not stall the other rows
                 errors.append(RetryableError(f"{channel.name}: unexpected {exc!r}"))
                 continue
-            outbox.mark_channel_sent(n.id, channel.name, now)
+            ledger.deliveries.mark_channel_sent(n.id, channel.name, now)
             stats.channel_sends[channel.name] = stats.channel_sends.get(channel.name, 0) + 1
     if not errors:
-        outbox.mark_sent(n.id, now)
+        ledger.deliveries.mark_sent(n.id, now)
         stats.sent += 1
         return
     message = redact_credentials("; ".join(str(e) for e in errors))  # a receiver may echo the link back
     stats.errors.append(f"notification {n.id}: {message}")
     permanent = any(isinstance(e, PermanentError) for e in errors)
     delays = [e.retry_after for e in errors if isinstance(e, RetryableError) and e.retry_after is not None]
-    state = outbox.mark_failed(n.id, message, now, permanent=permanent, retry_after=max(delays) if delays else None)
+    state = ledger.deliveries.mark_failed(
+        n.id, message, now, permanent=permanent, retry_after=max(delays) if delays else None
+    )
     if state == "dead":
         stats.dead += 1
     else:
@@ -142,7 +144,7 @@ def _deliver_one(
 
 
 def deliver_due(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     now: datetime,
@@ -159,11 +161,13 @@ def deliver_due(
     (a sensor tick has a deadline) no new row is started once the budget is
     spent; rows already leased but not started are released for the next pass.
     """
-    return _deliver(outbox.claim_due, outbox, storage, settings, now, limit, channels, titles, time_budget_seconds)
+    return _deliver(
+        ledger.deliveries.claim_due, ledger, storage, settings, now, limit, channels, titles, time_budget_seconds
+    )
 
 
 def deliver_job(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     job_id: str,
@@ -176,30 +180,30 @@ def deliver_job(
     """One delivery pass over the due rows of ONE job (the fast path; see :func:`deliver_now`).
 
     The rows are leased exactly as :func:`deliver_due` leases them
-    (:meth:`Outbox.claim_job_due`), so this pass and a concurrent sensor pass
+    (:meth:`Deliveries.claim_job_due`), so this pass and a concurrent sensor pass
     never send the same row; a failed channel backs off and is left to the sensor.
     """
 
     def claim(moment: datetime, batch: int, lease_seconds: float) -> list[Notification]:
-        return outbox.claim_job_due(job_id, moment, batch, lease_seconds)
+        return ledger.deliveries.claim_job_due(job_id, moment, batch, lease_seconds)
 
-    return _deliver(claim, outbox, storage, settings, now, limit, channels, titles, None)
+    return _deliver(claim, ledger, storage, settings, now, limit, channels, titles, None)
 
 
 def deliver_now(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     job_id: str,
     *,
-    completed: tuple[JobStatus, str | None, str | None] | None = None,
+    completed: Outcome | None = None,
     claim_id: str | None = None,
     titles: Mapping[str, str] | None = None,
 ) -> DeliveryStats | None:
     """The fast path: tell a job's requesters at once instead of at the delivery sensor's next tick.
 
     ``completed`` = (status, storage_key, filename) records how the run ended
-    first (:meth:`Outbox.complete_job`, with the run's ``claim_id``), exactly as
+    first (:meth:`Requests.complete_job`, with the run's ``claim_id``), exactly as
     the sensor would. Returns None without touching anything else when the job
     has nobody waiting (one indexed look-up: a backfill batch pays nothing
     more). Never raises: whatever fails is logged and left to the sensor, the
@@ -209,12 +213,11 @@ def deliver_now(
     try:
         if not (settings.notify_url or settings.smtp_url):
             return None  # no channel: nothing could be sent (the sensor records the outcome)
-        if not outbox.has_undelivered(job_id, claim_id):
+        if not ledger.deliveries.has_undelivered(job_id, claim_id):
             return None
         if completed is not None:
-            status, storage_key, filename = completed
-            outbox.complete_job(job_id, status, storage_key=storage_key, filename=filename, claim_id=claim_id)
-        stats = deliver_job(outbox, storage, settings, job_id, datetime.now(UTC), titles=titles)
+            ledger.requests.complete_job(job_id, completed, claim_id=claim_id)
+        stats = deliver_job(ledger, storage, settings, job_id, datetime.now(UTC), titles=titles)
     except Exception:
         log.warning("fast delivery of job %s failed; the delivery sensor will retry", job_id, exc_info=True)
         return None
@@ -225,7 +228,7 @@ def deliver_now(
 
 def _deliver(
     claim: Callable[[datetime, int, float], list[Notification]],
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     now: datetime,
@@ -252,11 +255,11 @@ def _deliver(
             for position, notification in enumerate(batch):
                 if deadline is not None and time.monotonic() >= deadline:
                     left = [n.id for n in batch[position:]]
-                    outbox.release(left, now)
+                    ledger.deliveries.release(left, now)
                     stats.claimed -= len(left)
                     stats.released += len(left)
                     break
-                _deliver_one(outbox, notification, active, storage, settings, now, stats)
+                _deliver_one(ledger, notification, active, storage, settings, now, stats)
     finally:
         if owned:
             for channel in active:
@@ -276,14 +279,14 @@ class BackgroundDelivery:
 
     def __init__(
         self,
-        outbox: Outbox,
+        ledger: Ledger,
         storage: ReportStorage,
         settings: DeliverySettings,
         *,
         titles: Mapping[str, str] | None = None,
         workers: int = 2,
     ) -> None:
-        self.outbox = outbox
+        self.ledger = ledger
         self.storage = storage
         self.settings = settings
         self.titles = titles
@@ -298,7 +301,7 @@ class BackgroundDelivery:
         if not self.enabled:
             return None
         try:
-            return self._pool.submit(deliver_now, self.outbox, self.storage, self.settings, job_id, titles=self.titles)
+            return self._pool.submit(deliver_now, self.ledger, self.storage, self.settings, job_id, titles=self.titles)
         except RuntimeError:  # shut down: the sensor delivers it
             return None
 

@@ -11,7 +11,7 @@
   IS a recipient row joined with its request; nothing is copied between them.
 * ``inflight`` — at most one claim per cache key: the request currently being
   launched or run, with the launcher's liveness lease (see
-  :mod:`orchestration.requests_store`).
+  :mod:`orchestration.ledger.claims`).
 * ``report_files`` — the newest finished file the API knows per cache key.
 
 The schema is changed only through the Alembic migrations next to this module

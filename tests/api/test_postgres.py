@@ -77,4 +77,4 @@ def test_dedup_on_postgres_store(pg_client, fake_dagster) -> None:
     with ThreadPoolExecutor(max_workers=20) as pool:
         ids = set(pool.map(call, range(3000, 3020)))
     assert len(ids) == 1 and len(fake_dagster.launches()) == 1
-    assert len(pg_client.app.state.services.store.recipients(ids.pop())) == 20
+    assert len(pg_client.app.state.services.ledger.requests.recipients(ids.pop())) == 20

@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from orchestration.delivery.outbox import Outbox, idempotency_key
-from orchestration.ledger import migrate
+from orchestration.ledger import Ledger, idempotency_key, migrate
 from orchestration.ledger.engine import create_engine
 from orchestration.ledger.schema import metadata
-from orchestration.requests_store import RequestsStore
+from tests.ledger_rows import enqueue
 
 T0 = datetime(2026, 7, 1, 6, 0)
 
@@ -125,8 +124,8 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
             _legacy_rows(conn, legacy)
         assert migrate.upgrade(engine) is True
 
-        outbox, store = Outbox(outbox_url, engine=engine), RequestsStore(outbox_url, engine=engine)
-        by_id = {n.id: n for n in outbox.list(limit=100)}
+        outbox, store = Ledger(outbox_url, engine=engine), Ledger(outbox_url, engine=engine)
+        by_id = {n.id: n for n in outbox.deliveries.list(limit=100)}
         assert set(by_id) == {5, 6, 9, 11, 12}  # ids kept; run-2's requester got the next one
         assert (by_id[5].job_id, by_id[5].recipient_user_id, by_id[5].state, by_id[5].email) == (
             "run-1",
@@ -143,24 +142,24 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
         assert (by_id[12].job_id, by_id[12].recipient_user_id, by_id[12].state) == ("run-2", 20, "waiting")
         assert all(n.idempotency_key == idempotency_key(n.job_id, n.recipient_user_id) for n in by_id.values())
 
-        assert [(r.user_id, r.launched) for r in store.recipients("run-1")] == [(10, True), (12, False)]
-        rows, total = store.history(10, 1)
+        assert [(r.user_id, r.launched) for r in store.requests.recipients("run-1")] == [(10, True), (12, False)]
+        rows, total = store.requests.history(10, 1)
         assert total == 2 and {r.job_id for r in rows} == {"run-1", "cache:k:1"}
-        cached = store.request_of("cache:k:1", 10, 1)
+        cached = store.requests.request_of("cache:k:1", 10, 1)
         assert (
             cached is not None and cached.kind == "cache" and cached.rows == 7 and cached.params == {"month": "2026-06"}
         )
-        kept = store.get_inflight("k" * 64)
+        kept = store.claims.get_inflight("k" * 64)
         assert kept is not None and kept.run_id == "run-1"  # the claim that knows its run is kept
-        assert store.get_inflight("j" * 64) is None  # the one of a launcher that never got a run is dropped
+        assert store.claims.get_inflight("j" * 64) is None  # the one of a launcher that never got a run is dropped
 
         # The carried-over rows keep working: the sensor releases run-1, new ids do not collide.
-        assert outbox.complete_job("run-1", "succeeded", storage_key="x/y.xlsx", filename="y.xlsx") == 2
-        assert outbox.enqueue(
+        assert outbox.requests.complete_job("run-1", ("succeeded", "x/y.xlsx", "y.xlsx")) == 2
+        assert enqueue(outbox,
             job_id="run-10", recipient_user_id=1, institution_id=1, subdomain="alfa", report="catalog",
             status_of_job="failed",
         )  # fmt: skip
-        assert max(n.id for n in outbox.list(limit=100)) == 13
+        assert max(n.id for n in outbox.deliveries.list(limit=100)) == 13
     finally:
         engine.dispose()
 
@@ -188,17 +187,21 @@ def test_a_claimed_run_reaches_the_requesters_of_a_dead_launcher(outbox_url: str
     engine = create_engine(outbox_url)
     try:
         migrate.upgrade(engine)
-        store, outbox = RequestsStore(outbox_url, engine=engine), Outbox(outbox_url, engine=engine)
-        from orchestration.requests_store import Asked, Asker
+        store, outbox = Ledger(outbox_url, engine=engine), Ledger(outbox_url, engine=engine)
+        from orchestration.ledger import Asked, Asker
 
-        mine, _ = store.claim("key")
+        mine, _ = store.claims.claim("key")
         assert mine is not None
-        store.add_requester(Asked(1, "catalog", "key"), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True)
+        store.requests.add_requester(
+            Asked(1, "catalog", "key"), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True
+        )
         # ... the launcher dies here, after Dagster created run-7 tagged with the claim.
-        assert outbox.complete_job("run-7", "failed", claim_id=mine.claim_id) == 1
-        assert [(n.recipient_user_id, n.state, n.status_of_job) for n in outbox.list(job_id="run-7")] == [
+        assert outbox.requests.complete_job("run-7", ("failed", None, None), claim_id=mine.claim_id) == 1
+        assert [(n.recipient_user_id, n.state, n.status_of_job) for n in outbox.deliveries.list(job_id="run-7")] == [
             (10, "pending", "failed")
         ]
-        assert outbox.complete_job("run-7", "failed", claim_id=mine.claim_id) == 0  # seen again: nothing new
+        assert (
+            outbox.requests.complete_job("run-7", ("failed", None, None), claim_id=mine.claim_id) == 0
+        )  # seen again: nothing new
     finally:
         engine.dispose()

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.delivery.outbox import Outbox, idempotency_key
 from orchestration.delivery.storage import report_key
+from orchestration.ledger import Ledger, idempotency_key
 from tests.e2e.checks import (
     accepted_webhooks,
     check_webhook,
@@ -84,8 +84,8 @@ def stack(home: Path, receiver: HttpReceiver, smtp: SmtpRecorder) -> Iterator[St
 
 
 @pytest.fixture(scope="module")
-def outbox(home: Path) -> Iterator[Outbox]:
-    box = Outbox(f"sqlite:///{home / 'outbox.sqlite'}")
+def outbox(home: Path) -> Iterator[Ledger]:
+    box = Ledger(f"sqlite:///{home / 'outbox.sqlite'}")
     yield box
     box.dispose()
 
@@ -160,7 +160,7 @@ def test_adhoc_run_notifies_with_the_seed_type_report_and_its_own_file(
     launched: dict[str, tuple[Person, str]],
     receiver: HttpReceiver,
     smtp: SmtpRecorder,
-    outbox: Outbox,
+    outbox: Ledger,
     home: Path,
 ) -> None:
     """Seed 001: the catalog's notification carries ``typeReport=catalog``; the
@@ -171,7 +171,7 @@ def test_adhoc_run_notifies_with_the_seed_type_report_and_its_own_file(
     (hook,) = wait_webhook(receiver, g.user, NOTIFY_TIMEOUT)
     body = check_webhook(hook, user=g.user, institution=3, subdomain=g.subdomain, report="catalog")
     assert (body["status"], body["jobId"], body["cached"]) == ("succeeded", job_id, False)
-    (row,) = outbox.list(job_id=job_id)
+    (row,) = outbox.deliveries.list(job_id=job_id)
     assert row.storage_key and "/adhoc/" in row.storage_key
     stored = sha256((home / "reports" / row.storage_key).read_bytes())
     assert sha256(download(body["url"]).content) == stored
@@ -183,7 +183,7 @@ def test_adhoc_run_notifies_with_the_seed_type_report_and_its_own_file(
 
 
 def test_webhook_failing_first_calls_gets_one_accepted_delivery_per_job_and_recipient(
-    launched: dict[str, tuple[Person, str]], receiver: HttpReceiver, outbox: Outbox
+    launched: dict[str, tuple[Person, str]], receiver: HttpReceiver, outbox: Ledger
 ) -> None:
     for person, _ in launched.values():
         wait_webhook(receiver, person.user, NOTIFY_TIMEOUT)
@@ -200,7 +200,7 @@ def test_webhook_failing_first_calls_gets_one_accepted_delivery_per_job_and_reci
         ((job_id, user),) = identities
         assert key == idempotency_key(job_id, user)
         assert [c.status for c in attempts].count(200) == 1, [c.status for c in attempts]
-        (row,) = outbox.list(job_id=job_id, recipient_user_id=user)
+        (row,) = outbox.deliveries.list(job_id=job_id, recipient_user_id=user)
         failures = [c.status for c in attempts].count(500)
         assert row.state == "sent" and row.attempts == failures, row
         retried += failures > 0
@@ -247,7 +247,7 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     people: dict[int, list[Person]],
     receiver: HttpReceiver,
     smtp: SmtpRecorder,
-    outbox: Outbox,
+    outbox: Ledger,
     home: Path,
 ) -> None:
     """The platform goes down; C (cache hit) is backing off, E's new run has just
@@ -270,7 +270,7 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     assert stack.request(PATH, d.bearer, month=MONTH, year=YEAR).json() == CACHED
     stack.stop()
 
-    rows = {p.user: outbox.list(recipient_user_id=p.user) for p in (c, d, e)}
+    rows = {p.user: outbox.deliveries.list(recipient_user_id=p.user) for p in (c, d, e)}
     assert all(len(r) == 1 and r[0].state != "sent" for r in rows.values()), rows
     # If the stop hit a sensor tick while it held rows, they come back when its
     # lease runs out: give the post-restart wait that much more time.
@@ -284,11 +284,11 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     wanted = {rows[p.user][0].id for p in (c, d) if rows[p.user][0].state != "sending"}
 
     def claim() -> bool:
-        leased.update(n.id for n in outbox.claim_due(datetime.now(UTC), limit=50, lease_seconds=2))
+        leased.update(n.id for n in outbox.deliveries.claim_due(datetime.now(UTC), limit=50, lease_seconds=2))
         return wanted <= leased
 
     wait_until(claim, 30, "the dying worker to lease C's and D's rows")
-    assert all(outbox.get(i).state == "sending" for i in wanted)
+    assert all(outbox.deliveries.get(i).state == "sending" for i in wanted)
 
     before = list(receiver.requests)
     receiver.reset()  # the platform is back
@@ -296,7 +296,7 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
     for person in (c, d, e):
         wait_webhook(receiver, person.user, deliver_timeout)
     wait_until(
-        lambda: all(outbox.list(recipient_user_id=p.user)[0].state == "sent" for p in (c, d, e)),
+        lambda: all(outbox.deliveries.list(recipient_user_id=p.user)[0].state == "sent" for p in (c, d, e)),
         deliver_timeout,
         "C, D and E's rows to be sent",
     )
@@ -311,7 +311,7 @@ def test_stack_stopped_mid_delivery_delivers_everything_exactly_once_after_resta
         assert body["url"].startswith(f"{stack.base}/downloads/")  # a fresh link on the restarted API
         assert len(mails_to(smtp, person.email)) == 1
     assert receiver.duplicates == []
-    assert outbox.get(rows[d.user][0].id).attempts >= 1  # the lost lease counted as an attempt
+    assert outbox.deliveries.get(rows[d.user][0].id).attempts >= 1  # the lost lease counted as an attempt
 
     e_body = [r for r in receiver.requests if r.json()["userId"] == e.user and r.status == 200][0].json()
     assert (e_body["jobId"], e_body["cached"]) == (job_e, False)

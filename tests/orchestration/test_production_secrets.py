@@ -81,7 +81,7 @@ def test_the_production_profile_runs_its_children_with_lxp_env_production(tmp_pa
 
 
 def test_the_preflight_lists_secrets_with_the_state_problems() -> None:
-    settings = Settings(outbox_url="sqlite:///x.db", notify_url="https://h")
+    settings = Settings(ledger_url="sqlite:///x.db", notify_url="https://h")
     problems = topology.production_problems(settings, {}, api_replicas=1)
     assert any(p.startswith("LXP_LEDGER_URL") for p in problems)
     assert [p.split()[0] for p in problems if "SECRET" in p.split()[0]] == [

@@ -37,8 +37,8 @@ import pytest
 
 from assets.contract import LOCATION, REPOSITORY, TAG_TRIGGER
 from assets.periods import partition_key
-from orchestration.delivery.outbox import Notification, Outbox
 from orchestration.delivery.storage import report_key
+from orchestration.ledger import Ledger, Notification
 from tests.e2e.checks import accepted_webhooks, check_webhook, download, links_in, mails_to, plain_text, wait_mail
 from tests.e2e.stack import (
     JWT_SECRET,
@@ -170,8 +170,8 @@ def topology(
 
 
 @pytest.fixture(scope="module")
-def outbox(databases: dict[str, str]) -> Iterator[Outbox]:
-    box = Outbox(databases["outbox"])
+def outbox(databases: dict[str, str]) -> Iterator[Ledger]:
+    box = Ledger(databases["outbox"])
     try:
         yield box
     finally:
@@ -190,11 +190,11 @@ RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
 
 
-def delivered(outbox: Outbox, job_id: str, users: set[int], timeout: float) -> list[Notification]:
+def delivered(outbox: Ledger, job_id: str, users: set[int], timeout: float) -> list[Notification]:
     """Wait until every user in ``users`` has a sent notification for ``job_id``; returns the job's rows."""
 
     def probe() -> list[Notification] | None:
-        rows = outbox.list(job_id=job_id, limit=500)
+        rows = outbox.deliveries.list(job_id=job_id, limit=500)
         return rows if {n.recipient_user_id for n in rows if n.state == "sent"} >= users else None
 
     return wait_until(probe, timeout, f"notifications of job {job_id} to {sorted(users)}", interval=1.0)
@@ -218,7 +218,7 @@ def test_the_topology_is_separate_processes_sharing_state_over_the_network(topol
 def test_concurrent_identical_requests_over_both_replicas_make_one_run_and_one_notification_per_requester(
     topology: Stack,
     people: dict[int, list[Person]],
-    outbox: Outbox,
+    outbox: Ledger,
     s3_client: Any,
     receiver: HttpReceiver,
     smtp: SmtpRecorder,
@@ -307,7 +307,7 @@ def _pid_of_replica(port: int) -> int:
 
 
 def test_a_replica_killed_under_load_loses_no_acknowledged_request(
-    topology: Stack, people: dict[int, list[Person]], outbox: Outbox, receiver: HttpReceiver
+    topology: Stack, people: dict[int, list[Person]], outbox: Ledger, receiver: HttpReceiver
 ) -> None:
     victim_port = topology.api_ports[1]
     victim = _pid_of_replica(victim_port)

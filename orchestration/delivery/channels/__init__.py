@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from orchestration.delivery.outbox import Channel, Notification
+    from orchestration.ledger.deliveries import Channel, Notification
 
 
 class DeliveryError(Exception):

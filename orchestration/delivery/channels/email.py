@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orchestration.delivery.channels import Link, PermanentError, RetryableError
-from orchestration.delivery.outbox import Channel, Notification
+from orchestration.ledger.deliveries import Channel, Notification
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from orchestration.delivery.channels import Link, PermanentError, RetryableError
-from orchestration.delivery.outbox import Channel, Notification
+from orchestration.ledger.deliveries import Channel, Notification
 
 # 4xx answers that mean "not now" rather than "never".
 _TRANSIENT_4XX = {408, 425, 429}

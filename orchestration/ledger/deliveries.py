@@ -1,41 +1,27 @@
-"""The notification outbox: the delivery side of the request ledger.
+"""Deliveries: the notification of one recipient, leased, sent, retried and settled.
 
-A notification is one recipient row of :mod:`orchestration.ledger` (who asked,
-and the delivery state) joined with its request (what was asked, how the job
-ended); nothing is copied between the two.
+A notification is a recipient row (who asked, and the delivery state) joined with
+its request (what was asked, how the job ended); nothing is copied between them.
+The delivery loop (``orchestration.delivery.deliver``) claims due rows with a
+lease, sends them and marks the outcome, which gives the delivery guarantees:
 
-Finished runs (success and failure) and cache hits become rows here; a
-delivery loop (``orchestration.delivery.deliver``) claims due rows with a lease,
-sends them and marks the outcome. That gives the delivery guarantees of SPEC §7:
-
-* exactly one row per ``(job_id, recipient_user_id)`` — enqueueing again is a
-  no-op, so a sensor tick that runs twice cannot notify twice;
+* exactly one row per ``(job_id, recipient_user_id)`` — recording a requester
+  again is a no-op, so a sensor tick that runs twice cannot notify twice;
 * nothing is lost — a worker that crashes after claiming leaves the row in
   ``sending`` with an expired lease, and the next claim picks it up again;
-* a re-send after a crash carries the same ``idempotency_key`` (and the
-  per-channel ``*_sent_at`` stamps stop channels that already succeeded from
-  sending again), so receivers can drop the duplicate.
+* a re-send after a crash carries the same ``idempotency_key``, so receivers
+  can drop the duplicate.
 
-Cache hits: a requester served from cache must get a NEW notification, but the
-cached file's original job id is already taken for earlier recipients (and
-possibly for this very user). Callers therefore enqueue cache-hit
-notifications under a distinct job id: ``cache:<cache_key>:<request uuid>``.
-
-Requesters who join a run that is still queued/running can be recorded with
-:meth:`Outbox.subscribe` (state ``waiting``); :meth:`Outbox.complete_job`
-releases them when the run ends.
-
-SQLite (default, a file under ``$LXP_HOME``) takes the write lock up front
-(``BEGIN IMMEDIATE``, see :mod:`orchestration.ledger.engine`) so several
-processes can claim safely; PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so
-claimers never wait on each other.
+SQLite takes the write lock up front (``BEGIN IMMEDIATE``, see
+:mod:`orchestration.ledger.engine`) so several processes can claim safely;
+PostgreSQL uses ``FOR UPDATE SKIP LOCKED`` so claimers never wait on each other.
 """
 
 from __future__ import annotations
 
 import builtins
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -43,48 +29,16 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from assets.contract import TAG_CLAIM, ProducedFile
-from orchestration.ledger import migrate
-from orchestration.ledger.engine import create_engine, engine_url
-from orchestration.ledger.records import (
-    JOB_ID,
-    LEDGER,
-    Asked,
-    Asker,
-    add_recipient,
-    aware,
-    bind_claim,
-    naive_utc,
-    request_id,
-)
+from orchestration.ledger.records import JOB_ID, LEDGER, aware, naive_utc
+from orchestration.ledger.requests import JobStatus
 from orchestration.ledger.schema import recipients, requests
 
-__all__ = ["CHANNELS", "STATES", "Notification", "Outbox", "engine_url", "idempotency_key", "job_outcome"]
-
 State = Literal["waiting", "pending", "sending", "sent", "dead"]
-JobStatus = Literal["succeeded", "failed"]
 Channel = Literal["webhook", "email"]
 CHANNELS: tuple[Channel, ...] = ("webhook", "email")
 STATES: tuple[State, ...] = ("waiting", "pending", "sending", "sent", "dead")
 
 MAX_RETRY_DELAY_SECONDS = 6 * 3600.0
-
-
-def job_outcome(run_succeeded: bool, tags: Mapping[str, str]) -> tuple[JobStatus, str | None, str | None]:
-    """(status, storage_key, filename) of a finished run, from its ``lxp/*`` tags.
-
-    One rule for the delivery sensor and the API: a run counts as succeeded only
-    when it also recorded its file, so a succeeded notification always has a link.
-    """
-    produced = ProducedFile.from_run_tags(tags)
-    if run_succeeded and produced is not None:
-        return "succeeded", produced.storage_key, produced.filename
-    return "failed", None, None
-
-
-def claim_of(tags: Mapping[str, str]) -> str | None:
-    """The ledger claim a run was launched for (None for runs the API did not launch)."""
-    return tags.get(TAG_CLAIM) or None
 
 
 def idempotency_key(job_id: str, recipient_user_id: int) -> str:
@@ -165,167 +119,13 @@ class Notification:
         return self.webhook_sent_at if channel == "webhook" else self.email_sent_at
 
 
-def _check_outcome(status_of_job: str, storage_key: str | None, filename: str | None) -> None:
-    if status_of_job not in ("succeeded", "failed"):
-        raise ValueError(f"status_of_job must be 'succeeded' or 'failed', not {status_of_job!r}")
-    if status_of_job == "succeeded" and not (storage_key and filename):
-        raise ValueError("a succeeded notification needs storage_key and filename")
+class Deliveries:
+    """Leasing, sending state and operator views of the notifications (SQLAlchemy Core)."""
 
-
-class Outbox:
-    """Durable notification queue on SQLite or PostgreSQL (SQLAlchemy Core) over the ledger."""
-
-    def __init__(
-        self, url: str, *, max_attempts: int = 8, backoff_seconds: float = 5.0, engine: Engine | None = None
-    ) -> None:
-        self.url = engine_url(url)
+    def __init__(self, engine: Engine, *, max_attempts: int = 8, backoff_seconds: float = 5.0) -> None:
+        self.engine = engine
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
-        self._own_engine = engine is None
-        self.engine = engine if engine is not None else create_engine(self.url)
-        self.table = recipients
-
-    @classmethod
-    def from_settings(cls, settings: Any, *, engine: Engine | None = None) -> Outbox:
-        return cls(
-            settings.ledger,
-            max_attempts=settings.outbox_max_attempts,
-            backoff_seconds=settings.outbox_backoff_seconds,
-            engine=engine,
-        )
-
-    def create_schema(self) -> None:
-        """Migrate the ledger to the current schema (safe to call from every process at start-up)."""
-        migrate.upgrade(self.engine)
-
-    def dispose(self) -> None:
-        if self._own_engine:
-            self.engine.dispose()
-
-    # -- writing -------------------------------------------------------------
-
-    def _add(
-        self,
-        *,
-        state: State,
-        job_id: str,
-        recipient_user_id: int,
-        asked: Asked,
-        asker_values: dict[str, Any],
-        **kw: Any,
-    ) -> bool:
-        outcome = kw.get("outcome")
-        with self.engine.begin() as conn:
-            request = request_id(conn, asked, job_id=job_id, now=kw.get("now"), outcome=outcome)
-            added = add_recipient(
-                conn, request, Asker(int(recipient_user_id), **asker_values), state=state, now=kw.get("now")
-            )
-            if added and outcome:  # the job was known before (e.g. waiting recipients): record how it ended, once
-                conn.execute(sa.update(requests).where(q.id == request, q.status_of_job.is_(None)).values(**outcome))
-            return added
-
-    def enqueue(
-        self,
-        *,
-        job_id: str,
-        recipient_user_id: int,
-        institution_id: int,
-        subdomain: str,
-        report: str,
-        status_of_job: JobStatus,
-        cached: bool = False,
-        storage_key: str | None = None,
-        filename: str | None = None,
-        period: str | None = None,
-        email: str | None = None,
-        timezone: str | None = None,
-        now: datetime | None = None,
-    ) -> bool:
-        """Queue a notification of a finished job; returns False when (job_id, recipient) was already queued.
-
-        ``job_id`` is the Dagster run id, or ``cache:<cache_key>:<request uuid>``
-        for a cache hit (see the module docstring). The job's outcome is recorded
-        with its request the first time the job is seen.
-        """
-        _check_outcome(status_of_job, storage_key, filename)
-        outcome = {
-            "status_of_job": status_of_job,
-            "storage_key": storage_key if status_of_job == "succeeded" else None,
-            "filename": filename,
-        }
-        return self._add(
-            state="pending",
-            job_id=job_id,
-            recipient_user_id=recipient_user_id,
-            asked=Asked(institution_id, report, period=period, timezone=timezone, kind="cache" if cached else "run"),
-            asker_values={"subdomain": subdomain, "email": email},
-            now=now,
-            outcome=outcome,
-        )
-
-    def subscribe(
-        self,
-        *,
-        job_id: str,
-        recipient_user_id: int,
-        institution_id: int,
-        subdomain: str,
-        report: str,
-        period: str | None = None,
-        email: str | None = None,
-        timezone: str | None = None,
-        now: datetime | None = None,
-    ) -> bool:
-        """Record a requester of a run that has not finished yet (state ``waiting``).
-
-        Nothing is sent until :meth:`complete_job` fills in the outcome. Returns
-        False when this recipient already has a row for the job.
-        """
-        return self._add(
-            state="waiting",
-            job_id=job_id,
-            recipient_user_id=recipient_user_id,
-            asked=Asked(institution_id, report, period=period, timezone=timezone),
-            asker_values={"subdomain": subdomain, "email": email},
-            now=now,
-        )
-
-    def complete_job(
-        self,
-        job_id: str,
-        status_of_job: JobStatus,
-        *,
-        storage_key: str | None = None,
-        filename: str | None = None,
-        claim_id: str | None = None,
-        now: datetime | None = None,
-    ) -> int:
-        """Record how a run ended and release its ``waiting`` recipients for delivery; returns how many.
-
-        ``claim_id`` (the run's claim tag) first binds a request whose launcher
-        died before publishing the run id, so its requesters are told too.
-        """
-        _check_outcome(status_of_job, storage_key, filename)
-        with self.engine.begin() as conn:
-            if claim_id:
-                bind_claim(conn, claim_id, job_id)
-            request = conn.execute(sa.select(q.id).where(q.job_id == job_id)).scalar()
-            if request is None:
-                return 0
-            conn.execute(
-                sa.update(requests)
-                .where(q.id == request, q.status_of_job.is_(None))
-                .values(
-                    status_of_job=status_of_job,
-                    storage_key=storage_key if status_of_job == "succeeded" else None,
-                    filename=filename,
-                )
-            )
-            return conn.execute(
-                sa.update(recipients)
-                .where(r.request_id == request, r.state == "waiting")
-                .values(state="pending", next_attempt_at=_db_time(now or datetime.now(UTC)))
-            ).rowcount
 
     # -- delivery ------------------------------------------------------------
 
@@ -522,18 +322,6 @@ class Outbox:
             where.append(r.user_id == int(recipient_user_id))
         with self.engine.begin() as conn:
             return self._notifications(conn, *where, limit=limit)
-
-    def has_recipient(self, job_id: str, user_id: int) -> bool:
-        with self.engine.begin() as conn:
-            found = conn.execute(
-                sa.select(r.id).select_from(LEDGER).where(q.job_id == job_id, r.user_id == int(user_id))
-            ).first()
-        return found is not None
-
-    def recipients(self, job_id: str) -> builtins.list[int]:
-        with self.engine.begin() as conn:
-            rows = conn.execute(sa.select(r.user_id).select_from(LEDGER).where(q.job_id == job_id).order_by(r.id))
-            return [int(row[0]) for row in rows]
 
     def counts(self) -> dict[str, int]:
         """Rows per state, for metrics and the operator."""
