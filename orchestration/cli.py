@@ -163,11 +163,11 @@ def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
         print(f"notification {args.id} queued for delivery again")
         return 0
     rows = deliveries.list(status=args.status, limit=args.limit)
-    print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
-    for n in rows:
+    print(f"{'id':>6} {'channel':10} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
+    for n in rows:  # a recipient not routed to channels yet has no delivery id: "-"
         print(
-            f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} "
-            f"{(n.last_error or '')[:60]}"
+            f"{n.id or '-':>6} {n.channel or '-':10} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} "
+            f"{n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}"
         )
     return 0
 

@@ -7,9 +7,12 @@ sensor leaves a finished run's requesters); ``subscribe`` one of a job still run
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from orchestration.ledger import Asked, Asker, JobStatus, Ledger, Outcome
+from orchestration.ledger.deliveries import Deliveries
 
 
 def subscribe(
@@ -31,3 +34,10 @@ def enqueue(ledger: Ledger, *, job_id: str, status_of_job: JobStatus, **who: Any
     if added:
         ledger.requests.complete_job(job_id, outcome, now=who.get("now"))
     return added
+
+
+def routed(ledger: Ledger, now: datetime, channels: Sequence[str] = ("webhook",)) -> Deliveries:
+    """``ledger.deliveries`` after routing every deliverable recipient to ``channels`` as of ``now``
+    (what a delivery pass does first), for tests that lease rows themselves."""
+    ledger.deliveries.route(lambda recipient: list(channels), now)
+    return ledger.deliveries

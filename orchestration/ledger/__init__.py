@@ -17,7 +17,7 @@ one retry of an operation that met a database blip.
 """
 
 from orchestration.ledger.claims import Inflight
-from orchestration.ledger.deliveries import Notification, idempotency_key
+from orchestration.ledger.deliveries import Notification, Recipient, idempotency_key
 from orchestration.ledger.facade import Ledger
 from orchestration.ledger.files import KnownFile
 from orchestration.ledger.records import Asked, Asker
@@ -32,6 +32,7 @@ __all__ = [
     "Ledger",
     "Notification",
     "Outcome",
+    "Recipient",
     "RequestRow",
     "claim_of",
     "idempotency_key",

@@ -125,8 +125,6 @@ def add_recipient(
             "requested_at": moment,
             "launched": launched,
             "state": state,
-            "attempts": 0,
-            "next_attempt_at": moment,
         },
     )
 

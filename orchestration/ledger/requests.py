@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from assets.contract import TAG_CLAIM, ProducedFile
 from orchestration.ledger.files import KnownFile
-from orchestration.ledger.records import JOB_ID, LEDGER, Asked, Asker, add_recipient, bind_claim, naive_utc, request_id
+from orchestration.ledger.records import JOB_ID, LEDGER, Asked, Asker, add_recipient, bind_claim, request_id
 from orchestration.ledger.retry import retry_once
 from orchestration.ledger.schema import recipients, requests
 
@@ -178,9 +178,7 @@ class Requests:
                 )
             )
             return conn.execute(
-                sa.update(recipients)
-                .where(r.request_id == request, r.state == "waiting")
-                .values(state="pending", next_attempt_at=naive_utc(now))
+                sa.update(recipients).where(r.request_id == request, r.state == "waiting").values(state="pending")
             ).rowcount
 
     @retry_once

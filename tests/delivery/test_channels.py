@@ -12,6 +12,7 @@ from orchestration.delivery.channels.email import EmailChannel, compose, local_t
 from orchestration.delivery.channels.webhook import WebhookChannel, signature, verify_signature
 from orchestration.ledger import Ledger, Notification
 from tests.delivery.conftest import T0, enqueue_row
+from tests.ledger_rows import routed
 from tests.services.http_receiver import HttpReceiver
 from tests.services.s3 import free_port
 from tests.services.smtp import SmtpRecorder, TlsSmtp
@@ -24,7 +25,7 @@ LINK = Link(
 
 def claimed(outbox: Ledger, **overrides: object) -> Notification:
     assert enqueue_row(outbox, **overrides)
-    (n,) = outbox.deliveries.claim_due(T0, 1, 60)
+    (n,) = routed(outbox, T0).claim_due(T0, 1, 60)
     return n
 
 

@@ -19,7 +19,7 @@ from orchestration.ledger import Ledger
 from orchestration.ledger.records import Asked, Asker
 from tests.delivery.conftest import T0, enqueue_row, settings_for
 from tests.delivery.test_deliver import KEY, store_report
-from tests.ledger_rows import subscribe
+from tests.ledger_rows import routed, subscribe
 from tests.services.http_receiver import HttpReceiver
 from tests.services.smtp import SmtpRecorder
 
@@ -44,19 +44,18 @@ def _subscribe(outbox: Ledger, job_id: str, user: int) -> None:
 def test_claim_job_due_takes_only_that_jobs_due_rows(outbox: Ledger) -> None:
     for user in (1, 2, 3):
         enqueue_row(outbox, job_id="run-a", user=user)
-    enqueue_row(outbox, job_id="run-a", user=4, now=T0 + timedelta(minutes=5))  # not due yet
     for user in (1, 2):
         enqueue_row(outbox, job_id="run-b", user=user)
     _subscribe(outbox, "run-a", 5)  # waiting: nothing to say yet
 
-    first = outbox.deliveries.claim_job_due("run-a", T0, 2, 60)
+    first = routed(outbox, T0).claim_job_due("run-a", T0, 2, 60)
     assert [(n.job_id, n.recipient_user_id) for n in first] == [("run-a", 1), ("run-a", 2)]
     assert all(n.state == "sending" and n.lease_until == T0 + timedelta(seconds=60) for n in first)
     assert [n.recipient_user_id for n in outbox.deliveries.claim_job_due("run-a", T0, 10, 60)] == [3]
     assert outbox.deliveries.claim_job_due("run-a", T0, 10, 60) == []
     assert outbox.deliveries.claim_job_due("run-c", T0, 10, 60) == []
     # The sensor's pass sees only what the fast path left: run-b.
-    assert {(n.job_id, n.recipient_user_id) for n in outbox.deliveries.claim_due(T0, 10, 60)} == {
+    assert {(n.job_id, n.recipient_user_id) for n in routed(outbox, T0).claim_due(T0, 10, 60)} == {
         ("run-b", 1),
         ("run-b", 2),
     }
@@ -81,7 +80,7 @@ def test_has_undelivered_sees_waiting_and_pending_rows_by_job_or_claim(outbox_ur
         outbox.requests.complete_job("run-z", ("failed", None, None), claim_id="c" * 32, now=T0) == 1
     )  # binds the claim
     assert outbox.deliveries.has_undelivered("run-z")
-    (row,) = outbox.deliveries.claim_job_due("run-z", T0, 10, 60)
+    (row,) = routed(outbox, T0).claim_job_due("run-z", T0, 10, 60)
     outbox.deliveries.mark_sent(row.id, T0)
     assert not outbox.deliveries.has_undelivered("run-z", "c" * 32)
     store.dispose()
@@ -101,7 +100,7 @@ def test_deliver_now_completes_the_job_and_sends_its_rows_once(
     enqueue_row(outbox, job_id="run-other", user=9)  # another job's row: not ours to send
 
     stats = deliver_now(outbox, local_storage, settings, "run-1", completed=("succeeded", KEY, FILENAME))
-    assert stats is not None and (stats.claimed, stats.sent) == (2, 2)
+    assert stats is not None and (stats.claimed, stats.sent) == (4, 4)  # 2 requesters x (webhook, e-mail)
     assert sorted(r.json()["userId"] for r in http_receiver.requests) == [1, 2]
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["user1@acme.test", "user2@acme.test"]
     assert [n.state for n in outbox.deliveries.list(job_id="run-other")] == ["pending"]
@@ -143,7 +142,8 @@ box.deliveries.list(limit=1)  # connect before the common start
 time.sleep(max(0.0, float(sys.argv[4]) - time.time()))
 claimed = []
 while True:
-    batch = box.deliveries.claim_job_due("run-hot", now, 3, 600) if mode == "job" else box.deliveries.claim_due(now, 3, 600)
+    job = "run-hot" if mode == "job" else None
+    batch = box.deliveries.claim_job_due(job, now, 3, 600) if job else box.deliveries.claim_due(now, 3, 600)
     if not batch:
         break
     claimed += [n.id for n in batch]
@@ -160,6 +160,7 @@ def test_fast_path_and_sensor_racing_never_share_a_row(outbox: Ledger) -> None:
         enqueue_row(outbox, job_id="run-hot", user=user)
     for user in range(20):
         enqueue_row(outbox, job_id="run-cold", user=user)
+    routed(outbox, T0)
     start = str(time.time() + 2.0)
     modes = ["job", "sensor", "job", "sensor"]
     workers = [

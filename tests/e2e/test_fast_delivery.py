@@ -123,7 +123,7 @@ def test_runs_and_cache_hits_are_delivered_without_the_sensor(
     box = Ledger(f"sqlite:///{stack.home / 'outbox.sqlite'}")
     try:
         assert (
-            box.deliveries.counts()["sent"] == 4
+            box.deliveries.counts()["sent"] == 8  # 4 requesters x (webhook, e-mail)
             and box.deliveries.counts()["pending"] == box.deliveries.counts()["waiting"] == 0
         )
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 
-from tests.ledger_rows import enqueue
+from tests.ledger_rows import enqueue, routed
 
 BIN = Path(sys.executable).parent / "lxp-reports"
 
@@ -86,7 +86,7 @@ def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
         report="catalog",
         status_of_job="failed",
     )
-    (row,) = box.deliveries.claim_due(datetime.now(UTC))
+    (row,) = routed(box, datetime.now(UTC)).claim_due(datetime.now(UTC))
     box.deliveries.mark_failed(row.id, "receiver said 400", datetime.now(UTC), permanent=True)
     env = {"LXP_LEDGER_URL": url}
     listed = _run("outbox", "--status", "dead", env=env)

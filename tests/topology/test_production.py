@@ -191,11 +191,14 @@ RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) {
 
 
 def delivered(outbox: Ledger, job_id: str, users: set[int], timeout: float) -> list[Notification]:
-    """Wait until every user in ``users`` has a sent notification for ``job_id``; returns the job's rows."""
+    """Wait until every user in ``users`` has been sent every channel's delivery for ``job_id``; returns the
+    job's webhook deliveries (one per requester)."""
 
     def probe() -> list[Notification] | None:
         rows = outbox.deliveries.list(job_id=job_id, limit=500)
-        return rows if {n.recipient_user_id for n in rows if n.state == "sent"} >= users else None
+        unsent = {n.recipient_user_id for n in rows if n.state != "sent"}
+        done = {n.recipient_user_id for n in rows if n.state == "sent"} - unsent
+        return [n for n in rows if n.channel == "webhook"] if done >= users else None
 
     return wait_until(probe, timeout, f"notifications of job {job_id} to {sorted(users)}", interval=1.0)
 

@@ -103,7 +103,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         sensor create the schema).
         """
         status, storage_key, filename = job_outcome(True, tags)
-        if status != "succeeded" or not (self.notify_url or self.smtp_url):
+        if status != "succeeded":
             return None
         ledger = self.open_ledger()
         try:
