@@ -50,7 +50,7 @@ run: venv warehouse
 	$(VENV)/bin/lxp-reports up --port $(PORT) --dagster-port $(DAGSTER_PORT)
 
 # The production topology on this machine: gRPC code server + webserver + daemon + API replicas.
-# PostgreSQL, Redis and S3 are NOT started: export DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL,
+# PostgreSQL, Redis and S3 are NOT started: export DAGSTER_PG_URL, LXP_LEDGER_URL, LXP_WAREHOUSE_URL,
 # LXP_RATE_LIMIT_STORAGE, LXP_STORAGE, LXP_COMPUTE_LOGS (see docs/topology.md).
 up-production: venv
 	$(VENV)/bin/lxp-reports up --profile production --api-replicas $(API_REPLICAS) --port $(PORT) \

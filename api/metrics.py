@@ -221,6 +221,6 @@ def metrics(request: Request) -> Response:
 
 def install(app: Any) -> None:
     """The /metrics route, the outbox collector and the request middleware (outermost)."""
-    app.state.outbox_collector = OutboxCollector(app.state.services.outbox)
+    app.state.outbox_collector = OutboxCollector(app.state.services.ledger.deliveries)
     app.include_router(router)
     app.add_middleware(MetricsMiddleware, fastapi_app=app)

@@ -28,11 +28,8 @@ from api.users import UserDirectory
 from assets.registry import REPORTS
 from assets.spec import Institution
 from orchestration.delivery.deliver import BackgroundDelivery
-from orchestration.delivery.outbox import Outbox
 from orchestration.delivery.storage import S3_REQUEST_TIMEOUTS, ReportStorage, storage_from_settings
-from orchestration.ledger import migrate
-from orchestration.ledger.engine import create_engine
-from orchestration.requests_store import RequestsStore
+from orchestration.ledger import Ledger
 from orchestration.settings import Settings
 from orchestration.warehouse.client import Warehouse, duckdb_path
 
@@ -43,8 +40,7 @@ log = logging.getLogger("api")
 class Services:
     settings: Settings
     dagster: DagsterClient
-    store: RequestsStore
-    outbox: Outbox
+    ledger: Ledger
     storage: ReportStorage
     warehouse: Warehouse
     launcher: ReportLauncher
@@ -57,22 +53,16 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, *, dagster: DagsterClient | None = None) -> Services:
         dagster = dagster or DagsterClient(settings.dagster_url)
-        engine = create_engine(settings.outbox)
-        migrate.upgrade(engine)
-        store = RequestsStore.from_settings(settings, engine=engine)
-        outbox = Outbox.from_settings(settings, engine=engine)
+        ledger = Ledger.from_settings(settings)
+        ledger.migrate()
         storage = storage_from_settings(settings, s3_timeouts=S3_REQUEST_TIMEOUTS)
         warehouse = shared_warehouse(settings.warehouse)
         users = UserDirectory(warehouse)
         titles = {spec.slug: spec.title for spec in REPORTS.values()}
-        delivery = BackgroundDelivery(outbox, storage, settings, titles=titles)
-        launcher = ReportLauncher(
-            settings, dagster, store, outbox, storage, email_of=users.email, deliver=delivery.submit
-        )
+        delivery = BackgroundDelivery(ledger, storage, settings, titles=titles)
+        launcher = ReportLauncher(settings, dagster, ledger, storage, email_of=users.email, deliver=delivery.submit)
         institutions = InstitutionDirectory(warehouse)
-        return cls(
-            settings, dagster, store, outbox, storage, warehouse, launcher, users, institutions, delivery=delivery
-        )
+        return cls(settings, dagster, ledger, storage, warehouse, launcher, users, institutions, delivery=delivery)
 
     def close(self) -> None:
         if self.delivery is not None:
@@ -81,7 +71,7 @@ class Services:
         if isinstance(reader, SharedDuckDB):
             reader.close()
         self.dagster.close()
-        self.store.engine.dispose()
+        self.ledger.dispose()
 
     def warehouse_version(self) -> tuple[str, int, int, int] | None:
         return warehouse_version(self.warehouse)
@@ -141,12 +131,8 @@ def get_app_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_ledger(services: ServicesDep) -> RequestsStore:
-    return services.store
-
-
-def get_outbox(services: ServicesDep) -> Outbox:
-    return services.outbox
+def get_ledger(services: ServicesDep) -> Ledger:
+    return services.ledger
 
 
 def get_dagster(services: ServicesDep) -> DagsterClient:
@@ -170,8 +156,7 @@ def get_warehouse(services: ServicesDep) -> Warehouse:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-LedgerDep = Annotated[RequestsStore, Depends(get_ledger)]
-OutboxDep = Annotated[Outbox, Depends(get_outbox)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 DagsterDep = Annotated[DagsterClient, Depends(get_dagster)]
 StorageDep = Annotated[ReportStorage, Depends(get_storage)]
 LauncherDep = Annotated[ReportLauncher, Depends(get_launcher)]
@@ -203,9 +188,6 @@ def storage_ping(storage: ReportStorage) -> None:
     storage.ping()
 
 
-def ledger_ping(store: RequestsStore) -> None:
+def ledger_ping(ledger: Ledger) -> None:
     """``SELECT 1`` on the request ledger (every async route and job poll needs it)."""
-    import sqlalchemy as sa
-
-    with store.engine.connect() as conn:
-        conn.execute(sa.text("SELECT 1"))
+    ledger.ping()

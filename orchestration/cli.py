@@ -150,23 +150,24 @@ def _cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
-    from orchestration.delivery.outbox import Outbox
+    from orchestration.ledger import Ledger
 
-    outbox = Outbox.from_settings(settings)
-    outbox.create_schema()
+    ledger = Ledger.from_settings(settings)
+    ledger.migrate()
+    deliveries = ledger.deliveries
     if args.action == "retry":
         if args.id is None:
             print("usage: lxp-reports outbox retry ID", file=sys.stderr)
             return 2
-        outbox.retry(args.id)
+        deliveries.retry(args.id)
         print(f"notification {args.id} queued for delivery again")
         return 0
-    rows = outbox.list(status=args.status, limit=args.limit)
-    print(f"{'id':>6} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
-    for n in rows:
+    rows = deliveries.list(status=args.status, limit=args.limit)
+    print(f"{'id':>6} {'channel':10} {'state':8} {'attempts':>8} {'job':40} {'user':>8} {'report':18} last_error")
+    for n in rows:  # a recipient not routed to channels yet has no delivery id: "-"
         print(
-            f"{n.id:>6} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} {n.recipient_user_id:>8} {n.report:18} "
-            f"{(n.last_error or '')[:60]}"
+            f"{n.id or '-':>6} {n.channel or '-':10} {n.state:8} {n.attempts:>8} {n.job_id[:40]:40} "
+            f"{n.recipient_user_id:>8} {n.report:18} {(n.last_error or '')[:60]}"
         )
     return 0
 
@@ -174,7 +175,7 @@ def _cmd_outbox(args: argparse.Namespace, settings: Settings) -> int:
 def _cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from orchestration.ledger import migrate
 
-    url = settings.outbox
+    url = settings.ledger
     changed = migrate.upgrade(url, args.revision)
     print(f"ledger at revision {migrate.current_of(url)}" + (" (migrated)" if changed else " (already up to date)"))
     return 0
@@ -249,12 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ini = sub.add_parser(
         "init",
-        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_OUTBOX_URL, LXP_WAREHOUSE_URL) and S3 buckets "
+        help="create the PostgreSQL databases (DAGSTER_PG_URL, LXP_LEDGER_URL, LXP_WAREHOUSE_URL) and S3 buckets "
         "(LXP_STORAGE, LXP_COMPUTE_LOGS) that are missing; idempotent",
     )
     ini.set_defaults(func=_cmd_init)
 
-    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_OUTBOX_URL) to the current schema")
+    mig = sub.add_parser("migrate", help="bring the request ledger database (LXP_LEDGER_URL) to the current schema")
     mig.add_argument("revision", nargs="?", default="head")
     mig.set_defaults(func=_cmd_migrate)
     return parser

@@ -22,7 +22,7 @@ def postgres_urls(settings: Settings, environ: Mapping[str, str]) -> dict[str, s
     """What each PostgreSQL database holds -> its URL (only the settings that name PostgreSQL)."""
     urls = {
         "Dagster storage (DAGSTER_PG_URL)": environ.get(DAGSTER_PG_URL_ENV, ""),
-        "request ledger and outbox (LXP_OUTBOX_URL)": settings.outbox_url,
+        "request ledger and outbox (LXP_LEDGER_URL)": settings.ledger_url,
         "warehouse (LXP_WAREHOUSE_URL)": settings.warehouse_url,
     }
     return {what: url for what, url in urls.items() if url.startswith(("postgresql", "postgres:"))}

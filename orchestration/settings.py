@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assets.periods import DEFAULT_FIRST_MONTH, parse_month
@@ -138,8 +138,12 @@ class Settings(BaseSettings):
     rate_limit_storage: str = Field(default="memory://", description="memory:// or redis://host:port.")
     link_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Download links expire after this.")
     link_secret: str = Field(default="dev-link-secret-change-me", description="HMAC key of local download links.")
-    outbox_url: str = Field(
-        default="", description="SQLAlchemy URL of the notification outbox; empty = sqlite under $LXP_HOME."
+    ledger_url: str = Field(
+        default="",
+        # LXP_OUTBOX_URL: the name before the ledger held more than the notification outbox (still read).
+        validation_alias=AliasChoices("LXP_LEDGER_URL", "LXP_OUTBOX_URL", "ledger_url"),
+        description="SQLAlchemy URL of the request ledger (requests, recipients, deliveries, in-flight claims, "
+        "known files); empty = sqlite under $LXP_HOME. LXP_OUTBOX_URL, its former name, is still read as an alias.",
     )
     notify_url: str = Field(default="", description="Platform notification webhook; empty disables the channel.")
     notify_secret: str = Field(default="dev-notify-secret", description="HMAC-SHA256 key for X-Signature.")
@@ -229,8 +233,9 @@ class Settings(BaseSettings):
         return self.storage or str((self.home / "reports").resolve())
 
     @property
-    def outbox(self) -> str:
-        return self.outbox_url or f"sqlite:///{(self.home / 'outbox.sqlite').resolve()}"
+    def ledger(self) -> str:
+        """The ledger's URL; the default file keeps its historical name (``outbox.sqlite``)."""
+        return self.ledger_url or f"sqlite:///{(self.home / 'outbox.sqlite').resolve()}"
 
 
 def exit_if_unsafe(settings: Settings, process: str) -> None:

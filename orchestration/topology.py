@@ -150,8 +150,8 @@ def production_problems(settings: Settings, environ: Mapping[str, str], api_repl
     problems = []
     if not environ.get(DAGSTER_PG_URL_ENV, "").startswith("postgresql"):
         problems.append(f"{DAGSTER_PG_URL_ENV} must be postgresql+psycopg2://... (Dagster run/event/schedule storage)")
-    if not settings.outbox_url.startswith(("postgresql", "postgres")):
-        problems.append("LXP_OUTBOX_URL must be a postgresql:// URL (requests, in-flight claims and the outbox)")
+    if not settings.ledger_url.startswith(("postgresql", "postgres")):
+        problems.append("LXP_LEDGER_URL must be a postgresql:// URL (requests, in-flight claims and the outbox)")
     if not settings.warehouse_url.startswith(("postgresql", "postgres")):
         problems.append("LXP_WAREHOUSE_URL must be a postgresql:// URL (the warehouse, shared by every process)")
     if not settings.storage.startswith("s3://"):

@@ -18,7 +18,7 @@ from api.launch.tags import file_of_run
 from assets.contract import TAG_CACHE_KEY, ProducedFile
 from assets.request import RequestedReport
 from orchestration.delivery.storage import STORAGE_ERRORS
-from orchestration.requests_store import KnownFile, RequestsStore
+from orchestration.ledger import KnownFile, Ledger
 
 log = logging.getLogger("api.launch.cache")
 
@@ -28,10 +28,10 @@ STORAGE_UNAVAILABLE = "The report storage is unavailable; try again later"
 class ReportCache:
     """``settings``: the TTLs and the first partition month (what counts as an exact-month partition)."""
 
-    def __init__(self, settings: Any, dagster: DagsterClient, store: RequestsStore, storage: Any) -> None:
+    def __init__(self, settings: Any, dagster: DagsterClient, ledger: Ledger, storage: Any) -> None:
         self.settings = settings
         self.dagster = dagster
-        self.store = store
+        self.ledger = ledger
         self.storage = storage
 
     def ttl(self, plan: RequestedReport, now: datetime) -> timedelta:
@@ -48,16 +48,16 @@ class ReportCache:
         return now - produced_at <= self.ttl(plan, now)
 
     def fresh_file(self, plan: RequestedReport, key: str) -> KnownFile | None:
-        """A fresh stored file: the store's index first, Dagster on a miss."""
+        """A fresh stored file: the ledger's file index first, Dagster on a miss."""
         now = datetime.now(UTC)
-        known = self.store.known_file(key)
+        known = self.ledger.files.known_file(key)
         if known is not None and self.is_fresh(plan, known.produced_at, now) and self._stored(known):
             return known
         found = self.find_cached(plan, key)
         if found is None:
             return None
         if known is None or found.produced_at > known.produced_at:
-            self.store.remember_file(found)
+            self.ledger.files.remember_file(found)
         if not self.is_fresh(plan, found.produced_at, now) or not self._stored(found):
             return None
         return found
@@ -118,6 +118,6 @@ class ReportCache:
         """Index the file of a finished run (seen by a join or a status poll) for later cache hits."""
         file = file_of_run(run)
         if file is not None:
-            known = self.store.known_file(file.cache_key)
+            known = self.ledger.files.known_file(file.cache_key)
             if known is None or file.produced_at > known.produced_at:
-                self.store.remember_file(file)
+                self.ledger.files.remember_file(file)

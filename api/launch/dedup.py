@@ -30,9 +30,7 @@ from api.launch.cache import ReportCache
 from api.launch.launch import asked_of
 from assets.contract import TAG_CLAIM
 from assets.request import RequestedReport
-from orchestration.delivery.outbox import Outbox, job_outcome
-from orchestration.ledger.retry import retry_once
-from orchestration.requests_store import Asker, Inflight, RequestsStore
+from orchestration.ledger import Asker, Inflight, Ledger, job_outcome
 
 log = logging.getLogger("api.launch.dedup")
 
@@ -46,15 +44,13 @@ class Dedup:
     def __init__(
         self,
         dagster: DagsterClient,
-        store: RequestsStore,
-        outbox: Outbox,
+        ledger: Ledger,
         cache: ReportCache,
         *,
         deliver: Callable[[str], object] | None = None,
     ) -> None:
         self.dagster = dagster
-        self.store = store
-        self.outbox = outbox
+        self.ledger = ledger
         self.cache = cache
         self.deliver = deliver or (lambda _job_id: None)
 
@@ -67,7 +63,7 @@ class Dedup:
             if expired():
                 return current
             pause()
-            current = self.store.get_inflight(key)
+            current = self.ledger.claims.get_inflight(key)
         return current
 
     def adopt(self, claim: Inflight) -> RunInfo | None:
@@ -79,7 +75,7 @@ class Dedup:
         if not adoptable:
             return None
         run = adoptable[0]
-        self.store.set_run(claim.cache_key, claim.owner, run.run_id, claim.claim_id)
+        self.ledger.claims.set_run(claim.cache_key, claim.owner, run.run_id, claim.claim_id)
         log.warning("adopted run %s of a launcher that died (claim %s)", run.run_id, claim.claim_id)
         return run
 
@@ -94,16 +90,14 @@ class Dedup:
         log.warning("deleted run %s: created but never queued (claim %s)", run.run_id, run.tags.get(TAG_CLAIM))
 
     def join(self, asker: Asker, plan: RequestedReport, run: RunInfo) -> None:
-        self.store.add_requester(asked_of(plan), asker, job_id=run.run_id)
+        self.ledger.requests.add_requester(asked_of(plan), asker, job_id=run.run_id)
         self.settle_if_finished(run.run_id)
 
     def settle(self, run: RunInfo) -> None:
         """Record a finished run's outcome: its waiting requesters are released for delivery."""
         self.cache.learn(run)
-        status, storage_key, filename = job_outcome(run.status == "SUCCESS", run.tags)
-        released = retry_once(self.outbox.complete_job)(
-            run.run_id, status, storage_key=storage_key, filename=filename, claim_id=run.tags.get(TAG_CLAIM)
-        )
+        outcome = job_outcome(run.status == "SUCCESS", run.tags)
+        released = self.ledger.requests.complete_job(run.run_id, outcome, claim_id=run.tags.get(TAG_CLAIM))
         if released:  # we released them: send now rather than at the sensor's next tick
             self.deliver(run.run_id)
 

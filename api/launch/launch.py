@@ -37,7 +37,7 @@ from assets.contract import (
 )
 from assets.periods import partition_tags
 from assets.request import RequestedReport
-from orchestration.requests_store import Asked, Asker, Inflight, RequestsStore
+from orchestration.ledger import Asked, Asker, Inflight, Ledger
 
 log = logging.getLogger("api.launch")
 
@@ -64,12 +64,12 @@ def run_config(plan: RequestedReport) -> dict[str, Any]:
 
 class RunStarter:
     def __init__(
-        self, dagster: DagsterClient, store: RequestsStore, first_month: date, *, lease_seconds: float = 6.0
+        self, dagster: DagsterClient, ledger: Ledger, first_month: date, *, lease_seconds: float = 6.0
     ) -> None:
         """``first_month``: the first partition month (``Settings.first_partition_month``); an exact
         month from it on launches the partition job, anything else the ad-hoc job."""
         self.dagster = dagster
-        self.store = store
+        self.ledger = ledger
         self.first_month = first_month
         self.lease_seconds = lease_seconds
 
@@ -81,7 +81,7 @@ class RunStarter:
         def beat() -> None:
             while not stop.wait(self.lease_seconds / 3):
                 try:
-                    self.store.renew(claim.cache_key, claim.owner, self.lease_seconds)
+                    self.ledger.claims.renew(claim.cache_key, claim.owner, self.lease_seconds)
                 except Exception:  # a missed beat only shortens the lease
                     log.warning("could not renew the claim on %s", claim.cache_key[:12], exc_info=True)
 
@@ -107,7 +107,7 @@ class RunStarter:
         month = plan.partition_month(self.first_month)
         with self.heartbeat(claim):
             try:
-                self.store.add_requester(asked_of(plan), asker, claim_id=claim.claim_id, launched=True)
+                self.ledger.requests.add_requester(asked_of(plan), asker, claim_id=claim.claim_id, launched=True)
                 if month is not None:
                     self.dagster.ensure_institution_partition(plan.institution.id)
                     tags.update(partition_tags(plan.institution.id, month))
@@ -116,8 +116,8 @@ class RunStarter:
                     run_id = self.dagster.launch_run(adhoc_job_name(plan.spec.name), run_config(plan), tags)
             except BaseException:
                 try:
-                    self.store.forget_claim(claim.claim_id)
-                    self.store.release(key, owner=claim.owner)
+                    self.ledger.claims.forget_claim(claim.claim_id)
+                    self.ledger.claims.release(key, owner=claim.owner)
                 except Exception:
                     # The ledger is down too: the claim's lease runs out and the next identical
                     # request takes it over (a run Dagster never queued is not adopted).
@@ -128,9 +128,9 @@ class RunStarter:
                 time.sleep(pause)
         # Publish the run id (and bind the claim's requesters to it) so waiting
         # identical requests can join at once.
-        if not self.store.set_run(key, claim.owner, run_id, claim.claim_id):
+        if not self.ledger.claims.set_run(key, claim.owner, run_id, claim.claim_id):
             log.warning("inflight claim for %s was taken over while launching run %s", key, run_id)
         log.info("launched run %s for %s institution=%s key=%s", run_id, plan.spec.slug, plan.institution.id, key[:12])
         # Normally our run. If our lease ran out mid-launch and another process relaunched
         # under this claim first, the requesters are bound to that run: answer with it.
-        return self.store.job_of_claim(claim.claim_id) or run_id
+        return self.ledger.claims.job_of_claim(claim.claim_id) or run_id

@@ -22,8 +22,7 @@ from api.launch.dedup import Dedup
 from api.launch.launch import RunStarter, asked_of
 from api.metrics import report_outcome
 from assets.request import RequestedReport
-from orchestration.delivery.outbox import Outbox
-from orchestration.requests_store import Asker, Inflight, RequestsStore
+from orchestration.ledger import Asker, Inflight, Ledger
 
 log = logging.getLogger("api.launcher")
 
@@ -37,8 +36,7 @@ class ReportLauncher:
         self,
         settings: Any,
         dagster: DagsterClient,
-        store: RequestsStore,
-        outbox: Outbox,
+        ledger: Ledger,
         storage: Any,
         *,
         wait_for_launch_seconds: float = 30.0,
@@ -51,16 +49,15 @@ class ReportLauncher:
         sensor's tick (``BackgroundDelivery.submit``; it must not block the request)."""
         self.settings = settings
         self.dagster = dagster
-        self.store = store
-        self.outbox = outbox
+        self.ledger = ledger
         self.storage = storage
         self.wait_for_launch_seconds = wait_for_launch_seconds
         self.lease_seconds = lease_seconds
         self.email_of = email_of or (lambda _user, _institution: None)
         self.deliver = deliver or (lambda _job_id: None)
-        self.cache = ReportCache(settings, dagster, store, storage)
-        self.dedup = Dedup(dagster, store, outbox, self.cache, deliver=self.deliver)
-        self.starter = RunStarter(dagster, store, settings.first_partition_month, lease_seconds=lease_seconds)
+        self.cache = ReportCache(settings, dagster, ledger, storage)
+        self.dedup = Dedup(dagster, ledger, self.cache, deliver=self.deliver)
+        self.starter = RunStarter(dagster, ledger, settings.first_partition_month, lease_seconds=lease_seconds)
 
     # Cache policy, used by the sync endpoints and job polling too.
     def is_fresh(self, plan: RequestedReport, produced_at: datetime, now: datetime) -> bool:
@@ -99,11 +96,11 @@ class ReportLauncher:
             cached = self.cache.fresh_file(plan, key)
             if cached is not None:
                 job_id = f"cache:{key}:{uuid.uuid4().hex}"
-                self.store.record_cache_hit(asked_of(plan, "cache"), asker, job_id, cached)
+                self.ledger.requests.record_cache_hit(asked_of(plan, "cache"), asker, job_id, cached)
                 report_outcome(plan.spec.slug, "cache_hit")
                 self.deliver(job_id)  # "resend the link" now, not at the sensor's next tick
                 return {"cached": True}
-            mine, existing = self.store.claim(key, lease_seconds=self.lease_seconds)
+            mine, existing = self.ledger.claims.claim(key, lease_seconds=self.lease_seconds)
             if mine is not None:
                 return {"id": self._launch(asker, plan, mine)}
             assert existing is not None
@@ -114,13 +111,13 @@ class ReportLauncher:
                 if not existing.orphaned():
                     raise ApiError("unavailable", BUSY)
                 # Its launcher died mid-launch: take the claim over.
-                mine = self.store.take_over(existing, lease_seconds=self.lease_seconds)
+                mine = self.ledger.claims.take_over(existing, lease_seconds=self.lease_seconds)
                 if mine is None:
                     continue  # somebody else adopted it first
                 orphan = self.dedup.adopt(mine)
                 if orphan is None:
                     return {"id": self._launch(asker, plan, mine)}
-                existing = self.store.get_inflight(key)
+                existing = self.ledger.claims.get_inflight(key)
                 if existing is None or existing.run_id is None:
                     continue
             run = self.dagster.get_run(existing.run_id)
@@ -133,4 +130,4 @@ class ReportLauncher:
             # else relaunches.
             if run is not None:
                 self.dedup.settle(run)
-            self.store.release(key, run_id=existing.run_id)
+            self.ledger.claims.release(key, run_id=existing.run_id)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from api.dagster_client import RunInfo
 from assets.contract import DAGSTER_PARTITION_TAG, TAG_CACHE_KEY, ProducedFile
-from orchestration.requests_store import KnownFile
+from orchestration.ledger import KnownFile
 
 
 def file_of_run(run: RunInfo) -> KnownFile | None:

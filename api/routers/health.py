@@ -35,14 +35,14 @@ from api.services import (
     storage_ping,
 )
 from orchestration.delivery.storage import ReportStorage
-from orchestration.requests_store import RequestsStore
+from orchestration.ledger import Ledger
 from orchestration.warehouse.client import Warehouse
 
 router = APIRouter(tags=["health"])
 
 
 def _probe_all(
-    prober: Prober, ledger: RequestsStore, storage: ReportStorage, warehouse: Warehouse, dagster: DagsterClient
+    prober: Prober, ledger: Ledger, storage: ReportStorage, warehouse: Warehouse, dagster: DagsterClient
 ) -> dict[str, str]:
     """Every backend's status, probed concurrently within the deadline (``api.probes``)."""
     checks: dict[str, Callable[[], Any]] = {

@@ -27,7 +27,7 @@ from api.models import Job, JobPage
 from api.services import DagsterDep, LauncherDep, LedgerDep, SettingsDep, StorageDep
 from assets.contract import ProducedFile
 from orchestration.delivery.storage import ReportStorage
-from orchestration.requests_store import KnownFile, RequestRow, RequestsStore
+from orchestration.ledger import KnownFile, Ledger, RequestRow
 from orchestration.settings import Settings
 
 router = APIRouter(prefix="/institution/reports/jobs", tags=["jobs"])
@@ -78,9 +78,9 @@ def job_view(
     return Job(**data)
 
 
-def _my_request(ledger: RequestsStore, principal: Principal, job_id: str) -> RequestRow:
+def _my_request(ledger: Ledger, principal: Principal, job_id: str) -> RequestRow:
     """The caller's request for the job; 404 for anybody who is not one of its requesters."""
-    row = ledger.request_of(job_id, principal.user_id, principal.institution_id)
+    row = ledger.requests.request_of(job_id, principal.user_id, principal.institution_id)
     if row is None:
         raise ApiError("not_found", f"Job {job_id} not found")
     return row
@@ -110,7 +110,7 @@ def get_job(
     except DagsterUnavailable:
         # Without Dagster the status is unknown (503), unless the ledger already recorded this
         # run's file (a poll or an identical request saw it succeed): that answer needs no Dagster.
-        known = ledger.known_file(row.cache_key)
+        known = ledger.files.known_file(row.cache_key)
         if known is None or known.run_id != job_id:
             raise
         return job_view(row, None, link=(storage, settings), known=known)
@@ -134,7 +134,9 @@ def list_jobs(
     page: Annotated[int, Query(ge=1, le=100000, description="Page number (≥ 1). Default 1.")] = 1,
     limit: Annotated[int, Query(ge=1, le=100, description="Items per page (1–100). Default 20.")] = 20,
 ) -> JobPage:
-    rows, total = ledger.history(principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit)
+    rows, total = ledger.requests.history(
+        principal.user_id, principal.institution_id, limit=limit, offset=(page - 1) * limit
+    )
     run_ids = [r.job_id for r in rows if r.kind != "cache"]
     runs = {r.run_id: r for r in dagster.find_runs(run_ids=run_ids, limit=len(run_ids))} if run_ids else {}
     items = [job_view(r, runs.get(r.job_id)) for r in rows]

@@ -16,12 +16,13 @@ from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
+from pydantic import AliasChoices
 
 from orchestration.settings import Settings
 from orchestration.warehouse.client import Warehouse, duckdb_path
 
 #: Settings fields that are secrets or URLs that can carry a password (``LXP_<FIELD>``).
-CREDENTIAL_FIELDS = ("link_secret", "notify_secret", "notify_url", "smtp_url", "outbox_url", "warehouse_url")
+CREDENTIAL_FIELDS = ("link_secret", "notify_secret", "notify_url", "smtp_url", "ledger_url", "warehouse_url")
 
 
 def from_env(name: str, value: str, environ: Mapping[str, str] | None = None) -> str:
@@ -52,10 +53,23 @@ def from_env(name: str, value: str, environ: Mapping[str, str] | None = None) ->
     return value
 
 
-def settings_env(settings: Settings, field: str, value: str | None = None) -> str:
-    """:func:`from_env` for a ``Settings`` field (``value`` when the field's value is derived, e.g. ``warehouse``)."""
+def env_names(settings: Settings, field: str) -> list[str]:
+    """The variables a ``Settings`` field is read from: ``LXP_<FIELD>``, or its alias choices
+    (e.g. ``LXP_LEDGER_URL`` and its former name ``LXP_LEDGER_URL``)."""
+    alias = type(settings).model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [name.upper() for name in alias.choices if isinstance(name, str) and name.upper() != field.upper()]
     prefix = str(settings.model_config.get("env_prefix") or "")
-    return from_env(f"{prefix}{field}".upper(), getattr(settings, field) if value is None else value)
+    return [f"{prefix}{field}".upper()]
+
+
+def settings_env(settings: Settings, field: str, value: str | None = None) -> str:
+    """:func:`from_env` for a ``Settings`` field (``value`` when the field's value is derived, e.g. ``ledger``)."""
+    found = getattr(settings, field) if value is None else value
+    for name in env_names(settings, field):
+        if (referenced := from_env(name, found)) is not found:
+            return referenced
+    return found
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe

@@ -1,30 +1,37 @@
-"""One delivery pass over the outbox; the Dagster sensor calls it every tick
+"""One delivery pass over the due notifications; the Dagster sensor calls it every tick
 (:func:`deliver_due`), and the run that stored a file and the API request that
 found one in the cache call it for their own job at once (:func:`deliver_now`).
 
-For each claimed row: build a FRESH download link (the stored file outlives
-any link), send through every enabled channel that has not succeeded for this
-row yet, stamp each success at once, and settle the row — ``sent`` when every
-channel is done, otherwise back off (or go dead on a permanent error). A pass
-that dies half-way loses nothing: its leases expire and the rows are claimed
-again with the same idempotency key.
+First route the deliverable recipients to the enabled channels that can reach
+them (one delivery row per recipient and channel, :meth:`Deliveries.route`);
+then for each leased delivery build a FRESH download link (the stored file
+outlives any link), send it on its channel and settle it — ``sent``, or back
+off (dead on a permanent error) for that channel alone. A pass that dies
+half-way loses nothing: its leases expire and the rows are claimed again with
+the same idempotency key.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from orchestration.delivery.channels import DeliveryError, Link, NotificationChannel, PermanentError, RetryableError
-from orchestration.delivery.channels.email import EmailChannel
-from orchestration.delivery.channels.webhook import WebhookChannel
-from orchestration.delivery.outbox import JobStatus, Notification, Outbox
+from orchestration.delivery.channels import (
+    ChannelContext,
+    DeliveryError,
+    Link,
+    NotificationChannel,
+    PermanentError,
+    RetryableError,
+    registered,
+)
 from orchestration.delivery.storage import ReportStorage
+from orchestration.ledger import Ledger, Notification, Outcome, Recipient
 from orchestration.redact import redact_credentials
 
 log = logging.getLogger("orchestration.delivery")
@@ -61,15 +68,18 @@ class DeliveryStats:
 
 
 def build_channels(settings: DeliverySettings, *, titles: Mapping[str, str] | None = None) -> list[NotificationChannel]:
-    """The channels enabled by configuration (a channel is on when its URL is set)."""
-    channels: list[NotificationChannel] = []
-    if settings.notify_url:
-        channels.append(WebhookChannel(settings.notify_url, settings.notify_secret, settings.notify_timeout_seconds))
-    if settings.smtp_url:
-        channels.append(
-            EmailChannel(settings.smtp_url, settings.smtp_from, timeout=SMTP_TIMEOUT_SECONDS, titles=titles)
-        )
-    return channels
+    """The registered channels (:data:`orchestration.delivery.channels.REGISTRY`) that configuration
+    turns on, in registration order; the caller closes them."""
+    context = ChannelContext(settings, dict(titles or {}))
+    return [channel for factory in registered().values() if (channel := factory(context)) is not None]
+
+
+def channels_configured(settings: DeliverySettings) -> bool:
+    """Whether any channel is on (nothing can be delivered otherwise: rows wait)."""
+    channels = build_channels(settings)
+    for channel in channels:
+        channel.close()
+    return bool(channels)
 
 
 def _link(notification: Notification, storage: ReportStorage, settings: DeliverySettings, now: datetime) -> Link | None:
@@ -93,48 +103,33 @@ def _link(notification: Notification, storage: ReportStorage, settings: Delivery
 
 
 def _deliver_one(
-    outbox: Outbox,
+    ledger: Ledger,
     notification: Notification,
-    channels: Sequence[NotificationChannel],
+    channel: NotificationChannel,
     storage: ReportStorage,
     settings: DeliverySettings,
     now: datetime,
     stats: DeliveryStats,
 ) -> None:
+    """Send one delivery (one recipient on one channel) and settle it."""
     n = notification
-    applicable = [c for c in channels if c.applies_to(n)]
-    if not applicable:
-        outbox.mark_failed(n.id, "no enabled channel can reach this recipient", now, permanent=True)
-        stats.dead += 1
-        return
-    errors: list[DeliveryError] = []
-    todo = [c for c in applicable if n.channel_sent_at(c.name) is None]
-    if todo:
-        try:
-            link = _link(n, storage, settings, now)
-        except DeliveryError as exc:
-            errors.append(exc)
-            todo = []
-        for channel in todo:
-            try:
-                channel.send(n, link)
-            except DeliveryError as exc:
-                errors.append(exc)
-                continue
-            except Exception as exc:  # a bug must not stall the other rows
-                errors.append(RetryableError(f"{channel.name}: unexpected {exc!r}"))
-                continue
-            outbox.mark_channel_sent(n.id, channel.name, now)
-            stats.channel_sends[channel.name] = stats.channel_sends.get(channel.name, 0) + 1
-    if not errors:
-        outbox.mark_sent(n.id, now)
+    assert n.id is not None
+    try:
+        channel.send(n, _link(n, storage, settings, now))
+    except DeliveryError as exc:
+        error: DeliveryError = exc
+    except Exception as exc:  # a bug must not stall the other rows
+        error = RetryableError(f"{channel.name}: unexpected {exc!r}")
+    else:
+        ledger.deliveries.mark_sent(n.id, now)
         stats.sent += 1
+        stats.channel_sends[channel.name] = stats.channel_sends.get(channel.name, 0) + 1
         return
-    message = redact_credentials("; ".join(str(e) for e in errors))  # a receiver may echo the link back
-    stats.errors.append(f"notification {n.id}: {message}")
-    permanent = any(isinstance(e, PermanentError) for e in errors)
-    delays = [e.retry_after for e in errors if isinstance(e, RetryableError) and e.retry_after is not None]
-    state = outbox.mark_failed(n.id, message, now, permanent=permanent, retry_after=max(delays) if delays else None)
+    message = redact_credentials(str(error))  # a receiver may echo the link back
+    stats.errors.append(f"notification {n.id} ({n.channel}): {message}")
+    retry_after = error.retry_after if isinstance(error, RetryableError) else None
+    permanent = isinstance(error, PermanentError)
+    state = ledger.deliveries.mark_failed(n.id, message, now, permanent=permanent, retry_after=retry_after)
     if state == "dead":
         stats.dead += 1
     else:
@@ -142,7 +137,7 @@ def _deliver_one(
 
 
 def deliver_due(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     now: datetime,
@@ -159,11 +154,11 @@ def deliver_due(
     (a sensor tick has a deadline) no new row is started once the budget is
     spent; rows already leased but not started are released for the next pass.
     """
-    return _deliver(outbox.claim_due, outbox, storage, settings, now, limit, channels, titles, time_budget_seconds)
+    return _deliver(ledger, storage, settings, now, limit, channels, titles, time_budget_seconds)
 
 
 def deliver_job(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     job_id: str,
@@ -176,30 +171,26 @@ def deliver_job(
     """One delivery pass over the due rows of ONE job (the fast path; see :func:`deliver_now`).
 
     The rows are leased exactly as :func:`deliver_due` leases them
-    (:meth:`Outbox.claim_job_due`), so this pass and a concurrent sensor pass
+    (:meth:`Deliveries.claim_job_due`), so this pass and a concurrent sensor pass
     never send the same row; a failed channel backs off and is left to the sensor.
     """
-
-    def claim(moment: datetime, batch: int, lease_seconds: float) -> list[Notification]:
-        return outbox.claim_job_due(job_id, moment, batch, lease_seconds)
-
-    return _deliver(claim, outbox, storage, settings, now, limit, channels, titles, None)
+    return _deliver(ledger, storage, settings, now, limit, channels, titles, None, job_id=job_id)
 
 
 def deliver_now(
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     job_id: str,
     *,
-    completed: tuple[JobStatus, str | None, str | None] | None = None,
+    completed: Outcome | None = None,
     claim_id: str | None = None,
     titles: Mapping[str, str] | None = None,
 ) -> DeliveryStats | None:
     """The fast path: tell a job's requesters at once instead of at the delivery sensor's next tick.
 
     ``completed`` = (status, storage_key, filename) records how the run ended
-    first (:meth:`Outbox.complete_job`, with the run's ``claim_id``), exactly as
+    first (:meth:`Requests.complete_job`, with the run's ``claim_id``), exactly as
     the sensor would. Returns None without touching anything else when the job
     has nobody waiting (one indexed look-up: a backfill batch pays nothing
     more). Never raises: whatever fails is logged and left to the sensor, the
@@ -207,14 +198,13 @@ def deliver_now(
     attempt).
     """
     try:
-        if not (settings.notify_url or settings.smtp_url):
+        if not channels_configured(settings):
             return None  # no channel: nothing could be sent (the sensor records the outcome)
-        if not outbox.has_undelivered(job_id, claim_id):
+        if not ledger.deliveries.has_undelivered(job_id, claim_id):
             return None
         if completed is not None:
-            status, storage_key, filename = completed
-            outbox.complete_job(job_id, status, storage_key=storage_key, filename=filename, claim_id=claim_id)
-        stats = deliver_job(outbox, storage, settings, job_id, datetime.now(UTC), titles=titles)
+            ledger.requests.complete_job(job_id, completed, claim_id=claim_id)
+        stats = deliver_job(ledger, storage, settings, job_id, datetime.now(UTC), titles=titles)
     except Exception:
         log.warning("fast delivery of job %s failed; the delivery sensor will retry", job_id, exc_info=True)
         return None
@@ -224,8 +214,7 @@ def deliver_now(
 
 
 def _deliver(
-    claim: Callable[[datetime, int, float], list[Notification]],
-    outbox: Outbox,
+    ledger: Ledger,
     storage: ReportStorage,
     settings: DeliverySettings,
     now: datetime,
@@ -233,9 +222,11 @@ def _deliver(
     channels: Sequence[NotificationChannel] | None,
     titles: Mapping[str, str] | None,
     time_budget_seconds: float | None,
+    *,
+    job_id: str | None = None,
 ) -> DeliveryStats:
     owned = channels is None
-    active = list(build_channels(settings, titles=titles) if channels is None else channels)
+    active = {c.name: c for c in (build_channels(settings, titles=titles) if channels is None else channels)}
     stats = DeliveryStats()
     if not active:
         stats.disabled = True
@@ -243,23 +234,34 @@ def _deliver(
     per_row = settings.notify_timeout_seconds + SMTP_TIMEOUT_SECONDS
     lease_seconds = 60.0 + CLAIM_BATCH * per_row
     deadline = None if time_budget_seconds is None else time.monotonic() + time_budget_seconds
+
+    def route(recipient: Recipient) -> list[str]:
+        return [name for name, channel in active.items() if channel.applies_to(recipient)]
+
+    def claim(batch: int) -> list[Notification]:
+        if job_id is None:
+            return ledger.deliveries.claim_due(now, batch, lease_seconds, channels=active)
+        return ledger.deliveries.claim_job_due(job_id, now, batch, lease_seconds, channels=active)
+
     try:
+        stats.dead += ledger.deliveries.route(route, now, job_id=job_id).unreachable
         while stats.claimed < limit and (deadline is None or time.monotonic() < deadline):
-            batch = claim(now, min(CLAIM_BATCH, limit - stats.claimed), lease_seconds)
+            batch = claim(min(CLAIM_BATCH, limit - stats.claimed))
             if not batch:
                 break
             stats.claimed += len(batch)
             for position, notification in enumerate(batch):
                 if deadline is not None and time.monotonic() >= deadline:
-                    left = [n.id for n in batch[position:]]
-                    outbox.release(left, now)
+                    left = [n.id for n in batch[position:] if n.id is not None]
+                    ledger.deliveries.release(left, now)
                     stats.claimed -= len(left)
                     stats.released += len(left)
                     break
-                _deliver_one(outbox, notification, active, storage, settings, now, stats)
+                channel = active[str(notification.channel)]
+                _deliver_one(ledger, notification, channel, storage, settings, now, stats)
     finally:
         if owned:
-            for channel in active:
+            for channel in active.values():
                 channel.close()
     return stats
 
@@ -276,29 +278,32 @@ class BackgroundDelivery:
 
     def __init__(
         self,
-        outbox: Outbox,
+        ledger: Ledger,
         storage: ReportStorage,
         settings: DeliverySettings,
         *,
         titles: Mapping[str, str] | None = None,
         workers: int = 2,
     ) -> None:
-        self.outbox = outbox
+        self.ledger = ledger
         self.storage = storage
         self.settings = settings
         self.titles = titles
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lxp-deliver")
+        self._enabled: bool | None = None
 
     @property
     def enabled(self) -> bool:
-        return bool(self.settings.notify_url or self.settings.smtp_url)
+        if self._enabled is None:
+            self._enabled = channels_configured(self.settings)
+        return self._enabled
 
     def submit(self, job_id: str) -> Future[DeliveryStats | None] | None:
         """Deliver ``job_id``'s due rows soon; None when no channel is configured (or the pool is closed)."""
         if not self.enabled:
             return None
         try:
-            return self._pool.submit(deliver_now, self.outbox, self.storage, self.settings, job_id, titles=self.titles)
+            return self._pool.submit(deliver_now, self.ledger, self.storage, self.settings, job_id, titles=self.titles)
         except RuntimeError:  # shut down: the sensor delivers it
             return None
 

@@ -1,9 +1,9 @@
-"""The writes and reads both sides of the ledger share, so each fact is written in one place.
+"""The writes and reads several parts of the ledger share, so each fact is written in one place.
 
 A requester is recorded with :func:`add_recipient`: the request row (what was
 asked) is created once per job or claim, and the recipient row (who asked,
-with their notification's delivery state) once per user. The launcher, the
-outbox API and the migrations' tests all go through it.
+with their notification's delivery state) once per user. Private to
+``orchestration.ledger`` (an import-linter contract): everybody else goes through ``Ledger``.
 """
 
 from __future__ import annotations
@@ -125,8 +125,6 @@ def add_recipient(
             "requested_at": moment,
             "launched": launched,
             "state": state,
-            "attempts": 0,
-            "next_attempt_at": moment,
         },
     )
 

@@ -6,12 +6,16 @@
   file). While a launcher holds the in-flight claim for the request its
   ``job_id`` is still empty and ``claim_id`` identifies it; binding the run id
   fills ``job_id``.
-* ``recipients`` — one row per (request, user who asked): who to tell and the
-  delivery state of that person's notification (the outbox). A notification
-  IS a recipient row joined with its request; nothing is copied between them.
+* ``recipients`` — one row per (request, user who asked): who to tell, and
+  where their notification stands (``waiting`` for the job, ``pending``
+  delivery, ``routed`` to channels, or ``unreachable`` by any).
+* ``deliveries`` — one row per (recipient, channel): that channel's own
+  delivery state, attempts, next attempt, lease, last error and sent time. A
+  notification IS a delivery joined with its recipient and request; nothing is
+  copied between them, and a new channel is new rows, never a new column.
 * ``inflight`` — at most one claim per cache key: the request currently being
   launched or run, with the launcher's liveness lease (see
-  :mod:`orchestration.requests_store`).
+  :mod:`orchestration.ledger.claims`).
 * ``report_files`` — the newest finished file the API knows per cache key.
 
 The schema is changed only through the Alembic migrations next to this module
@@ -22,7 +26,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-STATES = ("waiting", "pending", "sending", "sent", "dead")
+RECIPIENT_STATES = ("waiting", "pending", "routed", "unreachable")
+DELIVERY_STATES = ("pending", "sending", "sent", "dead")
 JOB_STATUSES = ("succeeded", "failed")
 KINDS = ("run", "cache")
 
@@ -71,18 +76,29 @@ recipients = sa.Table(
     sa.Column("requested_at", sa.DateTime(), nullable=False),
     sa.Column("launched", sa.Boolean(), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
+    sa.UniqueConstraint("request_id", "user_id", name="uq_recipients_request_user"),
+    sa.CheckConstraint("state IN ('waiting', 'pending', 'routed', 'unreachable')", name="ck_recipients_state"),
+)
+sa.Index("ix_recipients_state", recipients.c.state)
+sa.Index("ix_recipients_user", recipients.c.user_id, recipients.c.requested_at)
+
+of_recipient = sa.ForeignKey("recipients.id", name="fk_deliveries_recipient", ondelete="CASCADE")
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("recipient_id", Id, of_recipient, nullable=False),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer(), nullable=False),
     sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
     sa.Column("lease_until", sa.DateTime(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("sent_at", sa.DateTime(), nullable=True),
-    sa.Column("webhook_sent_at", sa.DateTime(), nullable=True),
-    sa.Column("email_sent_at", sa.DateTime(), nullable=True),
-    sa.UniqueConstraint("request_id", "user_id", name="uq_recipients_request_user"),
-    sa.CheckConstraint("state IN ('waiting', 'pending', 'sending', 'sent', 'dead')", name="ck_recipients_state"),
+    sa.UniqueConstraint("recipient_id", "channel", name="uq_deliveries_recipient_channel"),
+    sa.CheckConstraint("state IN ('pending', 'sending', 'sent', 'dead')", name="ck_deliveries_state"),
 )
-sa.Index("ix_recipients_due", recipients.c.state, recipients.c.next_attempt_at)
-sa.Index("ix_recipients_user", recipients.c.user_id, recipients.c.requested_at)
+sa.Index("ix_deliveries_due", deliveries.c.state, deliveries.c.next_attempt_at)
 
 inflight = sa.Table(
     "inflight",

@@ -10,8 +10,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from assets.cache_key import cache_key
-from orchestration.delivery.outbox import Outbox
-from orchestration.requests_store import RequestsStore, report_files
+from orchestration.ledger import Ledger
+from orchestration.ledger.schema import report_files
 from tests.api.conftest import auth
 from tests.api.fake_dagster import FakeDagster
 
@@ -106,7 +106,7 @@ def test_identical_request_joins_the_inflight_run(client: TestClient, fake_dagst
     same_user_again = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     assert first == second == same_user_again
     assert len(fake_dagster.launches()) == 1
-    recipients = RequestsStore(settings.outbox).recipients(first)
+    recipients = Ledger(settings.ledger).requests.recipients(first)
     assert [(r.user_id, r.launched) for r in recipients] == [(10, True), (12, False)]
 
 
@@ -135,7 +135,7 @@ def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(
     response = client.get(url, headers=auth({"userId": 12}))
     assert response.json() == {"results": {"cached": True}}
     assert len(fake_dagster.launches()) == 1
-    rows = Outbox(settings.outbox).list()
+    rows = Ledger(settings.ledger).deliveries.list()
     mine = [n for n in rows if n.recipient_user_id == 12]
     assert len(mine) == 1
     note = mine[0]
@@ -143,7 +143,7 @@ def test_successful_adhoc_run_is_a_cache_hit_with_a_notification(
     assert note.job_id.startswith(f"cache:{fake_dagster.launches()[0].tags['lxp/cache_key']}:")
     # A second cache hit by the same user is a NEW notification (distinct job id).
     client.get(url, headers=auth({"userId": 12}))
-    assert len([n for n in Outbox(settings.outbox).list() if n.recipient_user_id == 12]) == 2
+    assert len([n for n in Ledger(settings.ledger).deliveries.list() if n.recipient_user_id == 12]) == 2
 
 
 def test_partition_materialization_is_a_cache_hit(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
@@ -164,8 +164,8 @@ def test_stale_or_missing_cache_launches(client: TestClient, fake_dagster: FakeD
     # File present but older than the TTL: not a hit either.
     _store_file(settings, key)
     fake_dagster.runs.clear()
-    client.app.state.services.store.release(cache_key("storyboard-usage", 1, {"month": "2026-02"}))
-    with client.app.state.services.store.engine.begin() as conn:  # and forget the file indexed by the first lookup
+    client.app.state.services.ledger.claims.release(cache_key("storyboard-usage", 1, {"month": "2026-02"}))
+    with client.app.state.services.ledger.engine.begin() as conn:  # and forget the file indexed by the first lookup
         conn.execute(report_files.delete())
     fake_dagster.add_materialization(
         "storyboard_usage", "1|2026-02-01", meta, age_seconds=settings.cache_ttl_seconds + 60
@@ -191,9 +191,9 @@ def test_dagster_unreachable_is_503_and_nothing_is_queued(
     fake_dagster.down = True
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 503 and response.json()["code"] == "unavailable"
-    store = RequestsStore(settings.outbox)
-    assert store.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
-    assert store.history(10, 1)[1] == 0
+    store = Ledger(settings.ledger)
+    assert store.claims.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
+    assert store.requests.history(10, 1)[1] == 0
     fake_dagster.down = False
     assert "id" in client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]
 
@@ -204,17 +204,17 @@ def test_launch_refused_by_dagster_is_500_and_releases_the_slot(
     fake_dagster.known_jobs = set()
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert response.status_code == 500 and response.json()["code"] == "internal"
-    assert RequestsStore(settings.outbox).get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
+    assert Ledger(settings.ledger).claims.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"})) is None
 
 
 def test_stale_claim_of_a_crashed_launcher_is_replaced(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
-    store = RequestsStore(settings.outbox)
+    store = Ledger(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
-    owner, _ = store.claim(key, now=datetime.now(UTC) - timedelta(hours=1))
+    owner, _ = store.claims.claim(key, now=datetime.now(UTC) - timedelta(hours=1))
     assert owner is not None
     response = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth())
     assert "id" in response.json()["results"]
-    assert store.get_inflight(key).run_id == response.json()["results"]["id"]
+    assert store.claims.get_inflight(key).run_id == response.json()["results"]["id"]
 
 
 def test_requesters_are_subscribed_for_the_delivery_sensor(
@@ -222,7 +222,7 @@ def test_requesters_are_subscribed_for_the_delivery_sensor(
 ) -> None:
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))
-    rows = Outbox(settings.outbox).list(job_id=run_id)
+    rows = Ledger(settings.ledger).deliveries.list(job_id=run_id)
     assert sorted((n.recipient_user_id, n.state) for n in rows) == [(10, "waiting"), (12, "waiting")]
     # the row holds the period as the recipient reads it (RequestedReport.period_text): nothing parses it back
     assert {n.period for n in rows} == {"03/2026"} and {n.timezone for n in rows} == {"America/Sao_Paulo"}
@@ -235,31 +235,31 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(
     released the job's waiting rows: the joiner releases its own row."""
     launcher = client.app.state.services.launcher
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
-    outbox = Outbox(settings.outbox)
-    real_record = launcher.store.add_requester
+    outbox = Ledger(settings.ledger)
+    real_record = launcher.ledger.requests.add_requester
 
     def record_then_finish(asked, asker, **kwargs):
         ok = real_record(asked, asker, **kwargs)
         if asker.user_id == 12:
             fake_dagster.finish(run_id, "SUCCESS", **{"lxp/storage_key": "k/f.xlsx", "lxp/filename": "f.xlsx"})
             # What the delivery sensor does when it sees the finished run (before our subscribe).
-            outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx")
+            outbox.requests.complete_job(run_id, ("succeeded", "k/f.xlsx", "f.xlsx"))
         return ok
 
-    launcher.store.add_requester = record_then_finish  # type: ignore[method-assign]
+    launcher.ledger.requests.add_requester = record_then_finish  # type: ignore[method-assign]
     try:
         assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {
             "results": {"id": run_id}
         }
     finally:
-        launcher.store.add_requester = real_record  # type: ignore[method-assign]
-    rows = {n.recipient_user_id: n for n in outbox.list(job_id=run_id)}
+        launcher.ledger.requests.add_requester = real_record  # type: ignore[method-assign]
+    rows = {n.recipient_user_id: n for n in outbox.deliveries.list(job_id=run_id)}
     assert set(rows) == {10, 12}
     assert all(
         n.state == "pending" and n.status_of_job == "succeeded" and n.storage_key == "k/f.xlsx" for n in rows.values()
     )
     # The sensor seeing the run again changes nothing.
-    assert outbox.complete_job(run_id, "succeeded", storage_key="k/f.xlsx", filename="f.xlsx") == 0
+    assert outbox.requests.complete_job(run_id, ("succeeded", "k/f.xlsx", "f.xlsx")) == 0
 
 
 def test_fifty_concurrent_identical_requests_make_one_run(
@@ -277,7 +277,7 @@ def test_fifty_concurrent_identical_requests_make_one_run(
         results = list(pool.map(call, users))
     ids = {r["results"]["id"] for r in results}
     assert len(ids) == 1 and len(fake_dagster.launches()) == 1
-    recipients = RequestsStore(settings.outbox).recipients(ids.pop())
+    recipients = Ledger(settings.ledger).requests.recipients(ids.pop())
     assert sorted(r.user_id for r in recipients) == users
     assert sum(r.launched for r in recipients) == 1
 
@@ -303,8 +303,8 @@ def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagst
     run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]  # launch, user 10
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12}))  # join
     client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 999}))  # join, not a warehouse user
-    outbox = Outbox(settings.outbox)
-    emails = {n.recipient_user_id: n.email for n in outbox.list(job_id=run_id)}
+    outbox = Ledger(settings.ledger)
+    emails = {n.recipient_user_id: n.email for n in outbox.deliveries.list(job_id=run_id)}
     assert emails == {10: "ana@alfa.test", 12: "prof@alfa.test", 999: None}
 
     key = "storyboard-usage/institution=1/2026-04/f.xlsx"
@@ -314,7 +314,7 @@ def test_notifications_carry_the_requesters_email(client: TestClient, fake_dagst
     assert client.get(f"{STORYBOARD}?month=4&year=2026", headers=auth({"userId": 12})).json() == {
         "results": {"cached": True}
     }
-    hit = [n for n in outbox.list() if n.cached]
+    hit = [n for n in outbox.deliveries.list() if n.cached]
     assert [(n.recipient_user_id, n.email) for n in hit] == [(12, "prof@alfa.test")]
 
 
@@ -332,21 +332,21 @@ def test_cache_hits_are_answered_from_the_file_index_without_dagster(
     for user in (10, 12, 20):
         assert client.get(url, headers=auth({"userId": user})).json() == {"results": {"cached": True}}
     assert fake_dagster.calls == []
-    known = RequestsStore(settings.outbox).known_file(cache_key("storyboard-usage", 1, {"month": "2026-05"}))
+    known = Ledger(settings.ledger).files.known_file(cache_key("storyboard-usage", 1, {"month": "2026-05"}))
     assert known is not None and (known.storage_key, known.rows) == (key, 3)
 
 
 def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(
     client: TestClient, fake_dagster: FakeDagster, settings
 ) -> None:
-    store = client.app.state.services.store
+    store = client.app.state.services.ledger
     k = cache_key("storyboard-usage", 1, {"month": "2026-05"})
     old_key, new_key = "sb/old.xlsx", "sb/new.xlsx"
     _store_file(settings, old_key)
     _store_file(settings, new_key)
-    from orchestration.requests_store import KnownFile
+    from orchestration.ledger import KnownFile
 
-    store.remember_file(
+    store.files.remember_file(
         KnownFile(
             k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(seconds=settings.cache_ttl_seconds + 5), "r-old"
         )
@@ -356,22 +356,22 @@ def test_expired_index_entry_falls_back_to_dagster_and_its_newer_file(
         "storyboard_usage", "1|2026-05-01", {"storage_key": new_key, "filename": "new.xlsx", "rows": 2}, age_seconds=60
     )
     assert client.get(f"{STORYBOARD}?month=5&year=2026", headers=auth()).json() == {"results": {"cached": True}}
-    assert store.known_file(k).storage_key == new_key
-    served = [n for n in Outbox(settings.outbox).list() if n.cached]
+    assert store.files.known_file(k).storage_key == new_key
+    served = [n for n in Ledger(settings.ledger).deliveries.list() if n.cached]
     assert [n.storage_key for n in served] == [new_key]
     # An older file never replaces a newer one in the index.
-    store.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(hours=2), "r-old"))
-    assert store.known_file(k).storage_key == new_key
+    store.files.remember_file(KnownFile(k, old_key, "old.xlsx", 1, datetime.now(UTC) - timedelta(hours=2), "r-old"))
+    assert store.files.known_file(k).storage_key == new_key
 
 
 def test_open_month_index_entry_obeys_the_short_ttl(client: TestClient, fake_dagster: FakeDagster, settings) -> None:
-    from orchestration.requests_store import KnownFile
+    from orchestration.ledger import KnownFile
 
     year, month = _current_month()
     k = cache_key("storyboard-usage", 1, {"month": f"{year:04d}-{month:02d}"})
     _store_file(settings, "sb/open.xlsx")
     age = timedelta(seconds=settings.open_month_cache_ttl_seconds + 30)
-    client.app.state.services.store.remember_file(
+    client.app.state.services.ledger.files.remember_file(
         KnownFile(k, "sb/open.xlsx", "open.xlsx", 1, datetime.now(UTC) - age, "r")
     )
     assert "id" in client.get(f"{STORYBOARD}?month={month}&year={year}", headers=auth()).json()["results"]
@@ -390,5 +390,5 @@ def test_status_poll_of_a_finished_run_indexes_its_file(
     # The next identical request is served from the index before it even looks at the in-flight slot.
     assert client.get(url, headers=auth({"userId": 12})).json() == {"results": {"cached": True}}
     assert "Runs" not in fake_dagster.calls
-    known = RequestsStore(settings.outbox).known_file(fake_dagster.launches()[0].tags["lxp/cache_key"])
+    known = Ledger(settings.ledger).files.known_file(fake_dagster.launches()[0].tags["lxp/cache_key"])
     assert known is not None and (known.storage_key, known.rows, known.run_id) == (key, 4, run_id)

@@ -14,9 +14,7 @@ SP = Institution(1, "Demo", "demo", "America/Sao_Paulo")
 
 
 def _launcher() -> ReportLauncher:
-    return ReportLauncher(
-        Settings(cache_ttl_seconds=24 * 3600, open_month_cache_ttl_seconds=900), None, None, None, None
-    )  # type: ignore[arg-type]
+    return ReportLauncher(Settings(cache_ttl_seconds=24 * 3600, open_month_cache_ttl_seconds=900), None, None, None)  # type: ignore[arg-type]
 
 
 def _october() -> RequestedReport:

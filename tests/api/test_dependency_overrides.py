@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.services import get_dagster, get_ledger
-from orchestration.requests_store import Asked, Asker, RequestsStore
+from orchestration.ledger import Asked, Asker, Ledger
 from tests.api.conftest import auth
 
 
@@ -28,10 +28,10 @@ def test_overriding_one_backend_changes_only_that_backend(client: TestClient) ->
 
 
 def test_the_job_routes_read_the_ledger_they_are_given(client: TestClient, tmp_path) -> None:
-    other = RequestsStore(f"sqlite:///{tmp_path / 'other.sqlite'}")
-    other.create_schema()
+    other = Ledger(f"sqlite:///{tmp_path / 'other.sqlite'}")
+    other.migrate()
 
-    other.add_requester(Asked(1, "catalog", "k" * 64, {"x": 1}), Asker(10, "alfa"), job_id="run-elsewhere")
+    other.requests.add_requester(Asked(1, "catalog", "k" * 64, {"x": 1}), Asker(10, "alfa"), job_id="run-elsewhere")
     assert client.get("/institution/reports/jobs", headers=auth()).json()["total"] == 0
     client.app.dependency_overrides[get_ledger] = lambda: other
     try:

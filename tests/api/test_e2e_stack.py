@@ -95,19 +95,19 @@ def test_async_report_runs_in_dagster_and_downloads_then_hits_the_cache(stack: s
     assert again.json() == {"results": {"cached": True}}
 
     # The delivery sensor releases the requesters' notifications of the finished run.
-    from orchestration.delivery.outbox import Outbox
+    from orchestration.ledger import Ledger
 
-    outbox = Outbox(f"sqlite:///{stack_home / 'outbox.sqlite'}")
+    outbox = Ledger(f"sqlite:///{stack_home / 'outbox.sqlite'}")
     deadline = time.monotonic() + 90
     while True:
-        rows = outbox.list(job_id=job_id)
+        rows = outbox.deliveries.list(job_id=job_id)
         if rows and all(n.state != "waiting" for n in rows):
             break
         assert time.monotonic() < deadline, [(n.recipient_user_id, n.state) for n in rows]
         time.sleep(2)
     assert 501 in {n.recipient_user_id for n in rows}
     assert all(n.status_of_job == "succeeded" and n.storage_key for n in rows)
-    cached = [n for n in outbox.list(recipient_user_id=503) if n.cached]
+    cached = [n for n in outbox.deliveries.list(recipient_user_id=503) if n.cached]
     assert len(cached) == 1 and cached[0].job_id.startswith("cache:")
 
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.probes import PROBE_DEADLINE_SECONDS, Prober
 from api.services import get_ledger, get_warehouse
-from orchestration.requests_store import RequestsStore
+from orchestration.ledger import Ledger
 from tests.api.conftest import auth, build_client
 from tests.services.s3 import free_port
 
@@ -68,7 +68,7 @@ def test_missing_warehouse_is_503(settings, fake_dagster, tmp_path) -> None:
 
 def test_ledger_down_makes_the_replica_unready(client: TestClient) -> None:
     # Nothing listens on that port: every async route would fail, so the replica is not ready.
-    down = RequestsStore(f"postgresql://lxp:lxp@127.0.0.1:{free_port()}/ledger")
+    down = Ledger(f"postgresql://lxp:lxp@127.0.0.1:{free_port()}/ledger")
     client.app.dependency_overrides[get_ledger] = lambda: down
     try:
         started = time.monotonic()

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestration.requests_store import RequestsStore
+from orchestration.ledger import Ledger
 from tests.api.conftest import SECRET, auth
 from tests.api.fake_dagster import FakeDagster
 from tests.services import postgres
@@ -44,7 +44,7 @@ def api(tmp_path: Path, warehouse_url: str, dagster_url: str, ledger_server: str
     env = {
         "LXP_HOME": str(tmp_path),
         "LXP_WAREHOUSE_URL": warehouse_url,
-        "LXP_OUTBOX_URL": ledger,
+        "LXP_LEDGER_URL": ledger,
         "LXP_JWT_SECRET": SECRET,
         "LXP_JWT_ALGORITHMS": "HS256",
         "LXP_DAGSTER_URL": dagster_url,
@@ -111,13 +111,13 @@ def test_restart_under_load_answers_200_or_503_never_500(
             check_unavailable(httpx.Response(503, json=body, headers=headers))
     assert statuses[200] > 0 and retried > 0
     # Every acknowledged launch or join has its requester recorded for its run.
-    store = RequestsStore(ledger)
+    store = Ledger(ledger)
     try:
         for kind, user, status, body, _ in answers:
             if status == 200 and kind.startswith("report"):
                 job = body["results"]["id"]
                 assert job in fake_dagster.runs
-                assert user in {r.user_id for r in store.recipients(job)}, (kind, user, job)
+                assert user in {r.user_id for r in store.requests.recipients(job)}, (kind, user, job)
         assert all(r.status == "QUEUED" for r in fake_dagster.launches())
     finally:
         store.dispose()

@@ -21,8 +21,7 @@ import httpx
 
 from api.launch.launch import PAUSE_AFTER_LAUNCH_ENV
 from assets.cache_key import cache_key
-from orchestration.delivery.outbox import Outbox, claim_of, job_outcome
-from orchestration.requests_store import Asked, Asker, RequestsStore
+from orchestration.ledger import Asked, Asker, Ledger, claim_of, job_outcome
 from tests.api.conftest import SECRET, auth
 from tests.api.fake_dagster import FakeDagster, FakeRun
 from tests.e2e.stack import wait_until
@@ -67,10 +66,12 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         assert lost, "the first request should have died with its process"
 
         settings_url = f"sqlite:///{(tmp_path / 'outbox.sqlite').resolve()}"
-        store = RequestsStore(settings_url)
-        claim = store.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"}))
+        store = Ledger(settings_url)
+        claim = store.claims.get_inflight(cache_key("storyboard-usage", 1, {"month": "2026-03"}))
         assert claim is not None and claim.run_id is None  # the id was never published
-        assert [r.user_id for r in store.claim_recipients(claim.claim_id)] == [10]  # but the requester is recorded
+        assert [r.user_id for r in store.requests.claim_recipients(claim.claim_id)] == [
+            10
+        ]  # but the requester is recorded
         assert run.tags["lxp/claim"] == claim.claim_id
 
         second = ApiProcess(env, log).start()
@@ -91,15 +92,12 @@ def test_repeat_after_the_api_died_mid_launch_joins_the_orphan_run_and_everybody
         # The run ends; the delivery sensor releases its requesters (same calls as release_finished_runs).
         fake_dagster.finish(run.run_id, "SUCCESS", **{"lxp/storage_key": "k/f.xlsx", "lxp/filename": "f.xlsx"})
         finished = fake_dagster.runs[run.run_id]
-        status_of_job, key, filename = job_outcome(True, finished.tags)
-        outbox = Outbox(settings_url)
-        outbox.complete_job(
-            run.run_id, status_of_job, storage_key=key, filename=filename, claim_id=claim_of(finished.tags)
-        )
-        rows = outbox.list(job_id=run.run_id)
+        outbox = Ledger(settings_url)
+        outbox.requests.complete_job(run.run_id, job_outcome(True, finished.tags), claim_id=claim_of(finished.tags))
+        rows = outbox.deliveries.list(job_id=run.run_id)
         assert Counter(n.recipient_user_id for n in rows) == {10: 1, 12: 1}  # 0 lost, 0 duplicated
         assert all(n.state == "pending" and n.status_of_job == "succeeded" for n in rows)
-        assert [(r.user_id, r.launched) for r in store.recipients(run.run_id)] == [(10, True), (12, False)]
+        assert [(r.user_id, r.launched) for r in store.requests.recipients(run.run_id)] == [(10, True), (12, False)]
         outbox.dispose()
         store.dispose()
     finally:
@@ -112,28 +110,32 @@ def test_a_launch_that_never_reached_dagster_is_relaunched_for_its_requesters(
 ) -> None:
     """The dead launcher's claim has no run in Dagster: the next request launches under the
     same claim, so the earlier requester is served by that run too."""
-    store = RequestsStore(settings.outbox)
+    store = Ledger(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
-    dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
+    dead, _ = store.claims.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
     assert dead is not None
-    store.add_requester(Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True)
+    store.requests.add_requester(
+        Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True
+    )
     started = time.monotonic()
     response = client.get(STORYBOARD, headers=auth({"userId": 12}))
     assert response.status_code == 200 and time.monotonic() - started < 5
     run_id = response.json()["results"]["id"]
     assert [r.tags["lxp/claim"] for r in fake_dagster.launches()] == [dead.claim_id]
-    assert sorted(r.user_id for r in store.recipients(run_id)) == [10, 12]
+    assert sorted(r.user_id for r in store.requests.recipients(run_id)) == [10, 12]
 
 
 def test_a_run_dagster_never_queued_is_not_adopted(client: Any, fake_dagster: FakeDagster, settings: Any) -> None:
     """Issue 15 #4: the dead launcher's launch failed half-way (Dagster created the run, its storage
     blipped before queueing it, the cleanup failed too). The never-queued run is deleted, not adopted:
     a new run is launched under the same claim and serves the earlier requester too."""
-    store = RequestsStore(settings.outbox)
+    store = Ledger(settings.ledger)
     key = cache_key("storyboard-usage", 1, {"month": "2026-03"})
-    dead, _ = store.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
+    dead, _ = store.claims.claim(key, now=datetime.now(UTC) - timedelta(minutes=1))
     assert dead is not None
-    store.add_requester(Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True)
+    store.requests.add_requester(
+        Asked(1, "storyboard-usage", key), Asker(10, "alfa"), claim_id=dead.claim_id, launched=True
+    )
     stranded = FakeRun("stranded", "storyboard_usage_job", {}, {"lxp/claim": dead.claim_id}, status="NOT_STARTED")
     fake_dagster.runs[stranded.run_id] = stranded
     response = client.get(STORYBOARD, headers=auth({"userId": 12}))
@@ -142,5 +144,5 @@ def test_a_run_dagster_never_queued_is_not_adopted(client: Any, fake_dagster: Fa
     assert run_id != "stranded" and "stranded" not in fake_dagster.runs  # deleted, not adopted
     assert [r.tags["lxp/claim"] for r in fake_dagster.launches()] == [dead.claim_id]
     assert fake_dagster.runs[run_id].status == "QUEUED"
-    assert sorted(r.user_id for r in store.recipients(run_id)) == [10, 12]
-    assert store.get_inflight(key).run_id == run_id  # type: ignore[union-attr]
+    assert sorted(r.user_id for r in store.requests.recipients(run_id)) == [10, 12]
+    assert store.claims.get_inflight(key).run_id == run_id  # type: ignore[union-attr]

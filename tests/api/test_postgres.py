@@ -22,7 +22,7 @@ def pg_client(settings, fake_dagster, postgres_db: str):  # noqa: F811
         cur.execute(FIXTURE_SQL)
     # The outbox module takes the URL as is, so name the driver (psycopg2) explicitly.
     outbox_url = postgres_db.replace("postgresql://", "postgresql+psycopg2://")
-    pg_settings = settings.model_copy(update={"warehouse_url": postgres_db, "outbox_url": outbox_url})
+    pg_settings = settings.model_copy(update={"warehouse_url": postgres_db, "ledger_url": outbox_url})
     with build_client(pg_settings, fake_dagster) as client:
         yield client
 
@@ -77,4 +77,4 @@ def test_dedup_on_postgres_store(pg_client, fake_dagster) -> None:
     with ThreadPoolExecutor(max_workers=20) as pool:
         ids = set(pool.map(call, range(3000, 3020)))
     assert len(ids) == 1 and len(fake_dagster.launches()) == 1
-    assert len(pg_client.app.state.services.store.recipients(ids.pop())) == 20
+    assert len(pg_client.app.state.services.ledger.requests.recipients(ids.pop())) == 20

@@ -23,7 +23,7 @@ from botocore.config import Config
 from api.probes import PROBE_DEADLINE_SECONDS
 from assets.cache_key import cache_key
 from orchestration.delivery.storage import S3_REQUEST_TIMEOUTS
-from orchestration.requests_store import KnownFile
+from orchestration.ledger import KnownFile
 from tests.api.conftest import auth, build_client
 from tests.services.s3 import CREDENTIALS, free_port, start_moto, stop_moto
 
@@ -70,7 +70,7 @@ def test_frozen_s3_fails_fast_and_recovers(moto, settings, fake_dagster, monkeyp
     with build_client(s3_settings, fake_dagster) as client:
         key = cache_key("storyboard-usage", 1, {"month": "2026-05"})
         produced = datetime.now(UTC) - timedelta(minutes=1)
-        client.app.state.services.store.remember_file(KnownFile(key, KEY, "f.xlsx", 3, produced, "run-earlier"))
+        client.app.state.services.ledger.files.remember_file(KnownFile(key, KEY, "f.xlsx", 3, produced, "run-earlier"))
         assert client.get("/readyz").status_code == 200
         assert client.get(URL, headers=auth()).json() == {"results": {"cached": True}}
 

@@ -12,9 +12,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from orchestration.delivery.outbox import Outbox, engine_url
 from orchestration.delivery.storage import LocalReportStorage
+from orchestration.ledger import Ledger
+from orchestration.ledger.engine import engine_url
 from orchestration.settings import Settings
+from tests.ledger_rows import enqueue
 from tests.services.http_receiver import http_receiver  # noqa: F401 - fixture
 from tests.services.postgres import postgres_url  # noqa: F401 - fixture
 from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - fixtures
@@ -43,21 +45,21 @@ def outbox_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def make_outbox(url: str, *, max_attempts: int = 4, backoff_seconds: float = 10.0) -> Outbox:
-    outbox = Outbox(url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
-    outbox.create_schema()
+def make_outbox(url: str, *, max_attempts: int = 4, backoff_seconds: float = 10.0) -> Ledger:
+    outbox = Ledger(url, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+    outbox.migrate()
     return outbox
 
 
 @pytest.fixture
-def outbox(outbox_url: str) -> Iterator[Outbox]:
+def outbox(outbox_url: str) -> Iterator[Ledger]:
     box = make_outbox(outbox_url)
     yield box
     box.dispose()
 
 
 @pytest.fixture
-def sqlite_outbox(tmp_path: Path) -> Iterator[Outbox]:
+def sqlite_outbox(tmp_path: Path) -> Iterator[Ledger]:
     box = make_outbox(f"sqlite:///{tmp_path / 'outbox.sqlite'}")
     yield box
     box.dispose()
@@ -86,7 +88,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def enqueue_row(outbox: Outbox, job_id: str = "run-1", user: int = 42, **overrides: Any) -> bool:
+def enqueue_row(outbox: Ledger, job_id: str = "run-1", user: int = 42, **overrides: Any) -> bool:
     """Enqueue a typical succeeded storyboard-usage notification (fields overridable)."""
     values: dict[str, Any] = dict(
         job_id=job_id,
@@ -103,4 +105,4 @@ def enqueue_row(outbox: Outbox, job_id: str = "run-1", user: int = 42, **overrid
         now=T0,
     )
     values.update(overrides)
-    return outbox.enqueue(**values)
+    return enqueue(outbox, **values)

@@ -10,8 +10,9 @@ import pytest
 from orchestration.delivery.channels import Link, PermanentError, RetryableError
 from orchestration.delivery.channels.email import EmailChannel, compose, local_time, parse_smtp_url
 from orchestration.delivery.channels.webhook import WebhookChannel, signature, verify_signature
-from orchestration.delivery.outbox import Notification, Outbox
+from orchestration.ledger import Ledger, Notification
 from tests.delivery.conftest import T0, enqueue_row
+from tests.ledger_rows import routed
 from tests.services.http_receiver import HttpReceiver
 from tests.services.s3 import free_port
 from tests.services.smtp import SmtpRecorder, TlsSmtp
@@ -22,16 +23,16 @@ LINK = Link(
 )
 
 
-def claimed(outbox: Outbox, **overrides: object) -> Notification:
+def claimed(outbox: Ledger, **overrides: object) -> Notification:
     assert enqueue_row(outbox, **overrides)
-    (n,) = outbox.claim_due(T0, 1, 60)
+    (n,) = routed(outbox, T0).claim_due(T0, 1, 60)
     return n
 
 
 # -- webhook ------------------------------------------------------------------
 
 
-def test_webhook_posts_signed_json(sqlite_outbox: Outbox, http_receiver: HttpReceiver) -> None:
+def test_webhook_posts_signed_json(sqlite_outbox: Ledger, http_receiver: HttpReceiver) -> None:
     n = claimed(sqlite_outbox, cached=True)
     WebhookChannel(http_receiver.url, SECRET, 2.0).send(n, LINK)
     (request,) = http_receiver.requests
@@ -55,7 +56,7 @@ def test_webhook_posts_signed_json(sqlite_outbox: Outbox, http_receiver: HttpRec
     }
 
 
-def test_webhook_failure_payload_has_no_link(sqlite_outbox: Outbox, http_receiver: HttpReceiver) -> None:
+def test_webhook_failure_payload_has_no_link(sqlite_outbox: Ledger, http_receiver: HttpReceiver) -> None:
     n = claimed(sqlite_outbox, status_of_job="failed", storage_key=None, filename=None, report="catalog")
     WebhookChannel(http_receiver.url, SECRET).send(n, None)
     body = http_receiver.requests[0].json()
@@ -74,7 +75,7 @@ def test_webhook_failure_payload_has_no_link(sqlite_outbox: Outbox, http_receive
     ],
 )
 def test_webhook_status_classification(
-    sqlite_outbox: Outbox, http_receiver: HttpReceiver, status: int, error: type[Exception]
+    sqlite_outbox: Ledger, http_receiver: HttpReceiver, status: int, error: type[Exception]
 ) -> None:
     n = claimed(sqlite_outbox)
     http_receiver.always(status)
@@ -82,7 +83,7 @@ def test_webhook_status_classification(
         WebhookChannel(http_receiver.url, SECRET).send(n, LINK)
 
 
-def test_webhook_retry_after_is_reported(sqlite_outbox: Outbox, http_receiver: HttpReceiver) -> None:
+def test_webhook_retry_after_is_reported(sqlite_outbox: Ledger, http_receiver: HttpReceiver) -> None:
     n = claimed(sqlite_outbox)
     http_receiver.fail_next(1, 503, headers={"Retry-After": "90"})
     with pytest.raises(RetryableError) as caught:
@@ -91,7 +92,7 @@ def test_webhook_retry_after_is_reported(sqlite_outbox: Outbox, http_receiver: H
 
 
 def test_webhook_timeout_and_refused_connection_are_retryable(
-    sqlite_outbox: Outbox, http_receiver: HttpReceiver
+    sqlite_outbox: Ledger, http_receiver: HttpReceiver
 ) -> None:
     n = claimed(sqlite_outbox)
     http_receiver.hang_next(1, seconds=5)
@@ -127,7 +128,7 @@ def test_expiry_is_shown_in_the_institution_timezone() -> None:
     assert local_time(moment, "Not/AZone") == ("08/07/2026 02:30", "UTC")
 
 
-def test_email_arrives_in_portuguese_with_the_link(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:
+def test_email_arrives_in_portuguese_with_the_link(sqlite_outbox: Ledger, smtp_server: SmtpRecorder) -> None:
     n = claimed(sqlite_outbox)
     channel = EmailChannel(
         smtp_server.url, "Relatórios LXP <relatorios@lxp.test>", titles={"storyboard-usage": "Uso de Storyboards"}
@@ -146,7 +147,7 @@ def test_email_arrives_in_portuguese_with_the_link(sqlite_outbox: Outbox, smtp_s
     assert LINK.url.replace("&", "&amp;") in message.get_body(("html",)).get_content()
 
 
-def test_failure_email(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:
+def test_failure_email(sqlite_outbox: Ledger, smtp_server: SmtpRecorder) -> None:
     n = claimed(sqlite_outbox, status_of_job="failed", storage_key=None, filename=None, job_id="run-x")
     EmailChannel(smtp_server.url, "relatorios@lxp.test").send(n, None)
     message = smtp_server.messages[0].message
@@ -155,7 +156,7 @@ def test_failure_email(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None
     assert "não pôde ser gerado" in text and "run-x" in text and "http" not in text
 
 
-def test_email_errors_are_classified(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:
+def test_email_errors_are_classified(sqlite_outbox: Ledger, smtp_server: SmtpRecorder) -> None:
     n = claimed(sqlite_outbox)
     channel = EmailChannel(smtp_server.url, "relatorios@lxp.test")
     smtp_server.refuse_next("550 5.1.1 mailbox unavailable")
@@ -171,14 +172,14 @@ def test_email_errors_are_classified(sqlite_outbox: Outbox, smtp_server: SmtpRec
     assert len(smtp_server.messages) == 1
 
 
-def test_email_channel_skips_rows_without_address(sqlite_outbox: Outbox, smtp_server: SmtpRecorder) -> None:
+def test_email_channel_skips_rows_without_address(sqlite_outbox: Ledger, smtp_server: SmtpRecorder) -> None:
     n = claimed(sqlite_outbox, email=None)
     assert not EmailChannel(smtp_server.url, "relatorios@lxp.test").applies_to(n)
     with pytest.raises(ValueError):
         compose(n, LINK, "relatorios@lxp.test", "x")
 
 
-def test_email_over_starttls_with_login(sqlite_outbox: Outbox, smtp_tls_server: TlsSmtp) -> None:
+def test_email_over_starttls_with_login(sqlite_outbox: Ledger, smtp_tls_server: TlsSmtp) -> None:
     n = claimed(sqlite_outbox)
     smtp_tls_server.recorder.clear()
     EmailChannel(smtp_tls_server.url, "relatorios@lxp.test", ssl_context=smtp_tls_server.client_context).send(n, LINK)

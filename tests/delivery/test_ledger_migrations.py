@@ -13,14 +13,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from orchestration.delivery.outbox import Outbox, idempotency_key
-from orchestration.ledger import migrate
+from orchestration.ledger import Ledger, idempotency_key, migrate
 from orchestration.ledger.engine import create_engine
 from orchestration.ledger.schema import metadata
-from orchestration.requests_store import RequestsStore
+from tests.ledger_rows import enqueue
 
 T0 = datetime(2026, 7, 1, 6, 0)
 
@@ -125,9 +125,9 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
             _legacy_rows(conn, legacy)
         assert migrate.upgrade(engine) is True
 
-        outbox, store = Outbox(outbox_url, engine=engine), RequestsStore(outbox_url, engine=engine)
-        by_id = {n.id: n for n in outbox.list(limit=100)}
-        assert set(by_id) == {5, 6, 9, 11, 12}  # ids kept; run-2's requester got the next one
+        outbox, store = Ledger(outbox_url, engine=engine), Ledger(outbox_url, engine=engine)
+        by_id = {n.recipient_id: n for n in outbox.deliveries.list(limit=100)}
+        assert set(by_id) == {5, 6, 9, 11, 12}  # recipient ids kept; run-2's requester got the next one
         assert (by_id[5].job_id, by_id[5].recipient_user_id, by_id[5].state, by_id[5].email) == (
             "run-1",
             10,
@@ -138,29 +138,29 @@ def test_upgrade_carries_rows_of_a_create_all_database_over(outbox_url: str) -> 
         assert by_id[5].period == "06/2026" and by_id[5].timezone == "America/Sao_Paulo"
         assert by_id[11].period == "01/01/2026 a 31/03/2026"
         assert by_id[9].state == "sent" and by_id[9].cached and by_id[9].storage_key == "a/b.xlsx"
-        assert by_id[9].webhook_sent_at == T0.replace(tzinfo=UTC)
+        assert by_id[9].channel == "webhook" and by_id[9].sent_at == T0.replace(tzinfo=UTC)
         assert by_id[11].state == "dead" and by_id[11].attempts == 8 and by_id[11].last_error == "HTTP 500"
         assert (by_id[12].job_id, by_id[12].recipient_user_id, by_id[12].state) == ("run-2", 20, "waiting")
         assert all(n.idempotency_key == idempotency_key(n.job_id, n.recipient_user_id) for n in by_id.values())
 
-        assert [(r.user_id, r.launched) for r in store.recipients("run-1")] == [(10, True), (12, False)]
-        rows, total = store.history(10, 1)
+        assert [(r.user_id, r.launched) for r in store.requests.recipients("run-1")] == [(10, True), (12, False)]
+        rows, total = store.requests.history(10, 1)
         assert total == 2 and {r.job_id for r in rows} == {"run-1", "cache:k:1"}
-        cached = store.request_of("cache:k:1", 10, 1)
+        cached = store.requests.request_of("cache:k:1", 10, 1)
         assert (
             cached is not None and cached.kind == "cache" and cached.rows == 7 and cached.params == {"month": "2026-06"}
         )
-        kept = store.get_inflight("k" * 64)
+        kept = store.claims.get_inflight("k" * 64)
         assert kept is not None and kept.run_id == "run-1"  # the claim that knows its run is kept
-        assert store.get_inflight("j" * 64) is None  # the one of a launcher that never got a run is dropped
+        assert store.claims.get_inflight("j" * 64) is None  # the one of a launcher that never got a run is dropped
 
         # The carried-over rows keep working: the sensor releases run-1, new ids do not collide.
-        assert outbox.complete_job("run-1", "succeeded", storage_key="x/y.xlsx", filename="y.xlsx") == 2
-        assert outbox.enqueue(
+        assert outbox.requests.complete_job("run-1", ("succeeded", "x/y.xlsx", "y.xlsx")) == 2
+        assert enqueue(outbox,
             job_id="run-10", recipient_user_id=1, institution_id=1, subdomain="alfa", report="catalog",
             status_of_job="failed",
         )  # fmt: skip
-        assert max(n.id for n in outbox.list(limit=100)) == 13
+        assert max(n.recipient_id for n in outbox.deliveries.list(limit=100)) == 13
     finally:
         engine.dispose()
 
@@ -188,17 +188,88 @@ def test_a_claimed_run_reaches_the_requesters_of_a_dead_launcher(outbox_url: str
     engine = create_engine(outbox_url)
     try:
         migrate.upgrade(engine)
-        store, outbox = RequestsStore(outbox_url, engine=engine), Outbox(outbox_url, engine=engine)
-        from orchestration.requests_store import Asked, Asker
+        store, outbox = Ledger(outbox_url, engine=engine), Ledger(outbox_url, engine=engine)
+        from orchestration.ledger import Asked, Asker
 
-        mine, _ = store.claim("key")
+        mine, _ = store.claims.claim("key")
         assert mine is not None
-        store.add_requester(Asked(1, "catalog", "key"), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True)
+        store.requests.add_requester(
+            Asked(1, "catalog", "key"), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True
+        )
         # ... the launcher dies here, after Dagster created run-7 tagged with the claim.
-        assert outbox.complete_job("run-7", "failed", claim_id=mine.claim_id) == 1
-        assert [(n.recipient_user_id, n.state, n.status_of_job) for n in outbox.list(job_id="run-7")] == [
+        assert outbox.requests.complete_job("run-7", ("failed", None, None), claim_id=mine.claim_id) == 1
+        assert [(n.recipient_user_id, n.state, n.status_of_job) for n in outbox.deliveries.list(job_id="run-7")] == [
             (10, "pending", "failed")
         ]
-        assert outbox.complete_job("run-7", "failed", claim_id=mine.claim_id) == 0  # seen again: nothing new
+        assert (
+            outbox.requests.complete_job("run-7", ("failed", None, None), claim_id=mine.claim_id) == 0
+        )  # seen again: nothing new
+    finally:
+        engine.dispose()
+
+
+def _recipients_at_0002(conn: sa.Connection) -> None:
+    """Recipients in every delivery situation the per-channel columns could express."""
+    requests = sa.Table("requests", sa.MetaData(), autoload_with=conn)
+    recipients = sa.Table("recipients", sa.MetaData(), autoload_with=conn)
+    asked = dict(kind="run", institution_id=1, report="catalog", cache_key="k", params_json="{}", created_at=T0)
+    conn.execute(sa.insert(requests), [dict(id=1, job_id="run-1", **asked), dict(id=2, job_id="run-2",
+                 status_of_job="failed", **asked)])  # fmt: skip
+    later, lease = T0 + timedelta(minutes=5), T0 + timedelta(minutes=1)
+    who = dict(request_id=2, subdomain="alfa", requested_at=T0, launched=False, next_attempt_at=T0, attempts=0)
+    rows = [
+        dict(id=1, user_id=1, state="waiting", **{**who, "request_id": 1}),
+        dict(id=2, user_id=2, state="pending", email="b@alfa.test", **who),  # not tried yet
+        dict(id=3, user_id=3, state="pending", email="c@alfa.test", webhook_sent_at=T0, last_error="smtp down",
+             **{**who, "attempts": 2, "next_attempt_at": later}),  # webhook done, e-mail backing off
+        dict(id=4, user_id=4, state="sending", lease_until=lease, **{**who, "attempts": 1}),  # leased, no e-mail
+        dict(id=5, user_id=5, state="sent", email="e@alfa.test", sent_at=T0, webhook_sent_at=T0, email_sent_at=T0,
+             **who),
+        dict(id=6, user_id=6, state="dead", email="f@alfa.test", last_error="HTTP 400", **{**who, "attempts": 8}),
+    ]  # fmt: skip
+    _insert_each(conn, recipients, rows)
+
+
+def test_per_channel_columns_become_delivery_rows_and_back(outbox_url: str) -> None:
+    engine = create_engine(outbox_url)
+    try:
+        migrate.upgrade(engine, "0002")
+        with engine.begin() as conn:
+            _recipients_at_0002(conn)
+        assert migrate.upgrade(engine) is True
+
+        ledger = Ledger(outbox_url, engine=engine)
+        rows = ledger.deliveries.list(limit=100)
+        seen = {(n.recipient_user_id, n.channel): (n.state, n.attempts, n.last_error) for n in rows}
+        assert seen == {
+            (1, None): ("waiting", 0, None),
+            (2, None): ("pending", 0, None),  # routed by the next pass, to the channels enabled then
+            (3, "webhook"): ("sent", 2, None),
+            (3, "email"): ("pending", 2, "smtp down"),
+            (4, "webhook"): ("sending", 1, None),
+            (5, "webhook"): ("sent", 0, None),
+            (5, "email"): ("sent", 0, None),
+            (6, "webhook"): ("dead", 8, "HTTP 400"),
+            (6, "email"): ("dead", 8, "HTTP 400"),
+        }
+        by_key = {(n.recipient_user_id, n.channel): n for n in rows}
+        assert by_key[(3, "email")].next_attempt_at == (T0 + timedelta(minutes=5)).replace(tzinfo=UTC)
+        assert by_key[(4, "webhook")].lease_until == (T0 + timedelta(minutes=1)).replace(tzinfo=UTC)
+        assert by_key[(5, "email")].sent_at == T0.replace(tzinfo=UTC)
+        # The e-mail still owed is due after its backoff, never the webhook that was sent.
+        due = ledger.deliveries.claim_due(T0 + timedelta(minutes=6), 10, 60, channels=["email"])
+        assert [(n.recipient_user_id, n.channel) for n in due] == [(3, "email")]
+        ledger.deliveries.release([n.id for n in due if n.id is not None], T0 + timedelta(minutes=6))
+
+        with engine.begin() as conn:  # and back: the columns as they were
+            command.downgrade(migrate.alembic_config(conn), "0002")
+            recipients = sa.Table("recipients", sa.MetaData(), autoload_with=conn)
+            back = {row.id: row for row in conn.execute(sa.select(recipients))}
+        assert {i: back[i].state for i in back} == {1: "waiting", 2: "pending", 3: "pending", 4: "sending",
+                                                  5: "sent", 6: "dead"}  # fmt: skip
+        assert (back[3].webhook_sent_at, back[3].email_sent_at, back[3].attempts) == (T0, None, 2)
+        assert back[5].webhook_sent_at == back[5].email_sent_at == T0
+        assert back[6].last_error == "HTTP 400" and back[6].attempts == 8
+        assert migrate.upgrade(engine) is True  # and forward again
     finally:
         engine.dispose()

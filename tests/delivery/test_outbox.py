@@ -11,149 +11,158 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.delivery.outbox import Outbox, idempotency_key
+from orchestration.ledger import Ledger, idempotency_key
 from tests.delivery.conftest import T0
 from tests.delivery.conftest import enqueue_row as enqueue
+from tests.ledger_rows import routed, subscribe
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_enqueue_is_idempotent_per_job_and_recipient(outbox: Outbox) -> None:
+def test_enqueue_is_idempotent_per_job_and_recipient(outbox: Ledger) -> None:
     assert enqueue(outbox) is True
     assert enqueue(outbox) is False
     assert enqueue(outbox, email="other@acme.test") is False
     assert enqueue(outbox, user=43) is True
     assert enqueue(outbox, job_id="run-2") is True
-    rows = outbox.list()
+    rows = outbox.deliveries.list()
     assert len(rows) == 3
-    first = outbox.list(job_id="run-1", recipient_user_id=42)[0]
+    first = outbox.deliveries.list(job_id="run-1", recipient_user_id=42)[0]
     assert first.email == "ana@acme.test"  # the second enqueue changed nothing
     assert first.idempotency_key == idempotency_key("run-1", 42)
     assert (first.state, first.attempts, first.created_at, first.next_attempt_at) == ("pending", 0, T0, T0)
-    assert outbox.has_recipient("run-1", 42) and not outbox.has_recipient("run-1", 44)
-    assert outbox.recipients("run-1") == [42, 43]
-    assert outbox.counts()["pending"] == 3
+    assert outbox.requests.request_of("run-1", 42, 1) and not outbox.requests.request_of("run-1", 44, 1)
+    assert [r.user_id for r in outbox.requests.recipients("run-1")] == [42, 43]
+    assert outbox.deliveries.counts()["pending"] == 3
 
 
-def test_cache_hits_use_a_distinct_job_id(outbox: Outbox) -> None:
+def test_cache_hits_use_a_distinct_job_id(outbox: Ledger) -> None:
     assert enqueue(outbox, job_id="run-1")
     # The same user asks again later and is served from cache: a new notification.
     assert enqueue(outbox, job_id="cache:abcd:9f1c", cached=True)
     assert enqueue(outbox, job_id="cache:abcd:77aa", cached=True)
-    rows = outbox.list(recipient_user_id=42)
+    rows = outbox.deliveries.list(recipient_user_id=42)
     assert len({r.idempotency_key for r in rows}) == 3
     assert sorted(r.cached for r in rows) == [False, True, True]
 
 
-def test_enqueue_validates_the_outcome(outbox: Outbox) -> None:
+def test_enqueue_validates_the_outcome(outbox: Ledger) -> None:
     with pytest.raises(ValueError):
         enqueue(outbox, status_of_job="done")
     with pytest.raises(ValueError):
         enqueue(outbox, storage_key=None)
     assert enqueue(outbox, status_of_job="failed", storage_key=None, filename=None)
-    assert outbox.list()[0].storage_key is None
+    assert outbox.deliveries.list()[0].storage_key is None
 
 
-def test_claim_leases_due_rows_once(outbox: Outbox) -> None:
+def test_claim_leases_due_rows_once(outbox: Ledger) -> None:
     for user in (1, 2, 3):
         enqueue(outbox, user=user)
-    enqueue(outbox, user=4, now=T0 + timedelta(minutes=5))  # not due yet
-    assert outbox.claim_due(T0 - timedelta(seconds=1), 10, 60) == []
-    first = outbox.claim_due(T0, 2, 60)
+    subscribe(outbox, job_id="run-2", recipient_user_id=4, institution_id=1, subdomain="acme", report="catalog")
+    assert routed(outbox, T0).claim_due(T0 - timedelta(seconds=1), 10, 60) == []
+    first = routed(outbox, T0).claim_due(T0, 2, 60)
     assert [n.recipient_user_id for n in first] == [1, 2]
     assert all(n.state == "sending" and n.lease_until == T0 + timedelta(seconds=60) for n in first)
-    second = outbox.claim_due(T0, 10, 60)
+    second = routed(outbox, T0).claim_due(T0, 10, 60)
     assert [n.recipient_user_id for n in second] == [3]
-    assert outbox.claim_due(T0 + timedelta(seconds=59), 10, 60) == []
+    assert routed(outbox, T0 + timedelta(seconds=59)).claim_due(T0 + timedelta(seconds=59), 10, 60) == []
 
 
-def test_expired_lease_is_reclaimed_and_counts_as_an_attempt(outbox: Outbox) -> None:
+def test_expired_lease_is_reclaimed_and_counts_as_an_attempt(outbox: Ledger) -> None:
     enqueue(outbox)
-    (claimed,) = outbox.claim_due(T0, 10, 30)
+    (claimed,) = routed(outbox, T0).claim_due(T0, 10, 30)
     # The worker dies here: no mark_* call.
-    assert outbox.claim_due(T0 + timedelta(seconds=29), 10, 30) == []
-    (again,) = outbox.claim_due(T0 + timedelta(seconds=30), 10, 30)
+    assert routed(outbox, T0 + timedelta(seconds=29)).claim_due(T0 + timedelta(seconds=29), 10, 30) == []
+    (again,) = routed(outbox, T0 + timedelta(seconds=30)).claim_due(T0 + timedelta(seconds=30), 10, 30)
     assert again.id == claimed.id
     assert again.idempotency_key == claimed.idempotency_key
     assert again.attempts == 1 and "lease expired" in (again.last_error or "")
 
 
-def test_lost_worker_on_last_attempt_goes_dead(outbox: Outbox) -> None:
+def test_lost_worker_on_last_attempt_goes_dead(outbox: Ledger) -> None:
     enqueue(outbox)
     now = T0
-    for _ in range(outbox.max_attempts):  # every lost lease is one spent attempt
-        assert len(outbox.claim_due(now, 10, 30)) == 1
+    for _ in range(outbox.deliveries.max_attempts):  # every lost lease is one spent attempt
+        assert len(routed(outbox, now).claim_due(now, 10, 30)) == 1
         now += timedelta(seconds=31)
-    assert outbox.claim_due(now, 10, 30) == []
-    (row,) = outbox.list()
-    assert (row.state, row.attempts) == ("dead", outbox.max_attempts)
+    assert routed(outbox, now).claim_due(now, 10, 30) == []
+    (row,) = outbox.deliveries.list()
+    assert (row.state, row.attempts) == ("dead", outbox.deliveries.max_attempts)
 
 
-def test_failures_back_off_exponentially_then_die(outbox: Outbox) -> None:
+def test_failures_back_off_exponentially_then_die(outbox: Ledger) -> None:
     enqueue(outbox)
     now = T0
     delays = []
-    for attempt in range(1, outbox.max_attempts + 1):
-        (n,) = outbox.claim_due(now, 10, 60)
-        state = outbox.mark_failed(n.id, f"boom {attempt}", now)
-        row = outbox.get(n.id)
+    for attempt in range(1, outbox.deliveries.max_attempts + 1):
+        (n,) = routed(outbox, now).claim_due(now, 10, 60)
+        state = outbox.deliveries.mark_failed(n.id, f"boom {attempt}", now)
+        row = outbox.deliveries.get(n.id)
         assert row is not None and row.attempts == attempt and row.last_error == f"boom {attempt}"
-        if attempt < outbox.max_attempts:
+        if attempt < outbox.deliveries.max_attempts:
             assert state == "pending"
             delays.append((row.next_attempt_at - now).total_seconds())
-            assert outbox.claim_due(row.next_attempt_at - timedelta(seconds=1), 10, 60) == []
+            assert (
+                routed(outbox, row.next_attempt_at - timedelta(seconds=1)).claim_due(
+                    row.next_attempt_at - timedelta(seconds=1), 10, 60
+                )
+                == []
+            )
             now = row.next_attempt_at
         else:
             assert state == "dead"
-    assert delays == [outbox.backoff_seconds * 2 ** (a - 1) for a in range(1, outbox.max_attempts)]
-    assert outbox.claim_due(now + timedelta(days=1), 10, 60) == []
-    assert [r.id for r in outbox.list("dead")] == [n.id]
+    assert delays == [
+        outbox.deliveries.backoff_seconds * 2 ** (a - 1) for a in range(1, outbox.deliveries.max_attempts)
+    ]
+    assert routed(outbox, now + timedelta(days=1)).claim_due(now + timedelta(days=1), 10, 60) == []
+    assert [r.id for r in outbox.deliveries.list("dead")] == [n.id]
 
 
-def test_permanent_failure_is_dead_at_once_and_retry_revives(outbox: Outbox) -> None:
+def test_permanent_failure_is_dead_at_once_and_retry_revives(outbox: Ledger) -> None:
     enqueue(outbox)
-    (n,) = outbox.claim_due(T0, 10, 60)
-    assert outbox.mark_failed(n.id, "HTTP 400", T0, permanent=True) == "dead"
-    assert outbox.get(n.id).attempts == 1  # type: ignore[union-attr]
-    assert outbox.retry(n.id, now=T0 + timedelta(hours=1)) is True
-    revived = outbox.get(n.id)
+    (n,) = routed(outbox, T0).claim_due(T0, 10, 60)
+    assert outbox.deliveries.mark_failed(n.id, "HTTP 400", T0, permanent=True) == "dead"
+    assert outbox.deliveries.get(n.id).attempts == 1  # type: ignore[union-attr]
+    assert outbox.deliveries.retry(n.id, now=T0 + timedelta(hours=1)) is True
+    revived = outbox.deliveries.get(n.id)
     assert revived is not None and (revived.state, revived.attempts) == ("pending", 0)
-    assert [r.id for r in outbox.claim_due(T0 + timedelta(hours=1), 10, 60)] == [n.id]
-    outbox.mark_sent(n.id, T0 + timedelta(hours=1))
-    assert outbox.retry(n.id) is False  # a sent row is never re-sent by accident
-    assert outbox.get(n.id).state == "sent"  # type: ignore[union-attr]
+    assert [r.id for r in routed(outbox, T0 + timedelta(hours=1)).claim_due(T0 + timedelta(hours=1), 10, 60)] == [n.id]
+    outbox.deliveries.mark_sent(n.id, T0 + timedelta(hours=1))
+    assert outbox.deliveries.retry(n.id) is False  # a sent row is never re-sent by accident
+    assert outbox.deliveries.get(n.id).state == "sent"  # type: ignore[union-attr]
 
 
-def test_retry_after_is_honoured(outbox: Outbox) -> None:
+def test_retry_after_is_honoured(outbox: Ledger) -> None:
     enqueue(outbox)
-    (n,) = outbox.claim_due(T0, 10, 60)
-    outbox.mark_failed(n.id, "HTTP 429", T0, retry_after=120)
-    assert outbox.get(n.id).next_attempt_at == T0 + timedelta(seconds=120)  # type: ignore[union-attr]
+    (n,) = routed(outbox, T0).claim_due(T0, 10, 60)
+    outbox.deliveries.mark_failed(n.id, "HTTP 429", T0, retry_after=120)
+    assert outbox.deliveries.get(n.id).next_attempt_at == T0 + timedelta(seconds=120)  # type: ignore[union-attr]
 
 
-def test_channel_stamps_and_sent(outbox: Outbox) -> None:
+def test_each_channel_is_its_own_delivery_sent_once(outbox: Ledger) -> None:
     enqueue(outbox)
-    (n,) = outbox.claim_due(T0, 10, 60)
-    outbox.mark_channel_sent(n.id, "webhook", T0)
-    outbox.mark_channel_sent(n.id, "webhook", T0 + timedelta(seconds=5))  # first stamp wins
-    with pytest.raises(ValueError):
-        outbox.mark_channel_sent(n.id, "sms", T0)  # type: ignore[arg-type]
-    outbox.mark_failed(n.id, "smtp down", T0)
-    row = outbox.get(n.id)
-    assert row is not None and row.webhook_sent_at == T0 and row.email_sent_at is None
-    (again,) = outbox.claim_due(row.next_attempt_at, 10, 60)
-    assert again.channel_sent_at("webhook") == T0 and again.channel_sent_at("email") is None
-    outbox.mark_channel_sent(n.id, "email", row.next_attempt_at)
-    outbox.mark_sent(n.id, row.next_attempt_at)
-    done = outbox.get(n.id)
-    assert done is not None and (done.state, done.sent_at, done.lease_until) == ("sent", row.next_attempt_at, None)
+    webhook, email = routed(outbox, T0, ("webhook", "email")).claim_due(T0, 10, 60)
+    assert (webhook.channel, email.channel) == ("webhook", "email")
+    assert webhook.idempotency_key == email.idempotency_key  # one notification, two channels
+    outbox.deliveries.mark_sent(webhook.id, T0)  # type: ignore[arg-type]
+    assert outbox.deliveries.mark_failed(email.id, "smtp down", T0) == "pending"  # type: ignore[arg-type]
+    later = T0 + timedelta(hours=1)
+    (again,) = routed(outbox, later, ("webhook", "email", "sms")).claim_due(later, 10, 60)
+    assert (again.id, again.channel, again.attempts, again.last_error) == (email.id, "email", 1, "smtp down")
+    outbox.deliveries.mark_sent(email.id, later)  # type: ignore[arg-type]
+    done = outbox.deliveries.get(email.id)  # type: ignore[arg-type]
+    assert done is not None and (done.state, done.sent_at, done.lease_until) == ("sent", later, None)
     # A late failure report from a stale worker cannot undo the success.
-    assert outbox.mark_failed(n.id, "late", T0) == "sent"
-    assert outbox.get(n.id).state == "sent"  # type: ignore[union-attr]
+    assert outbox.deliveries.mark_failed(email.id, "late", T0) == "sent"  # type: ignore[arg-type]
+    sent = outbox.deliveries.get(webhook.id)  # type: ignore[arg-type]
+    assert sent is not None and (sent.state, sent.sent_at, sent.attempts) == ("sent", T0, 0)
+    # Routed once: a channel enabled later ("sms" above) does not re-notify a routed recipient.
+    assert sorted(str(n.channel) for n in outbox.deliveries.list(job_id="run-1")) == ["email", "webhook"]
 
 
-def test_waiting_subscribers_are_released_when_the_job_ends(outbox: Outbox) -> None:
-    assert outbox.subscribe(
+def test_waiting_subscribers_are_released_when_the_job_ends(outbox: Ledger) -> None:
+    assert subscribe(
+        outbox,
         job_id="run-9",
         recipient_user_id=1,
         institution_id=1,
@@ -162,26 +171,23 @@ def test_waiting_subscribers_are_released_when_the_job_ends(outbox: Outbox) -> N
         email="a@acme.test",
         now=T0,
     )
-    assert outbox.subscribe(
-        job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
+    assert subscribe(
+        outbox, job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
     )
-    assert not outbox.subscribe(
-        job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
+    assert not subscribe(
+        outbox, job_id="run-9", recipient_user_id=2, institution_id=1, subdomain="acme", report="catalog", now=T0
     )
-    assert outbox.claim_due(T0 + timedelta(hours=1), 10, 60) == []  # nothing to say yet
-    assert outbox.recipients("run-9") == [1, 2]
+    assert (
+        routed(outbox, T0 + timedelta(hours=1)).claim_due(T0 + timedelta(hours=1), 10, 60) == []
+    )  # nothing to say yet
+    assert [r.user_id for r in outbox.requests.recipients("run-9")] == [1, 2]
     # The run's own requester is enqueued by the sensor; joiners already have rows.
     assert not enqueue(outbox, job_id="run-9", user=1, report="catalog")
-    released = outbox.complete_job(
-        "run-9",
-        "succeeded",
-        storage_key="catalog/institution=1/2026-06/catalog_1_2026-06.xlsx",
-        filename="catalog_1_2026-06.xlsx",
-        now=T0 + timedelta(minutes=2),
-    )
+    catalog = ("succeeded", "catalog/institution=1/2026-06/catalog_1_2026-06.xlsx", "catalog_1_2026-06.xlsx")
+    released = outbox.requests.complete_job("run-9", catalog, now=T0 + timedelta(minutes=2))
     assert released == 2
-    assert outbox.complete_job("run-9", "failed") == 0  # only waiting rows move
-    claimed = outbox.claim_due(T0 + timedelta(minutes=2), 10, 60)
+    assert outbox.requests.complete_job("run-9", ("failed", None, None)) == 0  # only waiting rows move
+    claimed = routed(outbox, T0 + timedelta(minutes=2)).claim_due(T0 + timedelta(minutes=2), 10, 60)
     assert [(n.recipient_user_id, n.status_of_job, n.filename) for n in claimed] == [
         (1, "succeeded", "catalog_1_2026-06.xlsx"),
         (2, "succeeded", "catalog_1_2026-06.xlsx"),
@@ -189,13 +195,13 @@ def test_waiting_subscribers_are_released_when_the_job_ends(outbox: Outbox) -> N
 
 
 def test_create_schema_twice_and_reopen(outbox_url: str) -> None:
-    first = Outbox(outbox_url)
-    first.create_schema()
-    first.create_schema()
+    first = Ledger(outbox_url)
+    first.migrate()
+    first.migrate()
     enqueue(first)
-    second = Outbox(outbox_url)
-    second.create_schema()
-    assert [n.recipient_user_id for n in second.list()] == [42]
+    second = Ledger(outbox_url)
+    second.migrate()
+    assert [n.recipient_user_id for n in second.deliveries.list()] == [42]
     first.dispose()
     second.dispose()
 
@@ -203,27 +209,28 @@ def test_create_schema_twice_and_reopen(outbox_url: str) -> None:
 CLAIMER = """
 import json, sys, time
 from datetime import datetime
-from orchestration.delivery.outbox import Outbox
-box = Outbox(sys.argv[1])
+from orchestration.ledger import Ledger
+box = Ledger(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[2])
-box.list(limit=1)  # connect before the common start
+box.deliveries.list(limit=1)  # connect before the common start
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
 claimed = []
 while True:
-    batch = box.claim_due(now, 3, 600)
+    batch = box.deliveries.claim_due(now, 3, 600)
     if not batch:
         break
     claimed += [n.id for n in batch]
     for n in batch:
         time.sleep(0.003)  # "sending"
-        box.mark_sent(n.id, now)
+        box.deliveries.mark_sent(n.id, now)
 print(json.dumps(claimed))
 """
 
 
-def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Outbox) -> None:
+def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Ledger) -> None:
     for user in range(120):
         enqueue(outbox, user=user)
+    routed(outbox, T0)
     start = str(time.time() + 2.0)  # all workers begin claiming at the same moment
     workers = [
         subprocess.Popen(
@@ -243,18 +250,20 @@ def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Out
     claimed = [i for ids in results for i in ids]
     assert len(claimed) == 120 and len(set(claimed)) == 120
     assert sum(1 for ids in results if ids) >= 2  # they really competed
-    assert outbox.counts()["sent"] == 120
+    assert outbox.deliveries.counts()["sent"] == 120
 
 
 def test_a_huge_retry_after_is_capped_not_an_overflow(tmp_path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from orchestration.delivery.outbox import MAX_RETRY_DELAY_SECONDS, Outbox
+    from orchestration.ledger import Ledger
+    from orchestration.ledger.deliveries import MAX_RETRY_DELAY_SECONDS
 
-    box = Outbox(f"sqlite:///{tmp_path / 'o.sqlite'}")
-    box.create_schema()
+    box = Ledger(f"sqlite:///{tmp_path / 'o.sqlite'}")
+    box.migrate()
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    box.enqueue(
+    enqueue(
+        box,
         job_id="r",
         recipient_user_id=1,
         institution_id=1,
@@ -263,7 +272,14 @@ def test_a_huge_retry_after_is_capped_not_an_overflow(tmp_path) -> None:
         status_of_job="failed",
         now=now,
     )
-    (row,) = box.claim_due(now)
-    assert box.mark_failed(row.id, "429", now, retry_after=1e12) == "pending"
-    assert not box.claim_due(now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS - 1))
-    assert [r.id for r in box.claim_due(now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS))] == [row.id]
+    (row,) = routed(box, now).claim_due(now)
+    assert box.deliveries.mark_failed(row.id, "429", now, retry_after=1e12) == "pending"
+    assert not routed(box, now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS - 1)).claim_due(
+        now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS - 1)
+    )
+    assert [
+        r.id
+        for r in routed(box, now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS)).claim_due(
+            now + timedelta(seconds=MAX_RETRY_DELAY_SECONDS)
+        )
+    ] == [row.id]

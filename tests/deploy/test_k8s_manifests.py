@@ -29,7 +29,7 @@ SECRET_REFERENCES = {
     "LXP_LINK_SECRET",
     "LXP_NOTIFY_SECRET",
     "LXP_RATE_LIMIT_STORAGE",
-    "LXP_OUTBOX_URL",
+    "LXP_LEDGER_URL",
     "LXP_WAREHOUSE_URL",
 }
 # AWS_DEFAULT_REGION is read by boto3; LXP_ENV selects the deployment profile and is read by the

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from orchestration.delivery.channels.webhook import verify_signature
-from orchestration.delivery.outbox import idempotency_key
+from orchestration.ledger import idempotency_key
 from tests.e2e.stack import NOTIFY_SECRET, wait_until
 from tests.services.http_receiver import HttpReceiver, RecordedRequest
 from tests.services.smtp import ReceivedMail, SmtpRecorder

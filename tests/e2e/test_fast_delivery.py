@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from assets.contract import LOCATION, REPOSITORY
-from orchestration.delivery.outbox import Outbox
+from orchestration.ledger import Ledger
 from tests.e2e.checks import accepted_webhooks, check_webhook, mails_to, wait_mail, wait_webhook
 from tests.e2e.stack import Person, Stack, months_ago, new_home, wait_until
 from tests.services.http_receiver import HttpReceiver
@@ -120,9 +120,12 @@ def test_runs_and_cache_hits_are_delivered_without_the_sensor(
         _once(receiver, smtp, person)
     assert receiver.duplicates == []
     assert sensor_status(stack) == "STOPPED"  # nobody but the fast paths delivered
-    box = Outbox(f"sqlite:///{stack.home / 'outbox.sqlite'}")
+    box = Ledger(f"sqlite:///{stack.home / 'outbox.sqlite'}")
     try:
-        assert box.counts()["sent"] == 4 and box.counts()["pending"] == box.counts()["waiting"] == 0
+        assert (
+            box.deliveries.counts()["sent"] == 8  # 4 requesters x (webhook, e-mail)
+            and box.deliveries.counts()["pending"] == box.deliveries.counts()["waiting"] == 0
+        )
     finally:
         box.dispose()
     print(f"FAST DELIVERY: run request->webhook {took:.2f} s, cache hit request->webhook {hit_took:.2f} s")

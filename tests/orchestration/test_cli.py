@@ -10,6 +10,8 @@ from pathlib import Path
 
 import jwt
 
+from tests.ledger_rows import enqueue, routed
+
 BIN = Path(sys.executable).parent / "lxp-reports"
 
 
@@ -70,12 +72,13 @@ def test_generate_writes_a_deterministic_warehouse(tmp_path: Path) -> None:
 
 
 def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
-    from orchestration.delivery.outbox import Outbox
+    from orchestration.ledger import Ledger
 
     url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
-    box = Outbox(url, max_attempts=1)
-    box.create_schema()
-    box.enqueue(
+    box = Ledger(url, max_attempts=1)
+    box.migrate()
+    enqueue(
+        box,
         job_id="run-1",
         recipient_user_id=5,
         institution_id=1,
@@ -83,14 +86,14 @@ def test_outbox_lists_and_retries_dead_notifications(tmp_path: Path) -> None:
         report="catalog",
         status_of_job="failed",
     )
-    (row,) = box.claim_due(datetime.now(UTC))
-    box.mark_failed(row.id, "receiver said 400", datetime.now(UTC), permanent=True)
-    env = {"LXP_OUTBOX_URL": url}
+    (row,) = routed(box, datetime.now(UTC)).claim_due(datetime.now(UTC))
+    box.deliveries.mark_failed(row.id, "receiver said 400", datetime.now(UTC), permanent=True)
+    env = {"LXP_LEDGER_URL": url}
     listed = _run("outbox", "--status", "dead", env=env)
     assert listed.returncode == 0 and "run-1" in listed.stdout and "dead" in listed.stdout
     retried = _run("outbox", "retry", str(row.id), env=env)
     assert retried.returncode == 0, retried.stderr
-    assert box.get(row.id).state == "pending"
+    assert box.deliveries.get(row.id).state == "pending"
 
 
 def test_up_refuses_to_start_without_a_warehouse(tmp_path: Path) -> None:

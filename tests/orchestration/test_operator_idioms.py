@@ -118,8 +118,8 @@ def test_transient_retry_delay_and_delivery_interval_come_from_settings(monkeypa
 
 
 def test_notifier_resource_without_channels_leaves_rows_waiting(tmp_path: Path) -> None:
-    notifier = NotifierResource(outbox_url=f"sqlite:///{tmp_path / 'outbox.sqlite'}")
-    box = notifier.outbox()
+    notifier = NotifierResource(ledger_url=f"sqlite:///{tmp_path / 'outbox.sqlite'}")
+    box = notifier.ledger()
     try:
         stats = notifier.deliver(box, None, datetime.now(UTC), titles={})  # type: ignore[arg-type]
     finally:

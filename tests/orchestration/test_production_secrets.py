@@ -19,7 +19,7 @@ STRONG = "s" * MIN_SECRET_BYTES
 # Production-shaped state: nothing listens there, the preflight refuses before connecting to any of it.
 STATE = {
     "DAGSTER_PG_URL": "postgresql+psycopg2://u@127.0.0.1:1/dagster",
-    "LXP_OUTBOX_URL": "postgresql://u@127.0.0.1:1/lxp",
+    "LXP_LEDGER_URL": "postgresql://u@127.0.0.1:1/lxp",
     "LXP_WAREHOUSE_URL": "postgresql://u@127.0.0.1:1/warehouse",
     "LXP_STORAGE": "s3://reports/lxp",
     "LXP_COMPUTE_LOGS": "s3://dagster-logs/compute",
@@ -81,9 +81,9 @@ def test_the_production_profile_runs_its_children_with_lxp_env_production(tmp_pa
 
 
 def test_the_preflight_lists_secrets_with_the_state_problems() -> None:
-    settings = Settings(outbox_url="sqlite:///x.db", notify_url="https://h")
+    settings = Settings(ledger_url="sqlite:///x.db", notify_url="https://h")
     problems = topology.production_problems(settings, {}, api_replicas=1)
-    assert any(p.startswith("LXP_OUTBOX_URL") for p in problems)
+    assert any(p.startswith("LXP_LEDGER_URL") for p in problems)
     assert [p.split()[0] for p in problems if "SECRET" in p.split()[0]] == [
         "LXP_JWT_SECRET",
         "LXP_LINK_SECRET",

@@ -37,7 +37,7 @@ def test_init_creates_missing_databases_and_buckets_once(
         "PYTHONPATH": str(ROOT),
         "LXP_HOME": str(tmp_path),
         "DAGSTER_PG_URL": _db(postgres_url, names["dagster"], "postgresql+psycopg2"),
-        "LXP_OUTBOX_URL": _db(postgres_url, names["lxp"]),
+        "LXP_LEDGER_URL": _db(postgres_url, names["lxp"]),
         "LXP_WAREHOUSE_URL": _db(postgres_url, names["warehouse"]),
         "LXP_STORAGE": f"s3://reports-{tag}/reports",
         "LXP_COMPUTE_LOGS": f"s3://logs-{tag}/compute-logs",

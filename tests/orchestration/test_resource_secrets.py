@@ -25,7 +25,7 @@ def _secret_env(tiny_warehouse: str, tmp_path: Path) -> dict[str, str]:
         "LXP_NOTIFY_SECRET": "notify-secret-unit-8e2a4c6f0b1d3579",
         "LXP_NOTIFY_URL": f"https://hook:{PASSWORD}-n@platform.example/notify?token=tok-unit-51aa",
         "LXP_SMTP_URL": f"smtp+starttls://reports:{PASSWORD}-s@mail.example:587",
-        "LXP_OUTBOX_URL": f"sqlite:///{tmp_path / 'outbox.sqlite'}?pw={PASSWORD}-o",
+        "LXP_LEDGER_URL": f"sqlite:///{tmp_path / 'outbox.sqlite'}?pw={PASSWORD}-o",
         "LXP_WAREHOUSE_URL": tiny_warehouse,  # a usable warehouse: build_definitions reads it
     }
     assert {f"LXP_{f.upper()}" for f in CREDENTIAL_FIELDS} == set(values)
@@ -56,7 +56,7 @@ def test_secrets_from_the_environment_are_env_vars_in_every_dagster_snapshot(
     assert env_vars == {
         ("warehouse", "url"): "LXP_WAREHOUSE_URL",
         ("storage", "link_secret"): "LXP_LINK_SECRET",
-        ("notifier", "outbox_url"): "LXP_OUTBOX_URL",
+        ("notifier", "ledger_url"): "LXP_LEDGER_URL",
         ("notifier", "notify_url"): "LXP_NOTIFY_URL",
         ("notifier", "notify_secret"): "LXP_NOTIFY_SECRET",
         ("notifier", "smtp_url"): "LXP_SMTP_URL",
@@ -67,7 +67,7 @@ def test_secrets_from_the_environment_are_env_vars_in_every_dagster_snapshot(
     def probe(notifier: NotifierResource, storage: ReportStorageResource) -> None:
         assert storage.link_secret == env["LXP_LINK_SECRET"]
         assert (notifier.notify_url, notifier.notify_secret) == (env["LXP_NOTIFY_URL"], env["LXP_NOTIFY_SECRET"])
-        assert (notifier.smtp_url, notifier.outbox_url) == (env["LXP_SMTP_URL"], env["LXP_OUTBOX_URL"])
+        assert (notifier.smtp_url, notifier.ledger_url) == (env["LXP_SMTP_URL"], env["LXP_LEDGER_URL"])
 
     resources = {"notifier": NotifierResource.from_settings(settings), **resources_from_settings(settings)}
     assert dg.materialize([probe], resources=resources).success
@@ -81,7 +81,7 @@ def test_derived_defaults_and_explicit_values_stay_literal(tmp_path: Path, monke
     settings = Settings(home=tmp_path)
     resources = {**resources_from_settings(settings), "notifier": NotifierResource.from_settings(settings)}
     assert resources["warehouse"].url == settings.warehouse and not isinstance(resources["warehouse"].url, dg.EnvVar)
-    assert resources["notifier"].outbox_url == settings.outbox
+    assert resources["notifier"].ledger_url == settings.ledger
     assert resources["storage"].link_secret == settings.link_secret == "dev-link-secret-change-me"
     assert resources["notifier"].notify_url == resources["notifier"].smtp_url == ""
     # A value that is not the environment's (a test's Settings(...)) is not replaced by it.
@@ -91,3 +91,20 @@ def test_derived_defaults_and_explicit_values_stay_literal(tmp_path: Path, monke
     assert from_env("LXP_LINK_SECRET", "from-the-environment", {"lxp_link_secret": "from-the-environment"}) == (
         dg.EnvVar("lxp_link_secret")
     )
+
+
+def test_the_former_ledger_variable_is_an_alias_and_stays_an_env_var(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LXP_OUTBOX_URL`` (the ledger's former name) still configures the ledger, and reaches Dagster
+    as a reference to itself; ``LXP_LEDGER_URL`` wins when both are set."""
+    old = f"sqlite:///{tmp_path / 'old.sqlite'}?pw={PASSWORD}-o"
+    monkeypatch.delenv("LXP_LEDGER_URL", raising=False)
+    monkeypatch.setenv("LXP_OUTBOX_URL", old)
+    settings = Settings(home=tmp_path)
+    assert settings.ledger_url == old and settings.ledger == old
+    notifier = NotifierResource.from_settings(settings)
+    assert isinstance(notifier.ledger_url, dg.EnvVar) and notifier.ledger_url == "LXP_OUTBOX_URL"
+    new = f"sqlite:///{tmp_path / 'new.sqlite'}"
+    monkeypatch.setenv("LXP_LEDGER_URL", new)
+    assert Settings(home=tmp_path).ledger == new

@@ -196,15 +196,16 @@ def test_delivery_sensor_reaches_the_requesters_of_a_launcher_that_died(tmp_path
     from dagster._core.storage.dagster_run import DagsterRun
 
     from orchestration.defs.delivery.sensor import release_finished_runs
-    from orchestration.delivery.outbox import Outbox
-    from orchestration.requests_store import Asked, Asker, RequestsStore
+    from orchestration.ledger import Asked, Asker, Ledger
 
     url = f"sqlite:///{tmp_path / 'outbox.sqlite'}"
-    store, outbox = RequestsStore(url), Outbox(url)
-    store.create_schema()
-    mine, _ = store.claim("k" * 64)
+    store, outbox = Ledger(url), Ledger(url)
+    store.migrate()
+    mine, _ = store.claims.claim("k" * 64)
     assert mine is not None
-    store.add_requester(Asked(1, "catalog", "k" * 64), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True)
+    store.requests.add_requester(
+        Asked(1, "catalog", "k" * 64), Asker(10, "alfa"), claim_id=mine.claim_id, launched=True
+    )
     tags = {
         "lxp/report": "catalog",
         "lxp/claim": mine.claim_id,
@@ -217,7 +218,7 @@ def test_delivery_sensor_reaches_the_requesters_of_a_launcher_that_died(tmp_path
     )
     released, _ = release_finished_runs(instance, outbox, since=0.0)
     assert released == 1
-    rows = outbox.list(job_id="orphan-run")
+    rows = outbox.deliveries.list(job_id="orphan-run")
     assert [(n.recipient_user_id, n.state, n.storage_key) for n in rows] == [(10, "pending", "k/f.xlsx")]
     assert release_finished_runs(instance, outbox, since=0.0)[0] == 0  # a second tick sends nothing new
     store.dispose()

@@ -19,7 +19,7 @@ from orchestration.settings import Settings
 from orchestration.topology import PRODUCTION_WORKSPACE, Layout, processes, production_problems
 
 PRODUCTION_ENV = {
-    "LXP_OUTBOX_URL": "postgresql://u@db:5432/requests",
+    "LXP_LEDGER_URL": "postgresql://u@db:5432/requests",
     "LXP_WAREHOUSE_URL": "postgresql://u@warehouse:5439/lxp",
     "LXP_STORAGE": "s3://reports/lxp",
     "LXP_COMPUTE_LOGS": "s3://dagster-logs/compute",
@@ -82,7 +82,7 @@ def test_production_preflight_refuses_per_process_state(monkeypatch: pytest.Monk
     pg = {"DAGSTER_PG_URL": "postgresql+psycopg2://u@db/dagster"}
     assert production_problems(_settings(monkeypatch, PRODUCTION_ENV), pg, api_replicas=2) == []
     problems = production_problems(_settings(monkeypatch, {}), {}, api_replicas=2)
-    for name in ("DAGSTER_PG_URL", "LXP_OUTBOX_URL", "LXP_WAREHOUSE_URL", "LXP_STORAGE", "LXP_COMPUTE_LOGS"):
+    for name in ("DAGSTER_PG_URL", "LXP_LEDGER_URL", "LXP_WAREHOUSE_URL", "LXP_STORAGE", "LXP_COMPUTE_LOGS"):
         assert any(p.startswith(name) for p in problems), (name, problems)
     assert any(p.startswith("LXP_RATE_LIMIT_STORAGE") for p in problems)
     # One replica may count in memory; two may not.

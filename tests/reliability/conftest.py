@@ -130,7 +130,7 @@ def stack(rel_home: Path, platform: Platform, mailer: Mailer, ledger_url: str) -
     running = Stack(
         rel_home,
         {
-            "LXP_OUTBOX_URL": ledger_url,
+            "LXP_LEDGER_URL": ledger_url,
             "LXP_NOTIFY_URL": platform.url,
             "LXP_SMTP_URL": mailer.url,
             "LXP_OUTBOX_BACKOFF_SECONDS": "1",

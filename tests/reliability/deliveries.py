@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from orchestration.delivery.outbox import idempotency_key
+from orchestration.ledger import idempotency_key
 from tests.e2e.stack import wait_until
 from tests.reliability.conftest import Mailer, Platform
 

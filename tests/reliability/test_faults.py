@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestration.delivery.outbox import Outbox
+from orchestration.ledger import Ledger
 from tests.e2e.stack import Person, Stack, months_ago, wait_until
 from tests.reliability.conftest import Mailer, Platform
 from tests.reliability.deliveries import Key, wait_delivered
@@ -53,12 +53,12 @@ def _catalog(stack: Stack, person: Person, months_back: int, last_day: int) -> s
 
 
 @pytest.fixture(scope="module")
-def outbox(ledger_url: str) -> Outbox:
-    return Outbox(ledger_url)
+def outbox(ledger_url: str) -> Ledger:
+    return Ledger(ledger_url)
 
 
 def test_receiver_and_smtp_down_then_500s_then_up_deliver_exactly_once(
-    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer, outbox: Outbox
+    stack: Stack, people: dict[int, list[Person]], platform: Platform, mailer: Mailer, outbox: Ledger
 ) -> None:
     person = people[3][2]
     platform.down()
@@ -67,7 +67,7 @@ def test_receiver_and_smtp_down_then_500s_then_up_deliver_exactly_once(
         job_id = _catalog(stack, person, 1, 13)
         assert stack.wait_job(job_id, person.bearer)["status"] == "succeeded"
         wait_until(
-            lambda: any(n.attempts >= 1 for n in outbox.list(job_id=job_id)),
+            lambda: any(n.attempts >= 1 for n in outbox.deliveries.list(job_id=job_id)),
             120,
             "a failed delivery attempt while both channels are down",
         )
@@ -78,8 +78,9 @@ def test_receiver_and_smtp_down_then_500s_then_up_deliver_exactly_once(
     keys: list[Key] = [(job_id, person.user)]
     delivered = wait_delivered(platform, mailer, keys, NOTIFY_TIMEOUT)
     refused = [c.status for c in receiver.requests if c.status >= 500]  # the scripted 500s, whoever got them
-    (row,) = outbox.list(job_id=job_id)
-    assert row.state == "sent"
+    rows = outbox.deliveries.list(job_id=job_id)
+    assert sorted((str(n.channel), n.state) for n in rows) == [("email", "sent"), ("webhook", "sent")]
+    (row,) = [n for n in rows if n.channel == "webhook"]
     assert delivered.duplicated(keys) == [] and receiver.duplicates == []
     summary(
         "delivery-outage",

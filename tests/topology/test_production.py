@@ -37,8 +37,8 @@ import pytest
 
 from assets.contract import LOCATION, REPOSITORY, TAG_TRIGGER
 from assets.periods import partition_key
-from orchestration.delivery.outbox import Notification, Outbox
 from orchestration.delivery.storage import report_key
+from orchestration.ledger import Ledger, Notification
 from tests.e2e.checks import accepted_webhooks, check_webhook, download, links_in, mails_to, plain_text, wait_mail
 from tests.e2e.stack import (
     JWT_SECRET,
@@ -146,7 +146,7 @@ def topology(
             "DAGSTER_PG_URL": with_password(databases["dagster"], PG_PASSWORDS["dagster"]).replace(
                 "postgresql://", "postgresql+psycopg2://", 1
             ),
-            "LXP_OUTBOX_URL": with_password(databases["outbox"], PG_PASSWORDS["outbox"]),
+            "LXP_LEDGER_URL": with_password(databases["outbox"], PG_PASSWORDS["outbox"]),
             "LXP_WAREHOUSE_URL": with_password(warehouse_url, PG_PASSWORDS["warehouse"]),
             "LXP_RATE_LIMIT_STORAGE": redis_url,
             "LXP_STORAGE": f"s3://{REPORTS_BUCKET}/{PREFIX}",
@@ -170,8 +170,8 @@ def topology(
 
 
 @pytest.fixture(scope="module")
-def outbox(databases: dict[str, str]) -> Iterator[Outbox]:
-    box = Outbox(databases["outbox"])
+def outbox(databases: dict[str, str]) -> Iterator[Ledger]:
+    box = Ledger(databases["outbox"])
     try:
         yield box
     finally:
@@ -190,12 +190,15 @@ RUNS = """query($tags: [ExecutionTag!]) { runsOrError(filter: {tags: $tags}) {
   ... on Runs { results { runId status tags { key value } } } } }"""
 
 
-def delivered(outbox: Outbox, job_id: str, users: set[int], timeout: float) -> list[Notification]:
-    """Wait until every user in ``users`` has a sent notification for ``job_id``; returns the job's rows."""
+def delivered(outbox: Ledger, job_id: str, users: set[int], timeout: float) -> list[Notification]:
+    """Wait until every user in ``users`` has been sent every channel's delivery for ``job_id``; returns the
+    job's webhook deliveries (one per requester)."""
 
     def probe() -> list[Notification] | None:
-        rows = outbox.list(job_id=job_id, limit=500)
-        return rows if {n.recipient_user_id for n in rows if n.state == "sent"} >= users else None
+        rows = outbox.deliveries.list(job_id=job_id, limit=500)
+        unsent = {n.recipient_user_id for n in rows if n.state != "sent"}
+        done = {n.recipient_user_id for n in rows if n.state == "sent"} - unsent
+        return [n for n in rows if n.channel == "webhook"] if done >= users else None
 
     return wait_until(probe, timeout, f"notifications of job {job_id} to {sorted(users)}", interval=1.0)
 
@@ -218,7 +221,7 @@ def test_the_topology_is_separate_processes_sharing_state_over_the_network(topol
 def test_concurrent_identical_requests_over_both_replicas_make_one_run_and_one_notification_per_requester(
     topology: Stack,
     people: dict[int, list[Person]],
-    outbox: Outbox,
+    outbox: Ledger,
     s3_client: Any,
     receiver: HttpReceiver,
     smtp: SmtpRecorder,
@@ -307,7 +310,7 @@ def _pid_of_replica(port: int) -> int:
 
 
 def test_a_replica_killed_under_load_loses_no_acknowledged_request(
-    topology: Stack, people: dict[int, list[Person]], outbox: Outbox, receiver: HttpReceiver
+    topology: Stack, people: dict[int, list[Person]], outbox: Ledger, receiver: HttpReceiver
 ) -> None:
     victim_port = topology.api_ports[1]
     victim = _pid_of_replica(victim_port)
@@ -446,7 +449,7 @@ def test_no_secret_on_any_screen(topology: Stack, people: dict[int, list[Person]
     Dagster webserver's GraphQL serves, nor in the API's /metrics, OpenAPI or error bodies."""
     env = topology.extra_env
     passwords = {
-        name: urlsplit(env[name]).password for name in ("DAGSTER_PG_URL", "LXP_OUTBOX_URL", "LXP_WAREHOUSE_URL")
+        name: urlsplit(env[name]).password for name in ("DAGSTER_PG_URL", "LXP_LEDGER_URL", "LXP_WAREHOUSE_URL")
     }
     secrets = {
         **passwords,
@@ -522,7 +525,7 @@ def test_no_secret_on_any_screen(topology: Stack, people: dict[int, list[Person]
     assert env_vars == {
         ("warehouse", "url"): "LXP_WAREHOUSE_URL",
         ("storage", "link_secret"): "LXP_LINK_SECRET",
-        ("notifier", "outbox_url"): "LXP_OUTBOX_URL",
+        ("notifier", "ledger_url"): "LXP_LEDGER_URL",
         ("notifier", "notify_url"): "LXP_NOTIFY_URL",
         ("notifier", "notify_secret"): "LXP_NOTIFY_SECRET",
         ("notifier", "smtp_url"): "LXP_SMTP_URL",

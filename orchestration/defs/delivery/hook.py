@@ -2,7 +2,7 @@
 
 A ``success_hook`` on the report jobs (the partition job and the ad-hoc job):
 once the step that stored the file has succeeded, it records the outcome in the
-ledger and delivers that job's notifications with the same outbox machinery and
+ledger and delivers that job's notifications with the same ledger
 leases as the ``report_delivery`` sensor (``NotifierResource.deliver_run``), so
 the requester hears of the file in milliseconds instead of at the sensor's next
 tick, and the two never both send a row.

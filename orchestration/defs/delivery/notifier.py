@@ -1,4 +1,4 @@
-"""The notifier resource: the outbox and the delivery channels, configured once.
+"""The notifier resource: the request ledger and the delivery channels, configured once.
 
 The delivery sensor used to rebuild its channels from the process settings on
 every tick; as a resource the configuration is visible (and overridable) in
@@ -16,15 +16,15 @@ import dagster as dg
 
 from orchestration.defs.resources import settings_env
 from orchestration.delivery.deliver import DeliveryStats, build_channels, deliver_due, deliver_now
-from orchestration.delivery.outbox import Outbox, claim_of, job_outcome
 from orchestration.delivery.storage import ReportStorage
+from orchestration.ledger import Ledger, claim_of, job_outcome
 from orchestration.settings import Settings
 
 
 class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Dagster: a ConfigurableResource is its own resource value; subscripting the pydantic model class is not safe
-    """Outbox database plus webhook/e-mail settings (a channel is on when its URL is set)."""
+    """Ledger database plus webhook/e-mail settings (a channel is on when its URL is set)."""
 
-    outbox_url: str
+    ledger_url: str
     max_attempts: int = 8
     backoff_seconds: float = 5.0
     notify_url: str = ""
@@ -39,7 +39,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         """The secret and the URLs (which can carry passwords or tokens) go in as ``dg.EnvVar``
         when they came from the environment (``orchestration.defs.resources.from_env``)."""
         return cls(
-            outbox_url=settings_env(s, "outbox_url", s.outbox),
+            ledger_url=settings_env(s, "ledger_url", s.ledger),
             max_attempts=s.outbox_max_attempts,
             backoff_seconds=s.outbox_backoff_seconds,
             notify_url=settings_env(s, "notify_url"),
@@ -50,15 +50,20 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
             link_ttl_seconds=s.link_ttl_seconds,
         )
 
-    def outbox(self) -> Outbox:
-        """The outbox (schema created on first use); the caller disposes it."""
-        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
-        outbox.create_schema()
-        return outbox
+    def open_ledger(self) -> Ledger:
+        """The ledger, without migrating it (the API, the sensor and ``lxp-reports migrate`` do); the caller
+        disposes it."""
+        return Ledger(self.ledger_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+
+    def ledger(self) -> Ledger:
+        """The ledger (schema migrated on first use); the caller disposes it."""
+        ledger = self.open_ledger()
+        ledger.migrate()
+        return ledger
 
     def deliver(
         self,
-        outbox: Outbox,
+        ledger: Ledger,
         storage: ReportStorage,
         now: datetime,
         *,
@@ -73,7 +78,7 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
             return stats
         try:
             return deliver_due(
-                outbox,
+                ledger,
                 storage,
                 self,
                 now,
@@ -94,16 +99,16 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
         Only a run whose tags name its file (a single-request run, see
         ``reports.asset.tag_run``) is completed here; anything else (a backfill
         batch, a run without its file) is left to the sensor. Never raises (see
-        ``deliver_now``); the outbox is opened without migrating (the API and the
+        ``deliver_now``); the ledger is opened without migrating (the API and the
         sensor create the schema).
         """
         status, storage_key, filename = job_outcome(True, tags)
-        if status != "succeeded" or not (self.notify_url or self.smtp_url):
+        if status != "succeeded":
             return None
-        outbox = Outbox(self.outbox_url, max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds)
+        ledger = self.open_ledger()
         try:
             return deliver_now(
-                outbox,
+                ledger,
                 storage,
                 self,
                 run_id,
@@ -112,4 +117,4 @@ class NotifierResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # Da
                 titles=titles,
             )
         finally:
-            outbox.dispose()
+            ledger.dispose()

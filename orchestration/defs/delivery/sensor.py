@@ -1,11 +1,10 @@
 """The delivery sensor: turn finished runs into notifications and send the due ones.
 
-The sensor decides *when*; the notifier resource (outbox + channels) and
+The sensor decides *when*; the notifier resource (ledger + channels) and
 ``orchestration.delivery`` do the work.
 """
 
 from datetime import UTC, datetime
-from typing import Any
 
 import dagster as dg
 
@@ -13,16 +12,16 @@ from assets.contract import TAG_REPORT
 from assets.registry import REPORTS
 from orchestration.defs.delivery.notifier import NotifierResource
 from orchestration.defs.resources import ReportStorageResource
-from orchestration.delivery.outbox import claim_of, job_outcome
+from orchestration.ledger import Ledger, claim_of, job_outcome
 
 REPORT_TITLES = {spec.slug: spec.title for spec in REPORTS.values()}
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 
 
 def release_finished_runs(
-    instance: dg.DagsterInstance, outbox: Any, since: float, limit: int = 500
+    instance: dg.DagsterInstance, ledger: Ledger, since: float, limit: int = 500
 ) -> tuple[int, float]:
-    """Turn runs that finished since ``since`` into deliverable outbox rows.
+    """Turn runs that finished since ``since`` into deliverable notifications.
 
     Reads runs by update time instead of using ``run_status_sensor`` (whose cursor
     advances even when the tick fails and which sees only a few runs per tick).
@@ -41,11 +40,9 @@ def release_finished_runs(
         newest = max(newest, record.update_timestamp.timestamp())
         if TAG_REPORT not in run.tags:
             continue
-        status, key, filename = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
+        outcome = job_outcome(run.status == dg.DagsterRunStatus.SUCCESS, run.tags)
         # claim_of: a run whose launcher died before publishing its id still reaches its requesters.
-        released += outbox.complete_job(
-            run.run_id, status, storage_key=key, filename=filename, claim_id=claim_of(run.tags)
-        )
+        released += ledger.requests.complete_job(run.run_id, outcome, claim_id=claim_of(run.tags))
     return released, newest
 
 
@@ -55,7 +52,7 @@ def build_delivery_sensor(interval_seconds: int = 10) -> dg.SensorDefinition:
 
     @dg.sensor(
         name="report_delivery",
-        description="Releases notifications of finished report runs and delivers due outbox rows "
+        description="Releases notifications of finished report runs and delivers due notifications "
         "(webhook + email) with retries.",
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -63,16 +60,16 @@ def build_delivery_sensor(interval_seconds: int = 10) -> dg.SensorDefinition:
     def report_delivery(
         context: dg.SensorEvaluationContext, notifier: NotifierResource, storage: ReportStorageResource
     ) -> dg.SkipReason:
-        box = notifier.outbox()
+        ledger = notifier.ledger()
         try:
             since = float(context.cursor) if context.cursor else 0.0
-            released, newest = release_finished_runs(context.instance, box, since)
+            released, newest = release_finished_runs(context.instance, ledger, since)
             context.update_cursor(str(newest))
             stats = notifier.deliver(
-                box, storage.get(), datetime.now(UTC), titles=REPORT_TITLES, limit=50, time_budget_seconds=40
+                ledger, storage.get(), datetime.now(UTC), titles=REPORT_TITLES, limit=50, time_budget_seconds=40
             )
         finally:
-            box.dispose()
+            ledger.dispose()
         summary = (
             f"released {released}; claimed {stats.claimed}, sent {stats.sent}, retrying {stats.retrying}, "
             f"dead {stats.dead}"

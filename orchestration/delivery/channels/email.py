@@ -19,8 +19,8 @@ from email.utils import format_datetime, parseaddr
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestration.delivery.channels import Link, PermanentError, RetryableError
-from orchestration.delivery.outbox import Channel, Notification
+from orchestration.delivery.channels import ChannelContext, Link, PermanentError, RetryableError, register
+from orchestration.ledger.deliveries import Notification, Recipient
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 
@@ -119,7 +119,7 @@ def compose(notification: Notification, link: Link | None, sender: str, title: s
 
 
 class EmailChannel:
-    name: Channel = "email"
+    name = "email"
 
     def __init__(
         self,
@@ -136,8 +136,8 @@ class EmailChannel:
         self.titles = dict(titles or {})
         self.ssl_context = ssl_context
 
-    def applies_to(self, notification: Notification) -> bool:
-        return bool(notification.email)
+    def applies_to(self, recipient: Recipient) -> bool:
+        return bool(recipient.email)
 
     def _connect(self) -> smtplib.SMTP:
         t = self.target
@@ -186,3 +186,16 @@ class EmailChannel:
 
     def close(self) -> None:
         """Nothing held between sends: one SMTP session per message keeps failures isolated."""
+
+
+#: How long one SMTP conversation may take.
+SMTP_TIMEOUT_SECONDS = 10.0
+
+
+@register("email")
+def from_settings(context: ChannelContext) -> EmailChannel | None:
+    """On when ``LXP_SMTP_URL`` is set (sender ``LXP_SMTP_FROM``)."""
+    s = context.settings
+    if not s.smtp_url:
+        return None
+    return EmailChannel(s.smtp_url, s.smtp_from, timeout=SMTP_TIMEOUT_SECONDS, titles=context.titles)

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from orchestration.delivery.channels import Link, PermanentError, RetryableError
-from orchestration.delivery.outbox import Channel, Notification
+from orchestration.delivery.channels import ChannelContext, Link, PermanentError, RetryableError, register
+from orchestration.ledger.deliveries import Notification, Recipient
 
 # 4xx answers that mean "not now" rather than "never".
 _TRANSIENT_4XX = {408, 425, 429}
@@ -69,7 +69,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class WebhookChannel:
-    name: Channel = "webhook"
+    name = "webhook"
 
     def __init__(self, url: str, secret: str, timeout: float = 5.0, client: httpx.Client | None = None) -> None:
         if not url:
@@ -79,7 +79,7 @@ class WebhookChannel:
         self._owns_client = client is None
         self.client = client or httpx.Client(timeout=timeout, follow_redirects=False)
 
-    def applies_to(self, notification: Notification) -> bool:
+    def applies_to(self, recipient: Recipient) -> bool:
         return True
 
     def send(self, notification: Notification, link: Link | None) -> None:
@@ -107,3 +107,10 @@ class WebhookChannel:
     def close(self) -> None:
         if self._owns_client:
             self.client.close()
+
+
+@register("webhook")
+def from_settings(context: ChannelContext) -> WebhookChannel | None:
+    """On when ``LXP_NOTIFY_URL`` is set (signed with ``LXP_NOTIFY_SECRET``)."""
+    s = context.settings
+    return WebhookChannel(s.notify_url, s.notify_secret, s.notify_timeout_seconds) if s.notify_url else None
