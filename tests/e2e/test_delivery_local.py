@@ -23,11 +23,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from orchestration.delivery.storage import report_key
 from orchestration.ledger import Ledger, idempotency_key
+from orchestration.settings import Settings
 from tests.e2e.checks import (
     accepted_webhooks,
     check_webhook,
@@ -213,6 +215,15 @@ def test_webhook_failing_first_calls_gets_one_accepted_delivery_per_job_and_reci
     assert retried >= 1
 
 
+LINK_TTL_SECONDS = Settings.model_fields["link_ttl_seconds"].default  # the stacks keep the default
+
+
+def _expires(url: str) -> int:
+    """The unix second a signed download link expires (its ``exp``)."""
+    (exp,) = parse_qs(urlsplit(url).query)["exp"]
+    return int(exp)
+
+
 def test_cache_hit_notifies_the_new_requester_with_a_fresh_link_and_not_the_first(
     stack: Stack,
     launched: dict[str, tuple[Person, str]],
@@ -226,13 +237,16 @@ def test_cache_hit_notifies_the_new_requester_with_a_fresh_link_and_not_the_firs
     (first,) = wait_webhook(receiver, a.user, NOTIFY_TIMEOUT)
     b = people[1][1]
 
+    asked = int(datetime.now(UTC).timestamp())
     response = stack.request(PATH, b.bearer, month=MONTH, year=YEAR)
     assert response.status_code == 200 and response.json() == CACHED, response.text
 
     (hook,) = wait_webhook(receiver, b.user, NOTIFY_TIMEOUT)
     body = check_webhook(hook, user=b.user, institution=1, subdomain=b.subdomain, report=REPORT)
     assert body["status"] == "succeeded" and body["cached"] is True and body["jobId"].startswith("cache:")
-    assert body["url"] != first.json()["url"]
+    # A fresh link: signed when B's notification was sent, valid for the whole lifetime from then (a link
+    # names no requester, so one signed in the same second as A's is the same URL).
+    assert _expires(body["url"]) >= max(asked + LINK_TTL_SECONDS, _expires(first.json()["url"]))
     stored = _stored_sha(home, 1)
     assert sha256(download(body["url"]).content) == stored
 
