@@ -174,15 +174,6 @@ class Settings(BaseSettings):
             "service_hours": {weekday: list(hours) for weekday, hours in self.service_hours.items()},
         }
 
-    def default_secrets(self) -> list[str]:
-        """Secrets still at their published development defaults (fine for the demo,
-        fatal in production: anyone could mint tokens and sign download links)."""
-        return [
-            f"LXP_{name.upper()}"
-            for name in ("jwt_secret", "link_secret", "notify_secret")
-            if getattr(self, name) == type(self).model_fields[name].default
-        ]
-
     def secret_problems(self) -> list[str]:
         """Every required secret that is unset, still a published development default, or shorter than
         :data:`MIN_SECRET_BYTES` (one line each, naming the variable). Required: ``LXP_JWT_SECRET`` when

@@ -101,13 +101,6 @@ def test_up_refuses_to_start_without_a_warehouse(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "lxp-reports generate" in proc.stderr
 
 
-def test_settings_name_secrets_left_at_their_defaults() -> None:
-    from orchestration.settings import Settings
-
-    assert Settings().default_secrets() == ["LXP_JWT_SECRET", "LXP_LINK_SECRET", "LXP_NOTIFY_SECRET"]
-    assert Settings(jwt_secret="x" * 40, link_secret="y" * 40, notify_secret="z" * 40).default_secrets() == []
-
-
 def test_service_hours_are_configurable_and_reach_the_builders(monkeypatch) -> None:
     import json
 
