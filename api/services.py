@@ -181,13 +181,3 @@ def get_prober(services: ServicesDep) -> Prober:
 
 CacheDep = Annotated[ReportCache, Depends(get_cache)]
 ProberDep = Annotated[Prober, Depends(get_prober)]
-
-
-def storage_ping(storage: ReportStorage) -> None:
-    """Cheap reachability check of the report storage (directory writable / ``head_bucket``)."""
-    storage.ping()
-
-
-def ledger_ping(ledger: Ledger) -> None:
-    """``SELECT 1`` on the request ledger (every async route and job poll needs it)."""
-    ledger.ping()

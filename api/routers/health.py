@@ -31,8 +31,6 @@ from api.services import (
     ProberDep,
     StorageDep,
     WarehouseDep,
-    ledger_ping,
-    storage_ping,
 )
 from orchestration.delivery.storage import ReportStorage
 from orchestration.ledger import Ledger
@@ -46,8 +44,8 @@ def _probe_all(
 ) -> dict[str, str]:
     """Every backend's status, probed concurrently within the deadline (``api.probes``)."""
     checks: dict[str, Callable[[], Any]] = {
-        "ledger": lambda: ledger_ping(ledger),
-        "storage": lambda: storage_ping(storage),
+        "ledger": ledger.ping,
+        "storage": storage.ping,
         "warehouse": warehouse.ping,
         "dagster": dagster.ping,
     }
