@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - 
 from tests.services.smtp import _smtp_controller, smtp_server, smtp_tls_server  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 7, 1, 6, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
+LINK_SECRET = "link-secret-for-tests"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -65,9 +71,40 @@ def sqlite_outbox(tmp_path: Path) -> Iterator[Ledger]:
     box.dispose()
 
 
+def storage_at(home: Path) -> LocalReportStorage:
+    """The local report storage under ``home`` (a racing child process opens the same one)."""
+    return LocalReportStorage(home / "reports", base_url="http://api.test", link_secret=LINK_SECRET)
+
+
 @pytest.fixture
 def local_storage(tmp_path: Path) -> LocalReportStorage:
-    return LocalReportStorage(tmp_path / "reports", base_url="http://api.test", link_secret="link-secret-for-tests")
+    return storage_at(tmp_path)
+
+
+def race(script: str, argvs: Sequence[Sequence[str]], *, delay: float = 2.0, timeout: float = 120) -> list[Any]:
+    """Run ``script`` in one Python process per ``argvs`` entry, all told to begin at the same moment.
+
+    Each process gets its arguments, then the start time (epoch seconds, ``delay`` from now: time to
+    import and connect first) as the last ``sys.argv``, and must print one JSON value; returns
+    them in ``argvs`` order. Any process failing fails the test with its stderr.
+    """
+    start = str(time.time() + delay)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *argv, start],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={"PYTHONPATH": str(REPO), "PATH": ""},
+        )
+        for argv in argvs
+    ]
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, err.decode()
+        results.append(json.loads(out))
+    return results
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:
@@ -78,7 +115,7 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
         notify_timeout_seconds=2.0,
         smtp_url="",
         smtp_from="relatorios@lxp.test",
-        link_secret="link-secret-for-tests",
+        link_secret=LINK_SECRET,
         link_ttl_seconds=7 * 24 * 3600,
         public_base_url="http://api.test",
         outbox_max_attempts=4,

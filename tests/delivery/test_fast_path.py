@@ -6,10 +6,6 @@ server; the sensor and the fast path race in separate processes.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,13 +13,12 @@ from orchestration.delivery.deliver import deliver_due, deliver_now
 from orchestration.delivery.storage import LocalReportStorage
 from orchestration.ledger import Ledger
 from orchestration.ledger.records import Asked, Asker
-from tests.delivery.conftest import T0, enqueue_row, settings_for
+from tests.delivery.conftest import T0, enqueue_row, race, settings_for
 from tests.delivery.test_deliver import KEY, store_report
 from tests.ledger_rows import routed, subscribe
 from tests.services.http_receiver import HttpReceiver
 from tests.services.smtp import SmtpRecorder
 
-REPO = Path(__file__).resolve().parents[2]
 FILENAME = "storyboard-usage_1_2026-06.xlsx"
 
 
@@ -161,23 +156,8 @@ def test_fast_path_and_sensor_racing_never_share_a_row(outbox: Ledger) -> None:
     for user in range(20):
         enqueue_row(outbox, job_id="run-cold", user=user)
     routed(outbox, T0)
-    start = str(time.time() + 2.0)
     modes = ["job", "sensor", "job", "sensor"]
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACER, outbox.url, mode, T0.isoformat(), start],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={"PYTHONPATH": str(REPO), "PATH": ""},
-        )
-        for mode in modes
-    ]
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err.decode()
-        results.append(json.loads(out))
+    results = race(RACER, [[outbox.url, mode, T0.isoformat()] for mode in modes])
     claimed = [i for ids in results for i in ids]
     assert len(claimed) == 100 and len(set(claimed)) == 100  # every row once, none twice
     hot = {n.id for n in outbox.deliveries.list(job_id="run-hot", limit=200)}

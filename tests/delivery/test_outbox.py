@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from orchestration.ledger import Ledger, idempotency_key
-from tests.delivery.conftest import T0
+from tests.delivery.conftest import T0, race
 from tests.delivery.conftest import enqueue_row as enqueue
 from tests.ledger_rows import routed, subscribe
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_enqueue_is_idempotent_per_job_and_recipient(outbox: Ledger) -> None:
@@ -231,22 +224,7 @@ def test_concurrent_claimers_in_separate_processes_never_share_a_row(outbox: Led
     for user in range(120):
         enqueue(outbox, user=user)
     routed(outbox, T0)
-    start = str(time.time() + 2.0)  # all workers begin claiming at the same moment
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, outbox.url, T0.isoformat(), start],
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={"PYTHONPATH": str(REPO), "PATH": ""},
-        )
-        for _ in range(3)
-    ]
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err.decode()
-        results.append(json.loads(out))
+    results = race(CLAIMER, [[outbox.url, T0.isoformat()]] * 3)  # all workers begin claiming at the same moment
     claimed = [i for ids in results for i in ids]
     assert len(claimed) == 120 and len(set(claimed)) == 120
     assert sum(1 for ids in results if ids) >= 2  # they really competed
