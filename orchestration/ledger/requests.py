@@ -132,11 +132,22 @@ class Requests:
         launched: bool = False,
         now: datetime | None = None,
     ) -> bool:
-        """Record ``asker`` as a recipient (``waiting``) of the run ``job_id``, or of the request
-        still launching under ``claim_id``; False when they already are one."""
+        """Record ``asker`` as a recipient of the run ``job_id``, or of the request still launching
+        under ``claim_id``; False when they already are one.
+
+        ``waiting`` while the job's outcome is unknown; ``pending`` (deliverable) when it is
+        already recorded: a colleague who joins after :meth:`complete_job` released the others
+        would otherwise wait for a release that never comes (the sensor releases a finished run
+        once, the run's hook before Dagster reports the run finished). The request row is read
+        ``FOR SHARE`` so a concurrent ``complete_job`` (which updates that row first) either
+        waits for this insert and then releases it with the others, or has committed the
+        outcome this read sees. SQLite serializes writers anyway (``BEGIN IMMEDIATE``).
+        """
         with self.engine.begin() as conn:
             request = request_id(conn, asked, job_id=job_id, claim_id=claim_id, now=now)
-            return add_recipient(conn, request, asker, state="waiting", launched=launched, now=now)
+            ended = conn.execute(sa.select(q.status_of_job).where(q.id == request).with_for_update(read=True)).scalar()
+            state = "waiting" if ended is None else "pending"
+            return add_recipient(conn, request, asker, state=state, launched=launched, now=now)
 
     @retry_once
     def record_cache_hit(

@@ -41,7 +41,7 @@ def test_claim_job_due_takes_only_that_jobs_due_rows(outbox: Ledger) -> None:
         enqueue_row(outbox, job_id="run-a", user=user)
     for user in (1, 2):
         enqueue_row(outbox, job_id="run-b", user=user)
-    _subscribe(outbox, "run-a", 5)  # waiting: nothing to say yet
+    _subscribe(outbox, "run-c", 5)  # run-c is still going: its requester waits, nothing to say yet
 
     first = routed(outbox, T0).claim_job_due("run-a", T0, 2, 60)
     assert [(n.job_id, n.recipient_user_id) for n in first] == [("run-a", 1), ("run-a", 2)]
