@@ -1,14 +1,31 @@
 """Benchmark: how long a requester waits for the download link (request -> webhook).
 
     PYTHONPATH=. .venv/bin/python benchmarks/request_latency.py [--requests 6] [--delivery-interval 10]
+        [--profile embedded|production] [--large PATH] [--breakdown]
 
 Generates the ``tiny`` warehouse in a temp ``LXP_HOME``, starts ``lxp-reports up``
-(the embedded profile: Dagster webserver + daemon + API, loopback only) with a
-webhook receiver and an SMTP server, then makes ``--requests`` distinct small
+with a webhook receiver and an SMTP server, then makes ``--requests`` distinct small
 requests one after another (alternately a month of storyboard-usage, a partition
 run, and a date range of the catalog, an ad-hoc run), each waited for until its
 webhook arrived, and finally a cache hit (a colleague asks for the first month
-again). Per request it prints, in seconds from sending the HTTP request:
+again).
+
+``--profile embedded`` (default): Dagster webserver + daemon + API, loopback only,
+SQLite ledger, local files. ``--profile production``: the production topology as
+``tests/topology/test_production.py`` runs it — a gRPC code server, the webserver,
+the daemon and two API replicas (``Stack(profile="production", api_replicas=2)``),
+Dagster storage, ledger and warehouse in a throwaway PostgreSQL, the rate limit in
+redis-server, reports and compute logs in a moto S3 server (``tests/services``);
+requests alternate between the two replicas.
+
+``--large PATH``: the warehouse is the ``large`` scale at ``PATH`` (a DuckDB file,
+generated there with ``lxp-reports generate --scale large`` when absent; copied
+into PostgreSQL under ``--profile production``, whose warehouse must be shared),
+the small requests go to institution 1 (a regular institution of that scale) and
+one more request is made last: the big institution's (the last id's)
+storyboard-usage for its campaign month, the last full month (1.23M rows, xlsx).
+
+Per request it prints, in seconds from sending the HTTP request:
 
 * ``http``      — the API's answer (job id, or ``cached: true``);
 * ``started``   — the job first seen ``running`` (polling GET /institution/reports/jobs/{id});
@@ -30,12 +47,17 @@ STEP_SUCCESS and RUN_SUCCESS; see ``PHASES``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -43,6 +65,9 @@ if str(ROOT) not in sys.path:
 
 from tests.e2e.stack import Stack, months_ago, token  # noqa: E402
 from tests.services.http_receiver import HttpReceiver  # noqa: E402
+from tests.services.postgres import postgres_server  # noqa: E402
+from tests.services.redis import running_redis  # noqa: E402
+from tests.services.s3 import CREDENTIALS, free_port, start_moto, stop_moto  # noqa: E402
 from tests.services.smtp import running_smtp  # noqa: E402
 
 POLL = 0.1
@@ -76,6 +101,7 @@ class Row:
     email: float | None = None
     sent: float = field(default=0.0, repr=False)  # wall-clock send time (event timestamps are wall-clock too)
     run_id: str | None = field(default=None, repr=False)
+    rows: int | None = field(default=None, repr=False)  # the report's rows, as the job endpoint says
 
 
 def _people(warehouse: Path, institution: int) -> list[tuple[int, str, str]]:
@@ -101,13 +127,14 @@ def _measure(
     institution: int,
     params: dict[str, object],
     timeout: float,
+    replica: int = 0,
 ) -> Row:
     user_id, email, subdomain = user
     bearer = token(institution, user_id, subdomain)
     seen_hooks = len(receiver.requests)
     seen_mails = len(smtp.messages)  # type: ignore[attr-defined]
     sent, t0 = time.time(), time.monotonic()
-    response = stack.request(path, bearer, **params)
+    response = stack.request(path, bearer, replica=replica, **params)
     row = Row(name, time.monotonic() - t0, sent=sent)
     assert response.status_code == 200, response.text
     results = response.json()["results"]
@@ -123,11 +150,13 @@ def _measure(
         if row.email is None and any(email in m.rcpt_tos for m in list(smtp.messages)[seen_mails:]):  # type: ignore[attr-defined]
             row.email = now
         if job_id and row.succeeded is None:
-            status = stack.request(f"/institution/reports/jobs/{job_id}", bearer).json().get("status")
+            job = stack.request(f"/institution/reports/jobs/{job_id}", bearer, replica=replica).json()
+            status = job.get("status")
             if status == "running" and row.started is None:
                 row.started = time.monotonic() - t0
             if status == "succeeded":
                 row.succeeded = time.monotonic() - t0
+                row.rows = job.get("rows")
                 row.started = row.started or row.succeeded
             elif status in ("failed", "canceled"):
                 raise SystemExit(f"{name}: job {job_id} {status}")
@@ -172,76 +201,194 @@ def _print_breakdown(rows: list[Row], phases: list[list[float | None]]) -> None:
         print(f"| **{label}** | " + " | ".join(cells) + " |")
 
 
+def _server_url(database_url: str, name: str) -> str:
+    """The URL of database ``name`` on the server of ``database_url``."""
+    return urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+
+
+def _copy_to_postgres(duckdb_file: Path, url: str) -> None:
+    """Every warehouse table of ``duckdb_file`` into the database at ``url`` (the generator's own
+    PostgreSQL loader: same DDL, same indexes), so both profiles query the same rows."""
+    import duckdb
+
+    from orchestration.warehouse.load import load_postgres
+    from orchestration.warehouse.tables import table_schemas
+
+    with duckdb.connect(str(duckdb_file), read_only=True) as con:
+        frames = {table: con.sql(f"SELECT * FROM {table}").pl() for table in table_schemas()}
+    load_postgres(frames, url)
+
+
+@contextmanager
+def _production_services(home: Path, warehouse: Path) -> Iterator[dict[str, str]]:
+    """PostgreSQL (Dagster storage, ledger, warehouse), redis-server and a moto S3 server, as
+    tests/topology/test_production.py gives them to the stack; yields the stack's environment."""
+    with ExitStack() as services:
+        server = services.enter_context(postgres_server())
+        redis_dir = home / "redis"
+        redis_dir.mkdir()
+        redis = services.enter_context(running_redis(redis_dir))
+        port = free_port()
+        services.callback(stop_moto, start_moto(port))
+        env = {
+            "DAGSTER_PG_URL": _server_url(server, "dagster").replace("postgresql://", "postgresql+psycopg2://", 1),
+            "LXP_LEDGER_URL": _server_url(server, "ledger"),
+            "LXP_WAREHOUSE_URL": _server_url(server, "warehouse"),
+            "LXP_RATE_LIMIT_STORAGE": redis,
+            "LXP_STORAGE": "s3://latency-reports/lxp/reports",
+            "LXP_COMPUTE_LOGS": "s3://latency-dagster/compute-logs",
+            "LXP_S3_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            **CREDENTIALS,
+        }
+        # `lxp-reports init`, as docs/topology.md runs it: the three databases and two buckets.
+        subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "init"],
+            cwd=ROOT,
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("LXP_")}, **env, "PYTHONPATH": str(ROOT)},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        t = time.monotonic()
+        _copy_to_postgres(warehouse, env["LXP_WAREHOUSE_URL"])
+        print(f"warehouse copied into PostgreSQL in {time.monotonic() - t:.1f} s", flush=True)
+        yield env
+
+
+def _large_warehouse(path: Path) -> Path:
+    """The ``large`` warehouse at ``path``, generated there first when absent (the documented command)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "orchestration.cli", "generate", "--scale", "large", "--out", str(path)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        )
+        print(f"generated the large warehouse at {path} in {time.monotonic() - t:.1f} s", flush=True)
+    return path.resolve()
+
+
+def _big_institution(warehouse: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return int(con.execute("SELECT max(id) FROM institutions").fetchone()[0])  # type: ignore[index]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=6)
     parser.add_argument("--delivery-interval", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=90.0)
+    parser.add_argument("--profile", choices=("embedded", "production"), default="embedded")
+    parser.add_argument(
+        "--large",
+        type=Path,
+        help="a `large` DuckDB warehouse (generated when absent): adds its big institution's storyboard month",
+    )
     parser.add_argument("--breakdown", action="store_true", help="print each run's phases from its event log")
     args = parser.parse_args()
 
     from orchestration.warehouse.generate import generate_warehouse
 
-    with tempfile.TemporaryDirectory(prefix="lxp-latency-", ignore_cleanup_errors=True) as tmp:
+    production = args.profile == "production"
+    replicas = 2 if production else 1
+    with tempfile.TemporaryDirectory(prefix="lxp-latency-", ignore_cleanup_errors=True) as tmp, ExitStack() as up:
         home = Path(tmp)
-        generate_warehouse("tiny", 42, str(home / "warehouse.duckdb"))
-        people = _people(home / "warehouse.duckdb", 1)
+        if args.large:
+            warehouse = _large_warehouse(args.large)
+        else:
+            warehouse = home / "warehouse.duckdb"
+            generate_warehouse("tiny", 42, str(warehouse))
+        people = _people(warehouse, 1)
+        big = _big_institution(warehouse) if args.large else None
+        env = {
+            "LXP_RATE_LIMIT": "100000/minute",
+            "LXP_DELIVERY_INTERVAL_SECONDS": str(args.delivery_interval),
+        }
+        if production:
+            env.update(up.enter_context(_production_services(home, warehouse)))
+        elif args.large:
+            env["LXP_WAREHOUSE_URL"] = f"duckdb:///{warehouse}"
         receiver = HttpReceiver().start()
-        with running_smtp() as smtp:
-            stack = Stack(
-                home,
-                {
-                    "LXP_NOTIFY_URL": receiver.url,
-                    "LXP_SMTP_URL": smtp.url,
-                    "LXP_RATE_LIMIT": "100000/minute",
-                    "LXP_DELIVERY_INTERVAL_SECONDS": str(args.delivery_interval),
-                },
-            )
-            t = time.monotonic()
-            stack.start(timeout=240)
-            print(f"stack up in {time.monotonic() - t:.1f} s (delivery sensor every {args.delivery_interval} s)")
-            rows: list[Row] = []
-            try:
-                for i in range(args.requests):
-                    if i % 2 == 0:
-                        year, month = months_ago(1 + i // 2)
-                        name, path = f"storyboard-usage {year}-{month:02d} (partition)", "storyboard-usage"
-                        params: dict[str, object] = {"month": month, "year": year}
-                    else:
-                        year, month = months_ago(1)
-                        day = 1 + i // 2
-                        name, path = f"catalog {year}-{month:02d}-01..{day + 1:02d} (ad-hoc)", "catalog"
-                        params = {
-                            "start_date": f"{year}-{month:02d}-01",
-                            "end_date": f"{year}-{month:02d}-{day + 1:02d}",
-                        }
-                    row = _measure(
-                        stack, receiver, smtp, name, f"/institution/reports/{path}", people[0], 1, params, args.timeout
-                    )
-                    rows.append(row)
-                    print(f"  {name}: {row}", flush=True)
+        up.callback(receiver.stop)
+        smtp = up.enter_context(running_smtp())
+        env.update({"LXP_NOTIFY_URL": receiver.url, "LXP_SMTP_URL": smtp.url})
+        stack = Stack(home, env, profile=args.profile, api_replicas=replicas)
+        t = time.monotonic()
+        stack.start(timeout=300)
+        up.callback(stack.stop)
+        print(
+            f"{args.profile} stack up in {time.monotonic() - t:.1f} s ({replicas} API replica(s); delivery sensor "
+            f"every {args.delivery_interval} s; warehouse {warehouse.name})",
+            flush=True,
+        )
+        rows: list[Row] = []
+        for i in range(args.requests):
+            if i % 2 == 0:
+                year, month = months_ago(1 + i // 2)
+                name, path = f"storyboard-usage {year}-{month:02d} (partition)", "storyboard-usage"
+                params: dict[str, object] = {"month": month, "year": year}
+            else:
                 year, month = months_ago(1)
-                hit = _measure(
-                    stack,
-                    receiver,
-                    smtp,
-                    "cache hit (colleague, first month)",
-                    "/institution/reports/storyboard-usage",
-                    people[1],
-                    1,
-                    {"month": month, "year": year},
-                    args.timeout,
-                )
-                print(f"  {hit.name}: {hit}", flush=True)
-                phases = [_phases(_marks(stack, row)) for row in rows if row.run_id] if args.breakdown else []
-            finally:
-                stack.stop()
-                receiver.stop()
+                day = 1 + i // 2
+                name, path = f"catalog {year}-{month:02d}-01..{day + 1:02d} (ad-hoc)", "catalog"
+                params = {
+                    "start_date": f"{year}-{month:02d}-01",
+                    "end_date": f"{year}-{month:02d}-{day + 1:02d}",
+                }
+            row = _measure(
+                stack,
+                receiver,
+                smtp,
+                name,
+                f"/institution/reports/{path}",
+                people[0],
+                1,
+                params,
+                args.timeout,
+                replica=i % replicas,
+            )
+            rows.append(row)
+            print(f"  {name}: {row}", flush=True)
+        year, month = months_ago(1)
+        hit = _measure(
+            stack,
+            receiver,
+            smtp,
+            "cache hit (colleague, first month)",
+            "/institution/reports/storyboard-usage",
+            people[1],
+            1,
+            {"month": month, "year": year},
+            args.timeout,
+            replica=args.requests % replicas,
+        )
+        print(f"  {hit.name}: {hit}", flush=True)
+        large: Row | None = None
+        if big is not None:
+            large = _measure(
+                stack,
+                receiver,
+                smtp,
+                f"big institution {big}: storyboard-usage {year}-{month:02d} (large, xlsx)",
+                "/institution/reports/storyboard-usage",
+                _people(warehouse, big)[0],
+                big,
+                {"month": month, "year": year},
+                max(args.timeout, 600.0),
+                replica=(args.requests + 1) % replicas,
+            )
+            print(f"  {large.name}: {large} rows={large.rows}", flush=True)
+        runs = [row for row in [*rows, *([large] if large else [])] if row.run_id]
+        phases = [_phases(_marks(stack, row)) for row in runs] if args.breakdown else []
 
     print()
     print("| request | HTTP answer | running | succeeded | webhook | e-mail |")
     print("|---|---:|---:|---:|---:|---:|")
-    for row in [*rows, hit]:
+    for row in [*rows, hit, *([large] if large else [])]:
         print(
             f"| {row.name} | {_fmt(row.http)} | {_fmt(row.started)} | {_fmt(row.succeeded)} | "
             f"{_fmt(row.webhook)} | {_fmt(row.email)} |"
@@ -255,8 +402,13 @@ def main() -> None:
             f"max {max(done):.2f} s; HTTP answer p50 {statistics.median(r.http for r in rows):.3f} s"
         )
     print(f"cache hit: HTTP answer {hit.http:.3f} s, webhook {_fmt(hit.webhook)} s, e-mail {_fmt(hit.email)} s")
+    if large is not None:
+        print(
+            f"large ({large.rows} rows): HTTP answer {large.http:.3f} s, succeeded {_fmt(large.succeeded)} s, "
+            f"webhook {_fmt(large.webhook)} s"
+        )
     if phases:
-        _print_breakdown([row for row in rows if row.run_id], phases)
+        _print_breakdown(runs, phases)
 
 
 if __name__ == "__main__":
