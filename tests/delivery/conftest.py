@@ -81,30 +81,48 @@ def local_storage(tmp_path: Path) -> LocalReportStorage:
     return storage_at(tmp_path)
 
 
-def race(script: str, argvs: Sequence[Sequence[str]], *, delay: float = 2.0, timeout: float = 120) -> list[Any]:
-    """Run ``script`` in one Python process per ``argvs`` entry, all told to begin at the same moment.
+def race(script: str, argvs: Sequence[Sequence[str]], *, timeout: float = 120) -> list[Any]:
+    """Run ``script`` in one Python process per ``argvs`` entry and start them at the same moment.
 
-    Each process gets its arguments, then the start time (epoch seconds, ``delay`` from now: time to
-    import and connect first) as the last ``sys.argv``, and must print one JSON value; returns
-    them in ``argvs`` order. Any process failing fails the test with its stderr.
+    Each process, once it has imported and connected, prints ``ready`` and reads the common start
+    (epoch seconds) from stdin; it is sent when every process is ready, so slow imports on a loaded
+    machine cannot turn the race into a relay. Each then prints one JSON value; returns them in
+    ``argvs`` order. Any process failing fails the test with its stderr.
     """
-    start = str(time.time() + delay)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-c", script, *argv, start],
+            [sys.executable, "-c", script, *argv],
             cwd=REPO,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            text=True,
             env={"PYTHONPATH": str(REPO), "PATH": ""},
         )
         for argv in argvs
     ]
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=timeout)
-        assert worker.returncode == 0, err.decode()
-        results.append(json.loads(out))
-    return results
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            if worker.stdout.readline().strip() != "ready":
+                worker.wait(timeout=timeout)
+                raise AssertionError(f"a racer died before the start:\n{worker.stderr.read() if worker.stderr else ''}")
+        start = f"{time.time() + 0.2}\n"
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write(start)
+            worker.stdin.flush()
+        results = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=timeout)
+            assert worker.returncode == 0, err
+            results.append(json.loads(out))
+        return results
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> Settings:

@@ -134,7 +134,8 @@ from orchestration.ledger import Ledger
 box = Ledger(sys.argv[1])
 mode, now = sys.argv[2], datetime.fromisoformat(sys.argv[3])
 box.deliveries.list(limit=1)  # connect before the common start
-time.sleep(max(0.0, float(sys.argv[4]) - time.time()))
+print("ready", flush=True)  # imported and connected: race() answers with the common start
+time.sleep(max(0.0, float(sys.stdin.readline()) - time.time()))
 claimed = []
 while True:
     job = "run-hot" if mode == "job" else None

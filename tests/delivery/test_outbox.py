@@ -206,7 +206,8 @@ from orchestration.ledger import Ledger
 box = Ledger(sys.argv[1])
 now = datetime.fromisoformat(sys.argv[2])
 box.deliveries.list(limit=1)  # connect before the common start
-time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+print("ready", flush=True)  # imported and connected: race() answers with the common start
+time.sleep(max(0.0, float(sys.stdin.readline()) - time.time()))
 claimed = []
 while True:
     batch = box.deliveries.claim_due(now, 3, 600)
