@@ -137,8 +137,9 @@ class Requests:
 
         ``waiting`` while the job's outcome is unknown; ``pending`` (deliverable) when it is
         already recorded: a colleague who joins after :meth:`complete_job` released the others
-        would otherwise wait for a release that never comes (the sensor releases a finished run
-        once, the run's hook before Dagster reports the run finished). The request row is read
+        would otherwise wait for a release that may never come (the sensor releases a finished
+        run once; the run's hook releases it while Dagster still reports the run running, so the
+        API's own re-check of the run sees nothing to settle). The request row is read
         ``FOR SHARE`` so a concurrent ``complete_job`` (which updates that row first) either
         waits for this insert and then releases it with the others, or has committed the
         outcome this read sees. SQLite serializes writers anyway (``BEGIN IMMEDIATE``).
