@@ -90,8 +90,11 @@ class Dedup:
         log.warning("deleted run %s: created but never queued (claim %s)", run.run_id, run.tags.get(TAG_CLAIM))
 
     def join(self, asker: Asker, plan: RequestedReport, run: RunInfo) -> None:
-        self.ledger.requests.add_requester(asked_of(plan), asker, job_id=run.run_id)
-        self.settle_if_finished(run.run_id)
+        state = self.ledger.requests.add_requester(asked_of(plan), asker, job_id=run.run_id)
+        if state == "pending":  # the run's hook already recorded the outcome: send now, not at the sensor's tick
+            self.deliver(run.run_id)
+        else:
+            self.settle_if_finished(run.run_id)
 
     def settle(self, run: RunInfo) -> None:
         """Record a finished run's outcome: its waiting requesters are released for delivery."""

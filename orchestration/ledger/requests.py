@@ -131,9 +131,9 @@ class Requests:
         claim_id: str | None = None,
         launched: bool = False,
         now: datetime | None = None,
-    ) -> bool:
+    ) -> Literal["waiting", "pending"] | None:
         """Record ``asker`` as a recipient of the run ``job_id``, or of the request still launching
-        under ``claim_id``; False when they already are one.
+        under ``claim_id``: the state they got, None when they already are one.
 
         ``waiting`` while the job's outcome is unknown; ``pending`` (deliverable) when it is
         already recorded: a colleague who joins after :meth:`complete_job` released the others
@@ -147,8 +147,8 @@ class Requests:
         with self.engine.begin() as conn:
             request = request_id(conn, asked, job_id=job_id, claim_id=claim_id, now=now)
             ended = conn.execute(sa.select(q.status_of_job).where(q.id == request).with_for_update(read=True)).scalar()
-            state = "waiting" if ended is None else "pending"
-            return add_recipient(conn, request, asker, state=state, launched=launched, now=now)
+            state: Literal["waiting", "pending"] = "waiting" if ended is None else "pending"
+            return state if add_recipient(conn, request, asker, state=state, launched=launched, now=now) else None
 
     @retry_once
     def record_cache_hit(

@@ -262,6 +262,26 @@ def test_late_joiner_of_a_just_finished_run_is_notified_once(
     assert outbox.requests.complete_job(run_id, ("succeeded", "k/f.xlsx", "f.xlsx")) == 0
 
 
+def test_colleague_joining_after_the_runs_hook_recorded_the_outcome_is_sent_at_once(
+    client: TestClient, fake_dagster: FakeDagster, settings
+) -> None:
+    """The run's success hook recorded the outcome while Dagster still reports the run running:
+    a colleague who joins now is deliverable at once and handed to the delivery worker, not left
+    for the sensor's next tick (its re-check of the run sees nothing to settle)."""
+    launcher = client.app.state.services.launcher
+    run_id = client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth()).json()["results"]["id"]
+    outbox = Ledger(settings.ledger)
+    outbox.requests.complete_job(run_id, ("succeeded", "k/f.xlsx", "f.xlsx"))  # the hook; the run is still running
+    handed: list[str] = []
+    launcher.dedup.deliver = handed.append
+    assert client.get(f"{STORYBOARD}?month=3&year=2026", headers=auth({"userId": 12})).json() == {
+        "results": {"id": run_id}
+    }
+    assert handed == [run_id]
+    rows = {n.recipient_user_id: n.state for n in outbox.deliveries.list(job_id=run_id)}
+    assert rows == {10: "pending", 12: "pending"}
+
+
 def test_fifty_concurrent_identical_requests_make_one_run(
     client: TestClient, fake_dagster: FakeDagster, settings
 ) -> None:
