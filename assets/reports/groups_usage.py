@@ -206,13 +206,12 @@ def _local_day(col: str, tz: str) -> pl.Expr:
     return to_local(pl.col(col), tz).dt.strftime("%Y-%m-%d")
 
 
-def _member(frame: pl.DataFrame, col: str, ids: pl.DataFrame, id_col: str) -> pl.Expr:
-    """``frame[col]`` is one of its institution's ``ids[id_col]`` (an ``is_in`` per institution:
-    null for a null value, like ``is_in``), as a boolean column of ``frame`` in its row order."""
+def _member(col: str, ids: pl.DataFrame, id_col: str) -> pl.Expr:
+    """``col`` is one of its institution's ``ids[id_col]``: ``is_in`` per institution, on
+    (``BATCH_COLUMN``, value) pairs; null for a null value, like ``is_in``."""
     k = BATCH_COLUMN
-    hits = ids.select(k, pl.col(id_col).alias(col)).unique().with_columns(pl.lit(True).alias("__hit"))
-    flag = frame.select(k, col).join(hits, on=[k, col], how="left", maintain_order="left")["__hit"]
-    return pl.when(pl.col(col).is_null()).then(None).otherwise(pl.lit(flag.fill_null(False)))
+    pairs = ids.select(pl.struct(pl.col(k), pl.col(id_col).alias(col)).alias(col)).to_series()
+    return pl.when(pl.col(col).is_null()).then(None).otherwise(pl.struct(pl.col(k), pl.col(col)).is_in(pairs.implode()))
 
 
 def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> _Parts:
@@ -228,7 +227,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
     group_keys = groups.select(k, group_id="id")
     group_names = groups.select(k, group_id="id", group_name="name")
     members = conform_keyed("group_members", frames)
-    members = members.filter(_member(members, "group_id", group_keys, "group_id"))
+    members = members.filter(_member("group_id", group_keys, "group_id"))
     users = conform_keyed("users", frames).unique([k, "id"], keep="first")
     disciplines = conform_keyed("disciplines", frames).select(k, discipline_id="id", discipline_name="name")
     subjects = conform_keyed("subjects", frames).select(k, subject_id="id", subject_name="name")
@@ -237,7 +236,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
 
     questions = conform_keyed("questions", frames)
     questions = (
-        questions.filter(_member(questions, "group_id", group_keys, "group_id"))
+        questions.filter(_member("group_id", group_keys, "group_id"))
         .join(disciplines, on=[k, "discipline_id"], how="left", maintain_order="left")
         .join(subjects, on=[k, "subject_id"], how="left", maintain_order="left")
         .with_columns(
@@ -255,12 +254,12 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
     student_members = members.filter(pl.col("role") == "student")
     teacher_members = members.filter(pl.col("role") == "teacher")
     bookings = conform_keyed("bookings", frames).filter(pl.col("meeting_started_at").is_not_null())
-    in_groups = _member(bookings, "group_id", group_keys, "group_id")
+    in_groups = _member("group_id", group_keys, "group_id")
     held_by_students = bookings.filter(
-        in_groups | (pl.col("group_id").is_null() & _member(bookings, "student_id", student_members, "user_id"))
+        in_groups | (pl.col("group_id").is_null() & _member("student_id", student_members, "user_id"))
     ).select(k, "student_id")
     held_by_teachers = bookings.filter(
-        in_groups | (pl.col("group_id").is_null() & _member(bookings, "teacher_id", teacher_members, "user_id"))
+        in_groups | (pl.col("group_id").is_null() & _member("teacher_id", teacher_members, "user_id"))
     ).select(k, "teacher_id")
 
     # students
@@ -295,8 +294,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
     )
     students = students.with_columns(
         questions_count=pl.col("questions_count").fill_null(0),
-        active=_member(students, "user_id", named, "student_id")
-        | _member(students, "user_id", held_by_students, "student_id"),
+        active=_member("user_id", named, "student_id") | _member("user_id", held_by_students, "student_id"),
         existed=existed.fill_null(False),
     ).sort(k, collation_key(pl.col("name")), "name", "email", "user_id", nulls_last=True)
 
@@ -330,7 +328,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
         )
     )
     teachers = teachers.with_columns(
-        active=(pl.col("answered_questions_count") > 0) | _member(teachers, "user_id", held_by_teachers, "teacher_id")
+        active=(pl.col("answered_questions_count") > 0) | _member("user_id", held_by_teachers, "teacher_id")
     ).sort(
         k,
         collation_key(pl.col("first_name")),
@@ -346,8 +344,8 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
     nps = conform_keyed("nps_answers", frames)
     nps = (
         nps.filter(
-            _member(nps, "group_id", group_keys, "group_id")
-            | (pl.col("group_id").is_null() & _member(nps, "user_id", members, "user_id"))
+            _member("group_id", group_keys, "group_id")
+            | (pl.col("group_id").is_null() & _member("user_id", members, "user_id"))
         )
         .join(users.select(k, user_id="id", name="name", email="email"), on=[k, "user_id"], how="left")
         .join(group_names, on=[k, "group_id"], how="left")
