@@ -140,7 +140,10 @@ def keyed(frame: pl.DataFrame | None, institution_id: int) -> pl.DataFrame | Non
     """One institution's extracted frame with its ``BATCH_COLUMN`` (as a batched query returns it)."""
     if frame is None or frame.width == 0 or BATCH_COLUMN in frame.columns:
         return frame
-    return frame.select(pl.lit(institution_id, pl.Int64()).alias(BATCH_COLUMN), pl.all())
+    # Series and frame operations directly, not a select: ~0.2 ms of query overhead per frame is
+    # what the single path would pay for its batch of one.
+    key = pl.Series(BATCH_COLUMN, [institution_id], pl.Int64()).new_from_index(0, frame.height)
+    return frame.clone().insert_column(0, key)
 
 
 def key_frames(frames: Mapping[str, pl.DataFrame], institution_id: int) -> dict[str, pl.DataFrame]:
@@ -174,6 +177,9 @@ def batch_of_one(build_batch: BatchBuilder) -> Builder:
 
 def split_built(frame: pl.DataFrame, institution_ids: Sequence[int]) -> dict[int, pl.DataFrame]:
     """A batch builder's result -> each institution's report frame (rows in order; zero rows where none)."""
+    keys = frame.get_column(BATCH_COLUMN)
+    if len(institution_ids) == 1 and (frame.height == 0 or (keys.n_unique() == 1 and keys[0] == institution_ids[0])):
+        return {institution_ids[0]: frame.drop(BATCH_COLUMN)}  # the batch of one (the sync path): no split
     parts = frame.partition_by(BATCH_COLUMN, as_dict=True, maintain_order=True, include_key=False)
     empty = frame.clear().drop(BATCH_COLUMN)
     return {i: parts.get((i,), empty) for i in institution_ids}
@@ -189,7 +195,8 @@ def conform_keyed(
         return empty.select(pl.lit(None, pl.Int64()).alias(BATCH_COLUMN), pl.all()).clear()
     if BATCH_COLUMN not in frame.columns:
         raise ValueError(f"{table}: frame without {BATCH_COLUMN} (see keyed)")
-    out = conform(table, frame.drop(BATCH_COLUMN), columns, required=required)
+    rest = pl.DataFrame([frame.get_column(c) for c in frame.columns if c != BATCH_COLUMN])
+    out = conform(table, rest, columns, required=required)
     if out.height != frame.height:
         raise ValueError(f"{table}: a keyed frame without columns")
     return out.insert_column(0, frame[BATCH_COLUMN].cast(pl.Int64()))
