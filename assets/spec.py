@@ -10,7 +10,7 @@ partitioned asset and an ad-hoc job; nothing else needs wiring.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -79,9 +79,13 @@ class ReportRequest:
 
 
 Builder = Callable[[Mapping[str, pl.DataFrame], ReportRequest], pl.DataFrame]
+# Builds every institution of a batch at once (see ``assets.batching``): frames keyed by the batch
+# column, the batch's requests (same period, timezone, options, filters); result keyed the same way.
+BatchBuilder = Callable[[Mapping[str, pl.DataFrame], Sequence[ReportRequest]], pl.DataFrame]
 # Nested reports (groups usage): the JSON document, and an xlsx writer for it
 # taking (summary, path, title-or-None).
 Summary = Callable[[Mapping[str, pl.DataFrame], ReportRequest], dict[str, Any]]
+SummaryBatch = Callable[[Mapping[str, pl.DataFrame], Sequence[ReportRequest]], dict[int, dict[str, Any]]]
 SummaryXlsxWriter = Callable[[Mapping[str, Any], Any, str | None], None]
 
 
@@ -97,6 +101,9 @@ class ReportSpec:
     queries: Mapping[str, str]
     build: Builder
     monthly: bool = True
+    # Optional: the builder for many institutions at once (a backfill run's chunk); when set,
+    # ``build`` must be ``assets.batching.batch_of_one(build_batch)``, so both are one code.
+    build_batch: BatchBuilder | None = None
     filter_names: tuple[str, ...] = ()
     formats: tuple[str, ...] = ("xlsx", "csv", "json")
     default_format: str = "xlsx"
@@ -105,6 +112,9 @@ class ReportSpec:
     # ``summary(frames, request)`` and xlsx output is ``summary_xlsx(summary,
     # path, title)``; ``build`` still gives the flat table used for csv.
     summary: Summary | None = None
+    # ...and, optionally, every institution's summary of a batch at once (see ``build_batch``);
+    # ``summary`` is then its batch of one.
+    summary_batch: SummaryBatch | None = None
     summary_xlsx: SummaryXlsxWriter | None = None
     # ...the filter whose value titles the xlsx document, and what the document
     # counts as its rows (run metadata, job rows).

@@ -26,10 +26,13 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from assets.batching import BATCH_COLUMN, NotBatchable, batch_query, split
+import polars as pl
+
+from assets.batching import BATCH_COLUMN, NotBatchable, batch_query, split, split_built
 from assets.spec import ReportRequest, ReportSpec
-from assets.writers.render import Computed
+from assets.writers.render import Computed, renders_summary
 from orchestration.produce import compute
 from orchestration.warehouse.client import Warehouse
 
@@ -101,9 +104,11 @@ def compute_many(
     requests: Sequence[ReportRequest],
     warehouse: Warehouse,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    fmt: str | None = None,
 ) -> Iterator[tuple[int, Computed | Exception]]:
     """``(index into requests, Computed or the extraction error)`` for every request, chunk by chunk.
 
+    ``fmt`` (default: the spec's) decides what is built per chunk: the flat table or the nested document.
     Only one chunk's frames are alive at a time (the caller builds and writes each ``Computed``
     before asking for the next). Requests for the same institution twice are computed separately.
     """
@@ -125,7 +130,8 @@ def compute_many(
         try:
             ids = chunk.institution_ids
             queries = {name: batch_query(sql, ids) for name, sql in spec.queries.items()}
-            per_institution = split(warehouse.query_many(queries, chunk.params), ids)
+            frames = warehouse.query_many(queries, chunk.params)
+            per_institution = split(frames, ids)
         except NotBatchable:
             yield from _one_by_one(spec, chunk.requests, positions, warehouse)
             continue
@@ -133,9 +139,64 @@ def compute_many(
             log.warning("batched extraction of %d institutions failed; one at a time", len(ids), exc_info=True)
             yield from _one_by_one(spec, chunk.requests, positions, warehouse)
             continue
+        built, summarized = build_chunk(spec, chunk.requests, frames, fmt or spec.default_format)
+        del frames
         for pos, request in zip(positions, chunk.requests, strict=True):
-            yield pos, Computed(spec=spec, request=request, frames=per_institution.pop(request.institution.id))
-        del per_institution
+            inst = request.institution.id
+            yield (
+                pos,
+                Computed(
+                    spec=spec,
+                    request=request,
+                    frames=per_institution.pop(inst),
+                    built=built.pop(inst, None),
+                    summarized=summarized.pop(inst, None),
+                ),
+            )
+        del per_institution, built, summarized
+
+
+def _shared(request: ReportRequest) -> tuple[object, ...]:
+    """What a batch builder's requests must share: everything but the institution's id, name and subdomain."""
+    return (
+        request.institution.timezone,
+        request.start,
+        request.end,
+        request.as_of,
+        sorted(request.filters.items(), key=repr),
+        sorted(request.options.items(), key=repr),
+    )
+
+
+def build_chunk(
+    spec: ReportSpec, requests: Sequence[ReportRequest], frames: Mapping[str, pl.DataFrame], fmt: str
+) -> tuple[dict[int, pl.DataFrame], dict[int, dict[str, Any]]]:
+    """Each institution's flat table, or its nested document when ``fmt`` renders one, built in one pass
+    per group of requests that share everything but the institution (in a run: per timezone), when the
+    spec has a batch builder for it. A group whose batch build fails is left out: its institutions are
+    then built one by one by the writer, so an error stays with its partition."""
+    summary = renders_summary(spec, fmt)
+    if (spec.summary_batch if summary else spec.build_batch) is None:
+        return {}, {}
+    groups: dict[str, list[ReportRequest]] = {}
+    for request in requests:
+        groups.setdefault(repr(_shared(request)), []).append(request)
+    built: dict[int, pl.DataFrame] = {}
+    summarized: dict[int, dict[str, Any]] = {}
+    for members in groups.values():
+        ids = [r.institution.id for r in members]
+        try:
+            subset = frames
+            if len(members) < len(requests):
+                wanted = pl.Series(ids, dtype=pl.Int64())
+                subset = {n: f.filter(pl.col(BATCH_COLUMN).is_in(wanted.implode())) for n, f in frames.items()}
+            if summary and spec.summary_batch is not None:
+                summarized.update(spec.summary_batch(subset, members))
+            elif spec.build_batch is not None:
+                built.update(split_built(spec.build_batch(subset, members), ids))
+        except Exception:
+            log.warning("batch build of %d institutions failed; one at a time", len(ids), exc_info=True)
+    return built, summarized
 
 
 def _one_by_one(

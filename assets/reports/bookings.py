@@ -30,14 +30,14 @@ that happened by ``as_of``, so a re-run as of a past instant is consistent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, timedelta
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed
 from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, local_text, text
 from assets.spec import ColumnKind, ReportRequest, ReportSpec
-from assets.warehouse.tables import conform
 
 DEFAULT_MIN_CANCEL_NOTICE_HOURS = 24.0
 
@@ -158,15 +158,18 @@ def booking_status(request: ReportRequest) -> pl.Expr:
     )
 
 
-def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
-    """Bookings scheduled in the period, one row each (seed field order), sorted by scheduled time."""
-    bookings = conform("bookings", frames)
+def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> pl.DataFrame:
+    """Bookings scheduled in the period, one row each (seed field order), sorted by scheduled time;
+    every institution of the batch at once (``BATCH_COLUMN`` first, see ``assets.batching``)."""
+    request = requests[0]
+    k = BATCH_COLUMN
+    bookings = conform_keyed("bookings", frames)
     school_ids = id_filter(request, "school_ids", pl.Int64())
     if school_ids is not None:
         bookings = bookings.filter(pl.col("school_id").is_in(school_ids))
     tz = request.institution.timezone
     as_of = pl.lit(request.as_of.astimezone(UTC).replace(tzinfo=None), pl.Datetime("us"))
-    users = conform("users", frames)
+    users = conform_keyed("users", frames)
     joined = (
         bookings.with_columns(
             code=booking_status(request),
@@ -174,31 +177,40 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
             ended=pl.when(pl.col("meeting_ended_at") <= as_of).then(pl.col("meeting_ended_at")),
             cancelled=pl.when(pl.col("cancelled_at") <= as_of).then(pl.col("cancelled_at")),
         )
-        .join(dimension(conform("schools", frames), "school_id", {"name": "school_name"}), on="school_id", how="left")
-        .join(dimension(conform("groups", frames), "group_id", {"name": "group_name"}), on="group_id", how="left")
         .join(
-            dimension(conform("disciplines", frames), "discipline_id", {"name": "d_name"}),
-            on="discipline_id",
+            dimension(conform_keyed("schools", frames), "school_id", {"name": "school_name"}),
+            on=[k, "school_id"],
+            how="left",
+        )
+        .join(
+            dimension(conform_keyed("groups", frames), "group_id", {"name": "group_name"}),
+            on=[k, "group_id"],
+            how="left",
+        )
+        .join(
+            dimension(conform_keyed("disciplines", frames), "discipline_id", {"name": "d_name"}),
+            on=[k, "discipline_id"],
             how="left",
         )
         .join(
             dimension(
-                conform("booking_rooms", frames), "booking_room_id", {"name": "room_name", "modal": "room_modal"}
+                conform_keyed("booking_rooms", frames), "booking_room_id", {"name": "room_name", "modal": "room_modal"}
             ),
-            on="booking_room_id",
+            on=[k, "booking_room_id"],
             how="left",
         )
         .join(
             dimension(users, "student_id", {"external_id": "s_ext", "name": "s_name", "email": "s_email"}),
-            on="student_id",
+            on=[k, "student_id"],
             how="left",
         )
-        .join(dimension(users, "teacher_id", {"name": "t_name", "email": "t_email"}), on="teacher_id", how="left")
-        .join(dimension(users, "cancelled_by_id", {"name": "c_name"}), on="cancelled_by_id", how="left")
-        .sort("scheduled_for", "id")
+        .join(dimension(users, "teacher_id", {"name": "t_name", "email": "t_email"}), on=[k, "teacher_id"], how="left")
+        .join(dimension(users, "cancelled_by_id", {"name": "c_name"}), on=[k, "cancelled_by_id"], how="left")
+        .sort(k, "scheduled_for", "id")
     )
     minutes = (pl.col("ended") - pl.col("started")).dt.total_seconds() / 60.0
     return joined.select(
+        k,
         id=text(pl.col("id")),
         school_name=text(pl.col("school_name")),
         created_at=local_text(pl.col("created_at"), tz),
@@ -225,6 +237,9 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
     )
 
 
+build = batch_of_one(build_batch)
+
+
 SPEC = ReportSpec(
     name="bookings",
     slug="bookings",
@@ -239,6 +254,7 @@ SPEC = ReportSpec(
     columns=COLUMNS,
     queries=QUERIES,
     build=build,
+    build_batch=build_batch,
     monthly=True,
     filter_names=("school_ids",),
     formats=("json", "csv"),

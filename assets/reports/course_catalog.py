@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed
 from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
-from assets.warehouse.tables import conform
 
 DESCRIPTION = """\
 **Course catalog** (seed 001, `GET /institution/reports/catalog?start_date=&end_date=[&school_ids=]`).
@@ -102,9 +102,9 @@ QUERIES: dict[str, str] = {
 URL_PLACEHOLDERS = ("subdomain", "course_id", "institution_id")
 
 
-def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -> pl.DataFrame:
-    """The named frame as schema.sql declares it, restricted to the institution (defence in depth)."""
-    return conform(name, frames, required=True).filter(pl.col("institution_id") == institution_id)
+def _input(frames: Mapping[str, pl.DataFrame], name: str) -> pl.DataFrame:
+    """The named frame as schema.sql declares it, restricted to each row's own institution (defence in depth)."""
+    return conform_keyed(name, frames, required=True).filter(pl.col("institution_id") == pl.col(BATCH_COLUMN))
 
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
@@ -143,68 +143,80 @@ def _school_filter(filters: Mapping[str, Any]) -> list[int] | None:
 
 
 def _school_names(links: pl.DataFrame, schools: pl.DataFrame) -> pl.DataFrame:
-    """course_id -> "A, B, C" over all the course's schools (each school once)."""
+    """(institution, course_id) -> "A, B, C" over all the course's schools (each school once)."""
+    k = BATCH_COLUMN
     named = (
-        links.select("course_id", "school_id")
+        links.select(k, "course_id", "school_id")
         .unique()
-        .join(schools.select(pl.col("id").alias("school_id"), "name"), on="school_id", how="inner")
+        .join(schools.select(k, pl.col("id").alias("school_id"), "name"), on=[k, "school_id"], how="inner")
         .with_columns(collation_key(pl.col("name")).alias("key"))
-        .sort(["course_id", "key", "name", "school_id"])
+        .sort([k, "course_id", "key", "name", "school_id"])
     )
-    return named.group_by("course_id", maintain_order=True).agg(pl.col("name").str.join(", ").alias("schools"))
+    return named.group_by(k, "course_id", maintain_order=True).agg(pl.col("name").str.join(", ").alias("schools"))
 
 
-def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
-    """Frames from ``QUERIES`` -> the report frame (columns = ``COLUMNS`` keys, in order)."""
+def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> pl.DataFrame:
+    """Frames from ``QUERIES`` (keyed by institution, ``assets.batching``) -> the report frame of every
+    institution of the batch (``BATCH_COLUMN``, then the ``COLUMNS`` keys, in order)."""
+    request = requests[0]
     if request.start is None or request.end is None:
         raise ValueError("course_catalog needs a period (request.start and request.end)")
     student_template = _template(request.options, "student_url_template")
     admin_template = _template(request.options, "admin_url_template")
     school_ids = _school_filter(request.filters)
-    inst = request.institution
-    tz = inst.timezone
+    tz = request.institution.timezone
+    k = BATCH_COLUMN
 
-    courses = _input(frames, "courses", inst.id).unique("id")
-    schools = _input(frames, "schools", inst.id).unique("id")
+    courses = _input(frames, "courses").unique([k, "id"])
+    schools = _input(frames, "schools").unique([k, "id"])
     # A link counts only when its school is one of the institution's schools.
-    links = _input(frames, "course_schools", inst.id).join(
-        schools.select(pl.col("id").alias("school_id")), on="school_id", how="semi"
+    links = _input(frames, "course_schools").join(
+        schools.select(k, pl.col("id").alias("school_id")), on=[k, "school_id"], how="semi"
     )
-    views = _input(frames, "course_views", inst.id).filter(_in_period("viewed_at", request))
-    enrollments = _input(frames, "enrollments", inst.id)
+    views = _input(frames, "course_views").filter(_in_period("viewed_at", request))
+    enrollments = _input(frames, "enrollments")
 
     if school_ids is not None:
-        selected = links.filter(pl.col("school_id").is_in(school_ids)).select(pl.col("course_id").alias("id"))
-        courses = courses.join(selected.unique(), on="id", how="semi")
+        selected = links.filter(pl.col("school_id").is_in(school_ids)).select(k, pl.col("course_id").alias("id"))
+        courses = courses.join(selected.unique(), on=[k, "id"], how="semi")
 
-    view_counts = views.group_by("course_id").agg(pl.len().cast(pl.Int64).alias("views"))
-    enrollment_counts = enrollments.group_by("course_id").agg(
+    view_counts = views.group_by(k, "course_id").agg(pl.len().cast(pl.Int64).alias("views"))
+    enrollment_counts = enrollments.group_by(k, "course_id").agg(
         _in_period("enrolled_at", request).sum().cast(pl.Int64).alias("enrollments"),
         _in_period("completed_at", request).fill_null(False).sum().cast(pl.Int64).alias("completions"),
     )
 
     rows = (
-        courses.join(view_counts.rename({"course_id": "id"}), on="id", how="left")
-        .join(enrollment_counts.rename({"course_id": "id"}), on="id", how="left")
-        .join(_school_names(links, schools).rename({"course_id": "id"}), on="id", how="left")
-        .sort("id")
+        courses.join(view_counts.rename({"course_id": "id"}), on=[k, "id"], how="left")
+        .join(enrollment_counts.rename({"course_id": "id"}), on=[k, "id"], how="left")
+        .join(_school_names(links, schools).rename({"course_id": "id"}), on=[k, "id"], how="left")
+        .sort(k, "id")
     )
-    fill = {"subdomain": inst.subdomain, "institution_id": inst.id}
-    ids = rows["id"].to_list()
+    subdomains = {r.institution.id: r.institution.subdomain for r in requests}
+    keys = list(zip(rows[k].to_list(), rows["id"].to_list(), strict=True))
+
+    def urls(name: str, template: str) -> pl.Series:
+        values = [template.format(course_id=i, subdomain=subdomains[inst], institution_id=inst) for inst, i in keys]
+        return pl.Series(name, values, dtype=pl.String())
+
     published = pl.col("status") == 1
     result = rows.select(
+        k,
         "id",
         "title",
-        pl.Series("student_url", [student_template.format(course_id=i, **fill) for i in ids], dtype=pl.String()),
+        urls("student_url", student_template),
         pl.when(published).then(pl.lit("Publicado")).otherwise(pl.lit("Rascunho")).alias("status"),
-        pl.Series("admin_url", [admin_template.format(course_id=i, **fill) for i in ids], dtype=pl.String()),
+        urls("admin_url", admin_template),
         pl.col("views").fill_null(0),
         pl.col("enrollments").fill_null(0),
         pl.col("completions").fill_null(0),
         pl.when(published).then(to_local(pl.col("published_at"), tz).dt.date()).alias("published_on"),
         "schools",
     )
-    return result.select(pl.col(c.key).cast(KIND_DTYPES[c.kind]) for c in COLUMNS)
+    return result.select(pl.col(k), *(pl.col(c.key).cast(KIND_DTYPES[c.kind]) for c in COLUMNS))
+
+
+build = batch_of_one(build_batch)
 
 
 SPEC = ReportSpec(
@@ -215,6 +227,7 @@ SPEC = ReportSpec(
     columns=COLUMNS,
     queries=QUERIES,
     build=build,
+    build_batch=build_batch,
     monthly=True,
     filter_names=("school_ids",),
     default_format="xlsx",

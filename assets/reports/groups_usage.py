@@ -60,17 +60,17 @@ which is what the monthly partition computes). Definitions:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any, cast
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed, key_frames, split_built
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
 from assets.reports.stift_common import by_institution, csv_columns, id_filter, in_period
 from assets.spec import ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
-from assets.warehouse.tables import conform
 
 NO_DISCIPLINE = "Sem disciplina"
 TOP_SUBJECTS = 5
@@ -206,26 +206,43 @@ def _local_day(col: str, tz: str) -> pl.Expr:
     return to_local(pl.col(col), tz).dt.strftime("%Y-%m-%d")
 
 
-def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Parts:
+def _member(col: str, ids: pl.DataFrame, id_col: str, one: bool) -> pl.Expr:
+    """``col`` is one of its institution's ``ids[id_col]``: ``is_in`` per institution, on
+    (``BATCH_COLUMN``, value) pairs; null for a null value, like ``is_in``. ``one``: the batch
+    holds one institution, where the pair test is the value test (cheaper: the sync path)."""
+    if one:
+        return pl.col(col).is_in(ids.get_column(id_col).implode())
+    k = BATCH_COLUMN
+    pairs = pl.DataFrame([ids.get_column(k), ids.get_column(id_col).alias(col)]).to_struct(col)
+    return pl.when(pl.col(col).is_null()).then(None).otherwise(pl.struct(pl.col(k), pl.col(col)).is_in(pairs.implode()))
+
+
+def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> _Parts:
+    """Every institution of the batch at once: frames keyed by ``BATCH_COLUMN`` (``assets.batching``),
+    parts keyed the same way; the ``is_in`` tests of one institution are joins on (institution, id)."""
+    request = requests[0]
     tz = request.institution.timezone
-    groups = conform("groups", frames)
+    k = BATCH_COLUMN
+    one = len({r.institution.id for r in requests}) == 1
+    groups = conform_keyed("groups", frames)
     wanted = id_filter(request, "group_ids", pl.String())
     if wanted is not None:
         groups = groups.filter(pl.col("id").is_in(wanted))
-    group_ids = groups["id"]
-    group_names = groups.select(group_id="id", group_name="name")
-    members = conform("group_members", frames).filter(pl.col("group_id").is_in(group_ids.implode()))
-    users = conform("users", frames).unique("id", keep="first")
-    disciplines = conform("disciplines", frames).select(discipline_id="id", discipline_name="name")
-    subjects = conform("subjects", frames).select(subject_id="id", subject_name="name")
+    group_keys = groups.select(k, group_id="id")
+    group_names = groups.select(k, group_id="id", group_name="name")
+    members = conform_keyed("group_members", frames)
+    members = members.filter(_member("group_id", group_keys, "group_id", one))
+    users = conform_keyed("users", frames).unique([k, "id"], keep="first")
+    disciplines = conform_keyed("disciplines", frames).select(k, discipline_id="id", discipline_name="name")
+    subjects = conform_keyed("subjects", frames).select(k, subject_id="id", subject_name="name")
     end_utc = request.query_params().get("end_utc")
     hours = service_hours(request)
 
+    questions = conform_keyed("questions", frames)
     questions = (
-        conform("questions", frames)
-        .filter(pl.col("group_id").is_in(group_ids.implode()))
-        .join(disciplines, on="discipline_id", how="left")
-        .join(subjects, on="subject_id", how="left")
+        questions.filter(_member("group_id", group_keys, "group_id", one))
+        .join(disciplines, on=[k, "discipline_id"], how="left", maintain_order="left")
+        .join(subjects, on=[k, "subject_id"], how="left", maintain_order="left")
         .with_columns(
             anonymous=pl.col("anonymous").fill_null(False),
             discipline_key=pl.col("discipline_name").fill_null(NO_DISCIPLINE),
@@ -235,28 +252,28 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
                 - service_minutes_until(to_local(pl.col("created_at"), tz), hours)
             ).clip(0.0, None),
         )
-        .sort("created_at", "id")
+        .sort(k, "created_at", "id")
     )
     named = questions.filter(~pl.col("anonymous"))
-    student_ids = members.filter(pl.col("role") == "student")["user_id"]
-    teacher_ids = members.filter(pl.col("role") == "teacher")["user_id"]
-    bookings = conform("bookings", frames).filter(pl.col("meeting_started_at").is_not_null())
-    in_groups = pl.col("group_id").is_in(group_ids.implode())
+    student_members = members.filter(pl.col("role") == "student")
+    teacher_members = members.filter(pl.col("role") == "teacher")
+    bookings = conform_keyed("bookings", frames).filter(pl.col("meeting_started_at").is_not_null())
+    in_groups = _member("group_id", group_keys, "group_id", one)
     held_by_students = bookings.filter(
-        in_groups | (pl.col("group_id").is_null() & pl.col("student_id").is_in(student_ids.implode()))
-    )["student_id"]
+        in_groups | (pl.col("group_id").is_null() & _member("student_id", student_members, "user_id", one))
+    ).select(k, "student_id")
     held_by_teachers = bookings.filter(
-        in_groups | (pl.col("group_id").is_null() & pl.col("teacher_id").is_in(teacher_ids.implode()))
-    )["teacher_id"]
+        in_groups | (pl.col("group_id").is_null() & _member("teacher_id", teacher_members, "user_id", one))
+    ).select(k, "teacher_id")
 
     # students
     student_groups = pl.concat(
         [
-            members.filter(pl.col("role") == "student").select("user_id", "group_id"),
-            named.select(user_id="student_id", group_id="group_id"),
+            student_members.select(k, "user_id", "group_id"),
+            named.select(k, user_id="student_id", group_id="group_id"),
         ]
     ).unique()
-    question_lists = named.group_by("student_id", maintain_order=True).agg(
+    question_lists = named.group_by(k, "student_id", maintain_order=True).agg(
         questions_count=pl.len().cast(pl.Int64()),
         questions=pl.struct(
             discipline=pl.when(pl.col("discipline_id").is_not_null()).then(
@@ -273,86 +290,102 @@ def _compute(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> _Par
             pl.col("deleted_at").is_null() | (pl.col("deleted_at") >= end_utc)
         )
     students = (
-        student_groups.join(group_names, on="group_id", how="left")
-        .group_by("user_id")
+        student_groups.join(group_names, on=[k, "group_id"], how="left")
+        .group_by(k, "user_id")
         .agg(groups=pl.col("group_name").unique().sort())
-        .join(users.rename({"id": "user_id"}), on="user_id", how="left")
-        .join(question_lists.rename({"student_id": "user_id"}), on="user_id", how="left")
-        .with_columns(
-            questions_count=pl.col("questions_count").fill_null(0),
-            active=pl.col("user_id").is_in(named["student_id"].implode())
-            | pl.col("user_id").is_in(held_by_students.implode()),
-            existed=existed.fill_null(False),
-        )
-        .sort(collation_key(pl.col("name")), "name", "email", "user_id", nulls_last=True)
+        .join(users.rename({"id": "user_id"}), on=[k, "user_id"], how="left")
+        .join(question_lists.rename({"student_id": "user_id"}), on=[k, "user_id"], how="left")
     )
+    students = students.with_columns(
+        questions_count=pl.col("questions_count").fill_null(0),
+        active=_member("user_id", named, "student_id", one) | _member("user_id", held_by_students, "student_id", one),
+        existed=existed.fill_null(False),
+    ).sort(k, collation_key(pl.col("name")), "name", "email", "user_id", nulls_last=True)
 
     # teachers
     answered = questions.filter(pl.col("answered_at").is_not_null() & pl.col("teacher_id").is_not_null())
     teacher_groups = pl.concat(
         [
-            members.filter(pl.col("role") == "teacher").select("user_id", "group_id"),
-            answered.select(user_id="teacher_id", group_id="group_id"),
+            teacher_members.select(k, "user_id", "group_id"),
+            answered.select(k, user_id="teacher_id", group_id="group_id"),
         ]
     ).unique()
     teacher_disciplines = (
-        conform("teacher_disciplines", frames)
-        .join(disciplines, on="discipline_id", how="inner")
-        .group_by("teacher_id")
+        conform_keyed("teacher_disciplines", frames)
+        .join(disciplines, on=[k, "discipline_id"], how="inner")
+        .group_by(k, "teacher_id")
         .agg(disciplines=pl.col("discipline_name").unique().sort())
     )
-    answered_stats = answered.group_by("teacher_id").agg(
+    answered_stats = answered.group_by(k, "teacher_id").agg(
         answered_questions_count=pl.len().cast(pl.Int64()), average_response_time=pl.col("response_minutes").mean()
     )
     teachers = (
-        teacher_groups.join(group_names, on="group_id", how="left")
-        .group_by("user_id")
+        teacher_groups.join(group_names, on=[k, "group_id"], how="left")
+        .group_by(k, "user_id")
         .agg(groups=pl.col("group_name").unique().sort())
-        .join(users.rename({"id": "user_id"}), on="user_id", how="left")
-        .join(teacher_disciplines.rename({"teacher_id": "user_id"}), on="user_id", how="left")
-        .join(answered_stats.rename({"teacher_id": "user_id"}), on="user_id", how="left")
+        .join(users.rename({"id": "user_id"}), on=[k, "user_id"], how="left")
+        .join(teacher_disciplines.rename({"teacher_id": "user_id"}), on=[k, "user_id"], how="left")
+        .join(answered_stats.rename({"teacher_id": "user_id"}), on=[k, "user_id"], how="left")
         .with_columns(
             answered_questions_count=pl.col("answered_questions_count").fill_null(0),
             disciplines=pl.col("disciplines").fill_null(pl.lit([], pl.List(pl.String()))),
         )
-        .with_columns(
-            active=(pl.col("answered_questions_count") > 0) | pl.col("user_id").is_in(held_by_teachers.implode())
-        )
-        .sort(
-            collation_key(pl.col("first_name")),
-            collation_key(pl.col("last_name")),
-            "first_name",
-            "last_name",
-            "email",
-            "user_id",
-            nulls_last=True,
-        )
+    )
+    teachers = teachers.with_columns(
+        active=(pl.col("answered_questions_count") > 0) | _member("user_id", held_by_teachers, "teacher_id", one)
+    ).sort(
+        k,
+        collation_key(pl.col("first_name")),
+        collation_key(pl.col("last_name")),
+        "first_name",
+        "last_name",
+        "email",
+        "user_id",
+        nulls_last=True,
     )
 
     # NPS
-    member_ids = members["user_id"]
+    nps = conform_keyed("nps_answers", frames)
     nps = (
-        conform("nps_answers", frames)
-        .filter(in_groups | (pl.col("group_id").is_null() & pl.col("user_id").is_in(member_ids.implode())))
-        .join(users.select(user_id="id", name="name", email="email"), on="user_id", how="left")
-        .join(group_names, on="group_id", how="left")
+        nps.filter(
+            _member("group_id", group_keys, "group_id", one)
+            | (pl.col("group_id").is_null() & _member("user_id", members, "user_id", one))
+        )
+        .join(users.select(k, user_id="id", name="name", email="email"), on=[k, "user_id"], how="left")
+        .join(group_names, on=[k, "group_id"], how="left")
         .with_columns(
             response_minutes=(pl.col("answered_at") - pl.col("asked_at")).dt.total_microseconds() / 60_000_000.0,
             answered_day=_local_day("answered_at", tz),
         )
-        .sort("answered_at", "id")
+        .sort(k, "answered_at", "id")
     )
     return _Parts(questions=questions, students=students, teachers=teachers, nps=nps)
+
+
+def _split(parts: _Parts, institution_ids: Sequence[int]) -> dict[int, _Parts]:
+    """Batch parts -> each institution's (``BATCH_COLUMN`` dropped, rows in order)."""
+    frames = {f.name: split_built(getattr(parts, f.name), institution_ids) for f in fields(_Parts)}
+    return {i: _Parts(**{name: by_id[i] for name, by_id in frames.items()}) for i in institution_ids}
 
 
 def _date_fields(tz: str) -> list[pl.Expr]:
     return [_local_day(c, tz).alias(c) for c in ("created_at", "blocked_at", "deleted_at")]
 
 
+def summaries_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> dict[int, dict[str, Any]]:
+    """Each institution's summary (``build_summary``) for a batch: frames keyed by ``BATCH_COLUMN``."""
+    parts = _split(_compute(frames, requests), [r.institution.id for r in requests])
+    return {r.institution.id: _summary(parts[r.institution.id], r) for r in requests}
+
+
 def build_summary(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> dict[str, Any]:
-    """The seed's groups-usage JSON object (definitions in the module docstring)."""
+    """The seed's groups-usage JSON object (definitions in the module docstring): the batch of one."""
+    return summaries_batch(key_frames(frames, request.institution.id), [request])[request.institution.id]
+
+
+def _summary(parts: _Parts, request: ReportRequest) -> dict[str, Any]:
+    """One institution's summary from its parts."""
     tz = request.institution.timezone
-    parts = _compute(frames, request)
     q = parts.questions
     answered = q.filter(pl.col("answered_at").is_not_null())
     rated = q.filter(pl.col("answer_rating").is_not_null())
@@ -450,11 +483,12 @@ def _top_subjects(names: list[str]) -> dict[str, int]:
     return dict(ranked[:TOP_SUBJECTS])
 
 
-def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
-    """The summary's ``students`` list as a flat table (groups joined by ", ")."""
-    tz = request.institution.timezone
-    students = _compute(frames, request).students
+def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> pl.DataFrame:
+    """The summary's ``students`` list as a flat table (groups joined by ", "), every institution of the batch."""
+    tz = requests[0].institution.timezone
+    students = _compute(frames, requests).students
     return students.select(
+        BATCH_COLUMN,
         name=pl.col("name").fill_null(""),
         groups=pl.col("groups").list.join(", "),
         email=pl.col("email").fill_null(""),
@@ -464,6 +498,9 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         deleted_at=to_local(pl.col("deleted_at"), tz).dt.date(),
         questions_count=pl.col("questions_count"),
     )
+
+
+build = batch_of_one(build_batch)
 
 
 SPEC = ReportSpec(
@@ -480,12 +517,14 @@ SPEC = ReportSpec(
     columns=COLUMNS,
     queries=QUERIES,
     build=build,
+    build_batch=build_batch,
     monthly=True,
     filter_names=("group_ids", "show_disciplines", "show_teachers", "name"),
     formats=("json", "csv", "xlsx"),
     default_format="json",
     sheet_name="Alunos",
     summary=build_summary,
+    summary_batch=summaries_batch,
     summary_xlsx=write_groups_usage_xlsx,
     summary_title_filter="name",
     summary_rows=lambda summary: len(summary.get("students", [])),

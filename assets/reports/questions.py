@@ -32,13 +32,13 @@ Field rules (the seed example is the contract for names, order and formats):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed, institutions_frame
 from assets.reports.stift_common import by_institution, csv_columns, dimension, id_filter, in_period, iso_utc, text
 from assets.spec import ColumnKind, ReportRequest, ReportSpec
-from assets.warehouse.tables import conform
 
 DEFAULT_URL_TEMPLATE = "https://portal.stift.com.br/#/questions/{question_id}/"
 
@@ -123,52 +123,68 @@ def question_status() -> pl.Expr:
     )
 
 
-def link_expr(template: str, subdomain: str) -> pl.Expr:
-    """Vectorized ``template.format(question_id=id)`` (``{subdomain}`` filled once)."""
-    parts = template.replace("{subdomain}", subdomain).split("{question_id}")
+def link_expr(template: str, subdomain: pl.Expr) -> pl.Expr:
+    """Vectorized ``template.format(subdomain=..., question_id=id)`` (``subdomain`` per row: the batch's
+    institutions differ; a real subdomain cannot contain the ``{question_id}`` placeholder itself)."""
     pieces: list[pl.Expr] = []
-    for i, part in enumerate(parts):
+    for i, part in enumerate(template.split("{question_id}")):
         if i:
             pieces.append(pl.col("id"))
-        pieces.append(pl.lit(part))
+        for j, text_part in enumerate(part.split("{subdomain}")):
+            if j:
+                pieces.append(subdomain)
+            pieces.append(pl.lit(text_part))
     return pl.concat_str(pieces)
 
 
-def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
-    """Questions of the period (already filtered by the query), one row each, seed field order."""
-    questions = conform("questions", frames)
+def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> pl.DataFrame:
+    """Questions of the period (already filtered by the query), one row each, seed field order;
+    every institution of the batch at once (``BATCH_COLUMN`` first, see ``assets.batching``)."""
+    request = requests[0]
+    k = BATCH_COLUMN
+    questions = conform_keyed("questions", frames)
     group_ids = id_filter(request, "group_ids", pl.String())
     if group_ids is not None:
         questions = questions.filter(pl.col("group_id").is_in(group_ids))
-    users = conform("users", frames)
+    users = conform_keyed("users", frames)
     template = str(request.options.get("question_url_template") or DEFAULT_URL_TEMPLATE)
     hide = pl.col("anonymous").fill_null(False)
     joined = (
         questions.join(
-            dimension(conform("groups", frames), "group_id", {"name": "group_name", "school_id": "school_id"}),
-            on="group_id",
+            dimension(conform_keyed("groups", frames), "group_id", {"name": "group_name", "school_id": "school_id"}),
+            on=[k, "group_id"],
             how="left",
         )
-        .join(dimension(conform("schools", frames), "school_id", {"name": "school_name"}), on="school_id", how="left")
+        .join(
+            dimension(conform_keyed("schools", frames), "school_id", {"name": "school_name"}),
+            on=[k, "school_id"],
+            how="left",
+        )
         .join(
             dimension(users, "student_id", {"uuid": "s_uuid", "name": "s_name", "email": "s_email"}),
-            on="student_id",
+            on=[k, "student_id"],
             how="left",
         )
         .join(
             dimension(users, "teacher_id", {"uuid": "t_uuid", "name": "t_name", "email": "t_email"}),
-            on="teacher_id",
+            on=[k, "teacher_id"],
             how="left",
         )
         .join(
-            dimension(conform("disciplines", frames), "discipline_id", {"name": "d_name"}),
-            on="discipline_id",
+            dimension(conform_keyed("disciplines", frames), "discipline_id", {"name": "d_name"}),
+            on=[k, "discipline_id"],
             how="left",
         )
-        .join(dimension(conform("subjects", frames), "subject_id", {"name": "sub_name"}), on="subject_id", how="left")
-        .sort("created_at", "id")
+        .join(
+            dimension(conform_keyed("subjects", frames), "subject_id", {"name": "sub_name"}),
+            on=[k, "subject_id"],
+            how="left",
+        )
+        .join(institutions_frame(requests).select(k, "subdomain"), on=k, how="left")
+        .sort(k, "created_at", "id")
     )
     out = joined.select(
+        k,
         question_id=text(pl.col("id")),
         school=text(pl.col("school_name")),
         group=text(pl.col("group_name")),
@@ -192,9 +208,12 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         answer_understood=pl.col("answer_understood"),
         answer_comment=text(pl.col("answer_comment")),
         has_seen_answer=pl.col("has_seen_answer").fill_null(False),
-        link=link_expr(template, request.institution.subdomain),
+        link=link_expr(template, pl.col("subdomain")),
     )
     return out
+
+
+build = batch_of_one(build_batch)
 
 
 SPEC = ReportSpec(
@@ -210,6 +229,7 @@ SPEC = ReportSpec(
     columns=COLUMNS,
     queries=QUERIES,
     build=build,
+    build_batch=build_batch,
     monthly=True,
     filter_names=("group_ids",),
     formats=("json", "csv"),

@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN
 from assets.spec import Column, ColumnKind, ReportRequest, to_local
 
 
@@ -64,7 +65,9 @@ def text(expr: pl.Expr) -> pl.Expr:
 
 def dimension(frame: pl.DataFrame, key: str, columns: Mapping[str, str], on: str = "id") -> pl.DataFrame:
     """A dimension frame ready to left-join on ``key``: its ``on`` column renamed
-    to ``key`` and ``columns`` renamed source -> alias (one row per key)."""
-    return frame.select([pl.col(on).alias(key), *(pl.col(src).alias(dst) for src, dst in columns.items())]).unique(
-        key, keep="first", maintain_order=True
-    )
+    to ``key`` and ``columns`` renamed source -> alias (one row per key; per institution
+    and key, with the institution first, when the frame is keyed by ``BATCH_COLUMN``)."""
+    batch = [BATCH_COLUMN] if BATCH_COLUMN in frame.columns else []
+    return frame.select(
+        [*batch, pl.col(on).alias(key), *(pl.col(src).alias(dst) for src, dst in columns.items())]
+    ).unique([*batch, key], keep="first", maintain_order=True)

@@ -8,13 +8,13 @@ so the docs and the code cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import polars as pl
 
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed
 from assets.spec import KIND_DTYPES, Column, ReportRequest, ReportSpec, collation_key, to_local
-from assets.warehouse.tables import conform
 
 DESCRIPTION = """\
 **Storyboard usage** (seed 000, `GET /institution/reports/storyboard-usage?month=&year=`).
@@ -111,12 +111,12 @@ QUERIES: dict[str, str] = {
 }
 
 
-def _input(frames: Mapping[str, pl.DataFrame], name: str, institution_id: int) -> pl.LazyFrame:
-    """The named frame as schema.sql declares it, restricted to the institution when it
+def _input(frames: Mapping[str, pl.DataFrame], name: str) -> pl.LazyFrame:
+    """The named frame as schema.sql declares it, restricted to each row's own institution when it
     carries ``institution_id`` (defence in depth; event frames do not, see ``QUERIES``)."""
-    frame = conform(name, frames, required=True).lazy()
+    frame = conform_keyed(name, frames, required=True).lazy()
     if "institution_id" in frame.collect_schema().names():
-        frame = frame.filter(pl.col("institution_id") == institution_id)
+        frame = frame.filter(pl.col("institution_id") == pl.col(BATCH_COLUMN))
     return frame
 
 
@@ -129,47 +129,50 @@ def _in_period(col: str, request: ReportRequest) -> pl.Expr:
 
 def _sort_rank(text: str) -> pl.Expr:
     """Dense rank of ``text`` by (collation key, raw text), computed on a dimension frame
-    so the big output is sorted on integers instead of strings."""
+    so the big output is sorted on integers instead of strings (ranked over the whole batch:
+    the order within each institution is the same)."""
     return (collation_key(pl.col(text)) + "\x00" + pl.col(text)).rank("dense")
 
 
-def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.DataFrame:
-    """Frames from ``QUERIES`` -> the report frame (columns = ``COLUMNS`` keys, in order).
+def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportRequest]) -> pl.DataFrame:
+    """Frames from ``QUERIES`` (keyed by institution, ``assets.batching``) -> the report frame of
+    every institution of the batch (``BATCH_COLUMN``, then the ``COLUMNS`` keys, in order).
 
     Lazy end to end so Polars runs the view and reaction branches in parallel and
     prunes what the output does not use (the big institution's month is ~1M rows).
     """
+    request = requests[0]
     if request.start is None or request.end is None:
         raise ValueError("storyboard_usage needs a period (request.start and request.end)")
-    inst = request.institution.id
     tz = request.institution.timezone
+    k = BATCH_COLUMN
 
     storyboards = (
-        _input(frames, "storyboards", inst)
-        .unique("id")
-        .select(pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
+        _input(frames, "storyboards")
+        .unique([k, "id"])
+        .select(k, pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
     )
     users = (
-        _input(frames, "users", inst)
-        .unique("id")
-        .select(pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank"))
+        _input(frames, "users")
+        .unique([k, "id"])
+        .select(k, pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank"))
     )
-    stories = _input(frames, "stories", inst)
-    views = _input(frames, "story_views", inst).filter(_in_period("viewed_at", request))
+    stories = _input(frames, "stories")
+    views = _input(frames, "story_views").filter(_in_period("viewed_at", request))
     reactions = (
-        _input(frames, "storyboard_reactions", inst)
+        _input(frames, "storyboard_reactions")
         .filter(_in_period("reacted_at", request))
         .with_columns(pl.col("kind").str.to_lowercase().str.strip_chars())
         .filter(pl.col("kind").is_in(["like", "dislike"]))
     )
 
-    keys = ["user_id", "storyboard_id"]
-    totals = stories.group_by("storyboard_id").agg(pl.col("id").n_unique().alias("total"))
+    keys = [k, "user_id", "storyboard_id"]
+    totals = stories.group_by(k, "storyboard_id").agg(pl.col("id").n_unique().alias("total"))
     # Progress only counts stories that belong to the storyboard the view is filed under;
     # every view, valid or not, is an interaction.
-    own_story = stories.select(pl.col("id").alias("story_id"), "storyboard_id", pl.lit(True).alias("own"))
+    own_story = stories.select(k, pl.col("id").alias("story_id"), "storyboard_id", pl.lit(True).alias("own"))
     view_stats = (
-        views.join(own_story, on=["story_id", "storyboard_id"], how="left")
+        views.join(own_story, on=[k, "story_id", "storyboard_id"], how="left")
         .group_by(keys)
         .agg(
             pl.col("story_id").filter(pl.col("own").fill_null(False)).n_unique().alias("viewed"),
@@ -186,9 +189,9 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
 
     pairs = (
         view_stats.join(reaction_stats, on=keys, how="full", coalesce=True)
-        .join(totals, on="storyboard_id", how="left")
-        .join(storyboards, on="storyboard_id", how="inner")
-        .join(users, on="user_id", how="inner")
+        .join(totals, on=[k, "storyboard_id"], how="left")
+        .join(storyboards, on=[k, "storyboard_id"], how="inner")
+        .join(users, on=[k, "user_id"], how="inner")
         .with_columns(
             pl.col("viewed").fill_null(0),
             pl.col("total").fill_null(0),
@@ -197,7 +200,8 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         )
     )
     completed = (pl.col("total") > 0) & (pl.col("viewed") == pl.col("total"))
-    result = pairs.sort(["title_rank", "name_rank", "user_id", "storyboard_id"]).select(
+    result = pairs.sort([k, "title_rank", "name_rank", "user_id", "storyboard_id"]).select(
+        k,
         pl.col("title").alias("storyboard"),
         pl.col("name").alias("user_name"),
         "email",
@@ -211,7 +215,10 @@ def build(frames: Mapping[str, pl.DataFrame], request: ReportRequest) -> pl.Data
         to_local(pl.min_horizontal("first_view", "first_reaction"), tz).alias("started"),
         to_local(pl.when(completed).then(pl.col("last_view")), tz).alias("finished"),
     )
-    return result.select(pl.col(c.key).cast(KIND_DTYPES[c.kind]) for c in COLUMNS).collect()
+    return result.select(pl.col(k), *(pl.col(c.key).cast(KIND_DTYPES[c.kind]) for c in COLUMNS)).collect()
+
+
+build = batch_of_one(build_batch)
 
 
 SPEC = ReportSpec(
@@ -222,6 +229,7 @@ SPEC = ReportSpec(
     columns=COLUMNS,
     queries=QUERIES,
     build=build,
+    build_batch=build_batch,
     monthly=True,
     filter_names=(),
     default_format="xlsx",

@@ -34,6 +34,10 @@ def _json_value(frame: pl.DataFrame, column: Column) -> pl.Expr:
     return value.alias(column.key)
 
 
+#: ``":null`` preceded by these is (or may be) inside a string value: an escaped quote, or one opening a value or key.
+_AMBIGUOUS_NULL = (b'\\":null', b':":null', b'{":null', b',":null')
+
+
 def _null_replacer(columns: Sequence[Column], null_as: object) -> Callable[[bytes], bytes]:
     """Rewrite ``"key":null`` members to ``"key":<null_as>`` in serialized records.
 
@@ -44,7 +48,19 @@ def _null_replacer(columns: Sequence[Column], null_as: object) -> Callable[[byte
     keys = b"|".join(re.escape(json.dumps(c.key).encode()) for c in columns)
     pattern = re.compile(rb"(?<=[{,])(" + keys + rb"):null(?=[,}])")
     replacement = rb"\1:" + json.dumps(null_as, ensure_ascii=False).encode().replace(b"\\", b"\\\\")
-    return lambda records: pattern.sub(replacement, records)
+    value = json.dumps(null_as, ensure_ascii=False).encode()
+
+    def replace(records: bytes) -> bytes:
+        # Fast path, same bytes as the regex: the records hold only these keys and flat values, so a
+        # ``":null`` whose quote is not escaped (``\\"``) and opens no key or value (``{"``, ``,"``,
+        # ``:"``) is a key's closing quote, i.e. the member ``"key":null``. Anything else -- rare text
+        # inside a string value -- goes to the regex, whose scan of every position costs ~35 ns/byte
+        # (2-5 ms for a small institution's file).
+        if any(s in records for s in _AMBIGUOUS_NULL):
+            return pattern.sub(replacement, records)
+        return records.replace(b'":null,', b'":' + value + b",").replace(b'":null}', b'":' + value + b"}")
+
+    return replace
 
 
 def write_json(

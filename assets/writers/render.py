@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import polars as pl
 
@@ -33,10 +33,14 @@ class Computed:
     spec: ReportSpec
     request: ReportRequest
     frames: Mapping[str, pl.DataFrame]
+    #: The flat table, or the nested document, when it was already built with the rest of a batch
+    #: (``spec.build_batch`` / ``spec.summary_batch``; ``orchestration.batch``).
+    built: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+    summarized: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def frame(self) -> pl.DataFrame:
-        frame = self.spec.build(self.frames, self.request)
+        frame = self.built if self.built is not None else self.spec.build(self.frames, self.request)
         expected = [c.key for c in self.spec.columns]
         if frame.columns != expected:
             raise ValueError(f"{self.spec.name} builder returned columns {frame.columns}, spec says {expected}")
@@ -49,13 +53,20 @@ class Rendered:
     preview_md: str
 
 
+def renders_summary(spec: ReportSpec, fmt: str) -> bool:
+    """Whether ``fmt`` of this report is its nested document (json/xlsx of a ``spec.summary`` report)
+    rather than the flat table."""
+    return spec.summary is not None and fmt in ("json", "xlsx")
+
+
 def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fmt: str, path: Path) -> Rendered:
     """Write one report file; nested reports (``spec.summary``) render their
     document for json/xlsx (rows = its students) and the flat table for csv."""
     if fmt not in spec.formats:
         raise ValueError(f"{spec.name} offers {spec.formats}, not {fmt!r}")
-    if spec.summary is not None and fmt in ("json", "xlsx"):
-        summary = spec.summary(computed.frames, request)
+    if renders_summary(spec, fmt):
+        assert spec.summary is not None
+        summary = computed.summarized if computed.summarized is not None else spec.summary(computed.frames, request)
         if fmt == "json":
             path.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
         elif spec.summary_xlsx is not None:

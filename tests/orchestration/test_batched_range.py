@@ -10,6 +10,7 @@ misconfigured timezone, which fails alone in both paths.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,10 +23,14 @@ from assets.periods import previous_month
 from assets.registry import REPORTS
 from assets.request import RequestedReport
 from assets.spec import Institution
-from orchestration.batch import ROW_BYTES, plan_chunks
+from assets.writers.render import renders_summary
+from orchestration.batch import ROW_BYTES, compute_many, plan_chunks
 from orchestration.defs.reports.asset import report_asset
 from orchestration.defs.resources import ReportOptionsResource, ReportStorageResource, WarehouseResource
+from orchestration.institutions import list_institutions
+from orchestration.produce import compute
 from orchestration.settings import Settings
+from orchestration.warehouse.client import Warehouse
 from orchestration.warehouse.generate import generate, with_institutions
 from orchestration.warehouse.load import load_duckdb, load_postgres
 from tests.services.postgres import postgres_db, postgres_url  # noqa: F401 - fixtures
@@ -156,3 +161,34 @@ def test_chunks_share_period_bounds_and_respect_the_memory_budget() -> None:
     for chunk in chunks:
         for request in chunk.requests:
             assert {k: v for k, v in request.query_params().items() if k != "institution_id"} == chunk.params
+
+
+def test_every_monthly_report_is_built_in_one_pass_per_chunk(frames, tmp_path: Path) -> None:
+    """The batch builders really run (a failing one falls back to one build per institution, which the
+    file comparison above cannot tell apart): every institution's table or document comes from its
+    chunk's one pass and equals the one-institution build of its own extraction. All institutions are
+    put in UTC-3 so they share one chunk, in two zones (one pass per zone inside the chunk)."""
+    path = tmp_path / "w.duckdb"
+    load_duckdb(frames, path)
+    warehouse = Warehouse(f"duckdb:///{path}")
+    as_of = datetime.now(UTC)
+    zones = ["America/Sao_Paulo", "America/Recife"]
+    institutions = [
+        replace(i, timezone=zones[n % 2])
+        for n, i in enumerate(i for i in list_institutions(warehouse) if i.id != BROKEN)
+    ]
+    for spec in MONTHLY:
+        requests = [RequestedReport.for_month(spec, i, LAST_MONTH) for i in institutions]
+        inputs = [r.inputs(Settings().report_options(), as_of) for r in requests]
+        seen = 0
+        for pos, computed in compute_many(spec, inputs, warehouse):
+            assert not isinstance(computed, Exception)
+            own = compute(spec, inputs[pos], warehouse)
+            if renders_summary(spec, requests[pos].fmt):
+                assert computed.summarized is not None, spec.name
+                assert spec.summary is not None and computed.summarized == spec.summary(own.frames, inputs[pos])
+            else:
+                assert computed.built is not None, spec.name
+                assert computed.frame.equals(own.frame), spec.name
+            seen += 1
+        assert seen == len(institutions)

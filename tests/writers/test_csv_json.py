@@ -164,3 +164,29 @@ def test_json_nulls_can_be_written_as_empty_strings(tmp_path) -> None:
     ]
     write_report(frame, cols, path, "json")
     assert _json.loads(path.read_text(encoding="utf-8"))[1] == {"id": "b", "rating": None, "seen": False, "note": None}
+
+
+@pytest.mark.parametrize(
+    "note", ["plain", 'x,"rating":null}', "ends with a backslash\\", 'quote" then :null,', ":null,", None]
+)
+def test_json_null_replacement_matches_the_member_rule(tmp_path: Path, note: str | None) -> None:
+    """The replacer's fast path (bytes.replace when no escaped quote precedes ``:null``) writes the bytes
+    the member-matching regex writes, and never touches text inside a string value."""
+    import re
+
+    from assets.spec import Column
+
+    cols = [Column("rating", "rating", "float"), Column("note", "note"), Column("n", "n", "int")]
+    frame = pl.DataFrame(
+        {"rating": [None, 1.5, None], "note": [note, None, note], "n": [None, None, 3]},
+        schema={"rating": pl.Float64, "note": pl.String, "n": pl.Int64},
+    )
+    path = tmp_path / "r.json"
+    write_json(frame, cols, path, null_as="")
+    plain = tmp_path / "plain.json"
+    write_json(frame, cols, plain)
+    members = re.compile(rb'(?<=[{,])("rating"|"note"|"n"):null(?=[,}])')
+    assert path.read_bytes() == members.sub(rb'\1:""', plain.read_bytes())
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    assert [r["note"] for r in rows] == [note if note is not None else "", "", note if note is not None else ""]
+    assert [r["rating"] for r in rows] == ["", 1.5, ""]
