@@ -165,8 +165,9 @@ class _WarmWorker:
         line, self._buffer = self._buffer.split(b"\n", 1)
         return line.decode()
 
-    def close(self, kill: bool = False) -> None:
-        """Let go of the pipes; an idle worker reads EOF and exits (``kill``: do not wait for that)."""
+    def close(self, kill: bool = False, reap: bool = True) -> None:
+        """Let go of the pipes; an idle worker reads EOF and exits (``kill``: do not wait for that;
+        ``reap``: a thread collects its exit status, unless the caller waits for it itself)."""
         for closing in (self.stdin.close, lambda: os.close(self._status)):
             try:
                 closing()
@@ -174,7 +175,7 @@ class _WarmWorker:
                 pass
         if kill and self.proc.poll() is None:
             self.proc.kill()
-        if self.proc.poll() is None:
+        if reap and self.proc.poll() is None:
             threading.Thread(target=self.proc.wait, name="warm-worker-reaper", daemon=True).start()
 
 
@@ -225,33 +226,45 @@ class LocalRunLauncher(DefaultRunLauncher):
             worker = self._ready.pop(key, None)
             try:
                 if worker is not None and worker.read_line(_READY_TIMEOUT_SECONDS) == "ready":
-                    self._hand_over(worker, run)
-                    return None
-                if worker is not None:  # broken or stuck while warming up
+                    if self._hand_over(worker, run):
+                        return None
+                elif worker is not None:
                     worker.close(kill=True)
+                if worker is not None:  # broken, stuck while warming up, or gone before it took the run
                     self._instance.report_engine_event(
-                        "The warm run worker did not get ready; starting the run the default way.", run, cls=type(self)
+                        f"Warm run worker {worker.proc.pid} did not take the run; starting it the default way.",
+                        run,
+                        cls=type(self),
                     )
                 # The first run of this location, or a burst: the default way.
                 return super().launch_run(context)
             finally:
-                self._ready[key] = self._start_worker(key)  # warms up while this run works
+                try:
+                    self._ready[key] = self._start_worker(key)  # warms up while this run works
+                except OSError:
+                    pass  # the next run goes the default way and tries again
 
-    def _hand_over(self, worker: _WarmWorker, run: DagsterRun) -> None:
-        """Give the run to a ready worker; raise like the code server's StartRun if it cannot load it."""
+    def _hand_over(self, worker: _WarmWorker, run: DagsterRun) -> bool:
+        """Give the run to a ready worker: True once it has loaded the run; False if it died before (it wrote
+        nothing to the run: the default way may start it); raise like the code server's StartRun if it
+        cannot load the run or does not answer."""
         try:
             worker.stdin.write(run.run_id.encode() + b"\n")
             worker.stdin.flush()
         except OSError:
             pass  # it died: read_line says so
         answer = worker.read_line(_START_TIMEOUT_SECONDS)
-        worker.close(kill=answer != "started")
         if answer == "started":
+            worker.close(reap=False)
             self._run_ids.add(run.run_id)
             threading.Thread(
                 target=self._watch, args=(worker.proc, run.run_id), name=f"run-worker-{worker.proc.pid}", daemon=True
             ).start()
-            return
+            return True
+        exited = answer is None and worker.proc.poll() is not None
+        worker.close(kill=True)
+        if exited:
+            return False
         if answer is not None and answer.startswith("error "):
             error = deserialize_value(answer[len("error ") :], SerializableErrorInfo)
             raise DagsterLaunchFailedError(error.message, serializable_error_info=error)  # type: ignore[no-untyped-call]

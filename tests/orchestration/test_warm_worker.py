@@ -193,6 +193,19 @@ def test_a_code_change_is_picked_up_by_the_next_warm_run(setup, hold) -> None:
     assert any("code version two" in m for m in _messages(instance, run_id))
 
 
+def test_a_warm_worker_lost_before_it_took_the_run_leaves_the_run_to_the_default_way(setup, hold) -> None:
+    instance, workspace, _code = setup
+    _warmed(instance, workspace)
+    children = [int(p) for p in Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()]
+    (idle,) = [pid for pid in children if b"orchestration.warm_worker" in _cmdline(pid)]
+    os.kill(idle, signal.SIGKILL)
+    run_id = _launch(instance, workspace)
+    assert _finished(instance, run_id) == DagsterRunStatus.SUCCESS
+    run = instance.get_run_by_id(run_id)
+    assert run is not None and GRPC_INFO_TAG in run.tags
+    assert any(f"Warm run worker {idle} did not take the run" in m for m in _messages(instance, run_id))
+
+
 OWNER = """
 import os, sys, time
 import dagster as dg
