@@ -16,21 +16,61 @@ The check only ever says FAILED when it is sure: no pid event yet, a worker
 started by a code server on another host, or anything it cannot read answers
 RUNNING (Dagster fails a run on any other answer). A pid that a newer process
 took over since (compared by start time where ``/proc`` exists) counts as dead.
+
+Warm start (``warm_worker: true``, the default): Dagster's default launcher asks the
+code server to start each run, and the code server spawns a fresh interpreter that
+imports Dagster and the report's libraries and opens the instance — ≈ 1.5 s of a
+small report's ≈ 3 s (docs/benchmarks.md). This launcher instead keeps one
+``orchestration.warm_worker`` process per code location ready (started right after
+the previous hand-over, so it warms while the previous run works) and hands it the
+run id; the worker then runs it as ``dagster api execute_run`` would. The run is the
+same Dagster run (its tags, event log, compute logs, hooks, retries, the "Started
+process for run (pid: N)" event this health check reads); what differs:
+
+* who owns the worker: this launcher's process (the daemon), not the code server. A
+  worker that exits while its run is unfinished is reported as the code server
+  would (engine event + run failed); if the daemon itself is gone, run monitoring
+  sees the dead pid. Idle warm workers exit when the daemon dies (EOF on stdin).
+* terminate: SIGINT to the worker's recorded pid — what the code server's
+  termination thread does — so the run ends CANCELED. Runs started the default way
+  (they carry ``GRPC_INFO_TAG``) are still terminated through their code server.
+* only for code locations this instance starts itself (``workspace.yaml``'s
+  ``python_module``/``python_file``: the embedded profile). A code server reached
+  over gRPC (the ``production`` profile) runs its own runs, the default way; so
+  does a run when no warm worker is ready (the first run, a burst) or it failed.
+* code changes: the warm worker imports the location only to load its libraries and
+  then forgets the project's own modules, so every run imports the code as it is on
+  disk when it starts (see ``orchestration.warm_worker``); nothing to invalidate.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import signal
+import subprocess
+import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import IO, Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRun
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, Field
+from dagster._core.errors import DagsterLaunchFailedError
+from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, LaunchRunContext, WorkerStatus
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+from dagster._core.storage.tags import GRPC_INFO_TAG
+from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
+from dagster._utils import get_run_crash_explanation
+from dagster_shared.error import SerializableErrorInfo
 
 _LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0", ""})
 #: A worker process whose start follows the pid event by more than this is a reused pid.
 _START_SLACK_SECONDS = 5.0
+#: How long a hand-over waits for a warm worker still warming up, then for it to load its run.
+_READY_TIMEOUT_SECONDS = 60.0
+_START_TIMEOUT_SECONDS = 60.0
 
 
 def _worker_started(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -83,8 +123,188 @@ def process_state(pid: int, started_by: float) -> str:
     return "dead" if started > started_by + _START_SLACK_SECONDS else "alive"
 
 
+class _WarmWorker:
+    """One ``orchestration.warm_worker`` process and the two pipes to it (see that module)."""
+
+    def __init__(self, executable: str, setup: Mapping[str, str], cwd: str | None) -> None:
+        read, write = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [executable, "-m", "orchestration.warm_worker", "--status-fd", str(write)],
+                stdin=subprocess.PIPE,
+                pass_fds=(write,),
+                cwd=cwd,
+            )
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        self._status = read
+        self._buffer = b""
+        self.stdin: IO[bytes] = self.proc.stdin  # type: ignore[assignment]
+        self.stdin.write(json.dumps(setup).encode() + b"\n")
+        self.stdin.flush()
+
+    def read_line(self, timeout: float) -> str | None:
+        """The worker's next status line; None when it closed the pipe, exited or took too long."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([self._status], [], [], min(left, 0.5))
+            if not ready:
+                if self.proc.poll() is not None:
+                    return None
+                continue
+            chunk = os.read(self._status, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line.decode()
+
+    def close(self, kill: bool = False, reap: bool = True) -> None:
+        """Let go of the pipes; an idle worker reads EOF and exits (``kill``: do not wait for that;
+        ``reap``: a thread collects its exit status, unless the caller waits for it itself)."""
+        for closing in (self.stdin.close, lambda: os.close(self._status)):
+            try:
+                closing()
+            except OSError:
+                pass
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        if reap and self.proc.poll() is None:
+            threading.Thread(target=self.proc.wait, name="warm-worker-reaper", daemon=True).start()
+
+
+def _warm_key(run: DagsterRun) -> tuple[str, str, str | None] | None:
+    """(executable, code pointer, working directory) of a run a warm worker may run; None: the default way."""
+    remote = run.remote_job_origin
+    origin = run.job_code_origin
+    if remote is None or origin is None:
+        return None
+    if isinstance(remote.repository_origin.code_location_origin, GrpcServerCodeLocationOrigin):
+        return None  # a code server of its own (production profile): it starts its runs
+    repository = origin.repository_origin
+    if repository.container_image or not os.path.isfile(repository.executable_path):
+        return None
+    pointer = repository.code_pointer
+    packed = serialize_value(pointer)  # type: ignore[arg-type]  # a CodePointer is a serdes record
+    return repository.executable_path, packed, getattr(pointer, "working_directory", None)
+
+
 class LocalRunLauncher(DefaultRunLauncher):
-    """``DefaultRunLauncher`` whose runs run monitoring can check (see the module docstring)."""
+    """``DefaultRunLauncher`` whose runs run monitoring can check, started warm where it can (see the
+    module docstring)."""
+
+    def __init__(self, inst_data: ConfigurableClassData | None = None, warm_worker: bool = True) -> None:
+        super().__init__(inst_data=inst_data)
+        self._warm = warm_worker
+        self._lock = threading.Lock()
+        self._ready: dict[tuple[str, str, str | None], _WarmWorker] = {}
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"warm_worker": Field(bool, is_required=False, default_value=True)}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> LocalRunLauncher:
+        return cls(inst_data=inst_data, warm_worker=bool(config_value.get("warm_worker", True)))
+
+    def _start_worker(self, key: tuple[str, str, str | None]) -> _WarmWorker:
+        setup = {"instance_ref": serialize_value(self._instance.get_ref()), "code_pointer": key[1]}
+        return _WarmWorker(key[0], setup, key[2])
+
+    def launch_run(self, context: LaunchRunContext) -> None:
+        run = context.dagster_run
+        key = _warm_key(run) if self._warm else None
+        if key is None:
+            return super().launch_run(context)
+        with self._lock:
+            worker = self._ready.pop(key, None)
+            try:
+                if worker is not None and worker.read_line(_READY_TIMEOUT_SECONDS) == "ready":
+                    if self._hand_over(worker, run):
+                        return None
+                elif worker is not None:
+                    worker.close(kill=True)
+                if worker is not None:  # broken, stuck while warming up, or gone before it took the run
+                    self._instance.report_engine_event(
+                        f"Warm run worker {worker.proc.pid} did not take the run; starting it the default way.",
+                        run,
+                        cls=type(self),
+                    )
+                # The first run of this location, or a burst: the default way.
+                return super().launch_run(context)
+            finally:
+                try:
+                    self._ready[key] = self._start_worker(key)  # warms up while this run works
+                except OSError:
+                    pass  # the next run goes the default way and tries again
+
+    def _hand_over(self, worker: _WarmWorker, run: DagsterRun) -> bool:
+        """Give the run to a ready worker: True once it has loaded the run; False if it died before (it wrote
+        nothing to the run: the default way may start it); raise like the code server's StartRun if it
+        cannot load the run or does not answer."""
+        try:
+            worker.stdin.write(run.run_id.encode() + b"\n")
+            worker.stdin.flush()
+        except OSError:
+            pass  # it died: read_line says so
+        answer = worker.read_line(_START_TIMEOUT_SECONDS)
+        if answer == "started":
+            worker.close(reap=False)
+            self._run_ids.add(run.run_id)
+            threading.Thread(
+                target=self._watch, args=(worker.proc, run.run_id), name=f"run-worker-{worker.proc.pid}", daemon=True
+            ).start()
+            return True
+        exited = answer is None and worker.proc.poll() is not None
+        worker.close(kill=True)
+        if exited:
+            return False
+        if answer is not None and answer.startswith("error "):
+            error = deserialize_value(answer[len("error ") :], SerializableErrorInfo)
+            raise DagsterLaunchFailedError(error.message, serializable_error_info=error)  # type: ignore[no-untyped-call]
+        code = worker.proc.poll()
+        message = f"warm run worker {worker.proc.pid} did not start the run (exit code {code})"
+        raise DagsterLaunchFailedError(message)  # type: ignore[no-untyped-call]
+
+    def _watch(self, proc: subprocess.Popen[bytes], run_id: str) -> None:
+        """Reap the worker; if its run did not end, report it as the code server reports a lost one."""
+        code = proc.wait()
+        try:
+            run = self._instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                return
+            prefix = f"Run execution process for {run_id} (warm run worker {proc.pid})"
+            self._instance.report_engine_event(get_run_crash_explanation(prefix, code), run, cls=type(self))
+            self._instance.report_run_failed(run)
+        except Exception:  # run monitoring will see the dead pid instead
+            pass
+
+    def terminate(self, run_id: str) -> bool:
+        run = self._instance.get_run_by_id(run_id) if self.has_instance else None
+        if run is None or run.is_finished or GRPC_INFO_TAG in run.tags:
+            return bool(super().terminate(run_id))  # type: ignore[no-untyped-call]  # started by a code server: its way
+        self._instance.report_run_canceling(run)
+        started = _worker_started(self._instance, run_id)
+        if started is None or not _on_this_host(run) or process_state(*started) != "alive":
+            self._instance.report_engine_event(
+                "No live run worker process to send the termination request to.", run, cls=type(self)
+            )
+            return False
+        os.kill(started[0], signal.SIGINT)  # what the code server's termination thread sends
+        return True
+
+    def dispose(self) -> None:
+        with self._lock:
+            workers, self._ready = list(self._ready.values()), {}
+        for worker in workers:
+            worker.close()
+        super().dispose()
 
     @property
     def supports_check_run_worker_health(self) -> bool:

@@ -15,14 +15,22 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+from dagster._core.code_pointer import ModuleCodePointer
 from dagster._core.events import EngineEventData
 from dagster._core.launcher import WorkerStatus
-from dagster._core.remote_origin import GrpcServerCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.origin import JobPythonOrigin, RepositoryPythonOrigin
+from dagster._core.remote_origin import (
+    GrpcServerCodeLocationOrigin,
+    ManagedGrpcPythonEnvCodeLocationOrigin,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+)
 from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS, local_profile
-from orchestration.run_launcher import LocalRunLauncher, process_state
+from orchestration.run_launcher import LocalRunLauncher, _warm_key, process_state
 from orchestration.settings import Settings
 
 
@@ -114,3 +122,21 @@ def test_process_state_sees_zombies_and_reused_pids() -> None:
     # Our own pid, but "recorded" long before this process started: the pid was reused.
     if Path("/proc").is_dir():
         assert process_state(os.getpid(), 0.0) == "dead"
+
+
+def test_only_runs_of_a_location_this_instance_starts_itself_are_started_warm(instance: dg.DagsterInstance) -> None:
+    """The production profile's code server (gRPC, a port of its own) starts its runs itself: the default way."""
+    assert instance.run_launcher._warm  # on by default, also for a dagster.yaml written before the option
+    pointer = ModuleCodePointer("orchestration.definitions", "defs", None)
+    code = JobPythonOrigin("catalog_adhoc", RepositoryPythonOrigin(sys.executable, pointer))
+    managed = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name="orchestration.definitions"),
+        location_name="lxp",
+    )
+    server = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=4266, location_name="lxp")
+    for location, warm in ((managed, True), (server, False)):
+        origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repo__"), "catalog_adhoc")
+        run = DagsterRun(
+            job_name="catalog_adhoc", run_id=str(uuid.uuid4()), remote_job_origin=origin, job_code_origin=code
+        )
+        assert (_warm_key(run) is not None) is warm

@@ -202,11 +202,13 @@ def test_a_run_worker_killed_with_its_code_server_fails_visibly_is_notified_once
         # STARTED, not STARTING: a worker lost before it reported the start is failed by the
         # start timeout (start_timeout_seconds) instead, minutes later.
         wait_until(lambda: stack.run_status(job_id) == "STARTED", 60, "the run to report its start", 0.2)
-        # Its code server first (a worker killed alone is reported by that server, Dagster's own
-        # watch), then the worker: nobody is left who saw it start except run monitoring.
-        code_server = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        assert b"api\0grpc" in Path(f"/proc/{code_server}/cmdline").read_bytes()
-        os.kill(code_server, signal.SIGKILL)
+        # Its owner first — the code server that spawned it, or the daemon whose run launcher handed
+        # it the run warm (orchestration/run_launcher.py) — since a worker killed alone is reported by
+        # its owner; then the worker: nobody is left who saw it start except run monitoring.
+        owner = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        cmdline = Path(f"/proc/{owner}/cmdline").read_bytes()
+        assert b"api\0grpc" in cmdline or b"dagster-daemon" in cmdline, cmdline
+        os.kill(owner, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)
     finally:
         hold.unlink(missing_ok=True)
