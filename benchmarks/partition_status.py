@@ -45,6 +45,7 @@ Output is Markdown. Timings are medians of ``--repeat`` calls after one warm-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -56,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -79,6 +81,7 @@ PAGE_OPERATIONS = {
     "AssetStaleStatusDataQuery": "assetKeys",
     "PartitionHealthQuery": "assetKey",
 }
+BROWSER_PROBE = "partition page in Chromium (first visit, until the status legend)"
 
 
 def ui_operations(names: list[str]) -> dict[str, str]:
@@ -186,8 +189,36 @@ def _page_probes(url: str, asset: str) -> tuple[dict[str, Any], dict[str, int]]:
     return probes, sizes
 
 
+@contextlib.contextmanager
+def _browser_probe(executable: str, url: str, asset: str, institutions: int) -> Iterator[Callable[[], None]]:
+    """The Partitions tab in a real headless Chromium, first visit each time (a fresh browser context: no
+    HTTP cache, no IndexedDB), until the status legend shows the N materializations of last month. That
+    legend needs ``PartitionHealthQuery``'s answer processed by the UI's JavaScript, which the GraphQL
+    timings alone do not show. Needs ``playwright`` importable (its Python package only: the browser is the
+    one given, e.g. Debian's ``chromium``)."""
+    from playwright.sync_api import sync_playwright
+
+    legend = re.compile(rf"Materialized \({institutions:,}\)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+
+        def load() -> None:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            try:
+                page = context.new_page()
+                page.goto(f"{url}/assets/{asset}?view=partitions", timeout=600_000)
+                page.get_by_text(legend).wait_for(timeout=600_000)
+            finally:
+                context.close()
+
+        try:
+            yield load
+        finally:
+            browser.close()
+
+
 def webserver_timings(
-    home: Path, first_month: str, asset: str, repeat: int
+    home: Path, first_month: str, asset: str, repeat: int, institutions: int, browser: str
 ) -> tuple[dict[str, list[float]], dict[str, int], int]:
     """Timings by probe, UI response sizes (bytes), and the asset's partition count as Dagster counts it."""
     port = free_port()
@@ -212,6 +243,7 @@ def webserver_timings(
     url = f"http://127.0.0.1:{port}"
     client = DagsterClient(url, timeout=600)
     key = {"assetKey": {"path": [asset]}}
+    stack = contextlib.ExitStack()
 
     def ready() -> bool:
         try:
@@ -234,6 +266,8 @@ def webserver_timings(
                 "latest_materialization (API, one partition)": lambda: client.latest_materialization(asset, partition),
             }
         )
+        if browser:
+            probes[BROWSER_PROBE] = stack.enter_context(_browser_probe(browser, url, asset, institutions))
         timings: dict[str, list[float]] = {}
         for name, probe in probes.items():
             probe()  # warm-up
@@ -245,6 +279,7 @@ def webserver_timings(
             timings[name] = took
         return timings, sizes, int(partitions)
     finally:
+        stack.close()
         client.close()
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -316,6 +351,11 @@ def main() -> int:
         help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
     )
     parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
+    parser.add_argument(
+        "--browser",
+        default="",
+        help="a Chromium executable: also time the Partitions tab in it (needs the playwright package importable)",
+    )
     parser.add_argument("--sensor-ticks-only", default="", help=argparse.SUPPRESS)  # subprocess mode: a home
     args = parser.parse_args()
     if args.sensor_ticks_only:
@@ -342,7 +382,9 @@ def main() -> int:
             )
             for first in args.first_months.split(","):
                 date.fromisoformat(f"{first}-01")  # a typo fails here, not in the webserver
-                timings, sizes[(n, first)], partitions = webserver_timings(home, first, args.asset, args.repeat)
+                timings, sizes[(n, first)], partitions = webserver_timings(
+                    home, first, args.asset, args.repeat, n, args.browser
+                )
                 env = {**os.environ, "LXP_FIRST_MONTH": first, "PYTHONPATH": str(ROOT)}
                 proc = subprocess.run(
                     [sys.executable, __file__, "--sensor-ticks-only", str(home), "--repeat", str(args.repeat)],
