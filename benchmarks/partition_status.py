@@ -198,7 +198,7 @@ def _browser_probe(executable: str, url: str, asset: str, institutions: int) -> 
     one given, e.g. Debian's ``chromium``)."""
     from playwright.sync_api import sync_playwright
 
-    legend = re.compile(rf"Materialized \({institutions:,}\)")
+    legend = re.compile(rf"Materialized \({institutions}\)")  # the UI prints the count unformatted
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
 
