@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
+from benchmarks.dagster_storage import dagster_postgres_home  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
 from tests.e2e.stack import Stack, wait_until  # noqa: E402
 
@@ -359,30 +360,6 @@ def _fmt_stats(values: list[float]) -> str:
     if not values:
         return "n/a"
     return f"{statistics.median(values):.2f} (max {max(values):.2f}, n={len(values)})"
-
-
-def dagster_postgres_home(home: Path, server_url: str) -> str:
-    """Dagster instance storage in a fresh database on ``server_url`` (the production profile's storage,
-    everything else as embedded): ``dagster.yaml`` is written before ``up``, which never overwrites it."""
-    import uuid
-
-    import psycopg2
-
-    from orchestration.instance_config import postgres_profile
-
-    if not server_url:
-        raise SystemExit("--dagster-storage postgres needs --dagster-pg-url postgresql://user@host:port/db")
-    name = f"lxp_bench_{uuid.uuid4().hex[:10]}"
-    con = psycopg2.connect(server_url.replace("postgresql+psycopg2://", "postgresql://"))
-    con.autocommit = True
-    with con.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name}")
-    con.close()
-    base = server_url.replace("postgresql+psycopg2://", "postgresql://").rsplit("/", 1)[0]
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text(postgres_profile(Settings()), encoding="utf-8")
-    return f"{base.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"
 
 
 def run(args: argparse.Namespace) -> int:
