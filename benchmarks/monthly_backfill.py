@@ -150,12 +150,13 @@ def gql(client: DagsterClient, query: str, variables: dict[str, Any] | None = No
 def _classify(cmdline: str) -> str:
     """Process kind from its command line. Runs are started by a code server through
     multiprocessing's *spawn* (``spawn_main(...) --multiprocessing-fork``), not as
-    ``dagster api execute_run``; step workers (multiprocess executor) as ``execute_step``."""
+    ``dagster api execute_run``, or handed to a warm worker (``orchestration.warm_worker``, started
+    by the daemon's run launcher); step workers (multiprocess executor) as ``execute_step``."""
     if "execute_step" in cmdline:
         return "step workers"
     if "resource_tracker" in cmdline:
         return "other (cli, supervisor, helpers)"
-    if "execute_run" in cmdline or "--multiprocessing-fork" in cmdline:
+    if "execute_run" in cmdline or "--multiprocessing-fork" in cmdline or "orchestration.warm_worker" in cmdline:
         return "run workers"
     if "dagster-webserver" in cmdline or "dagster_webserver" in cmdline:
         return "webserver"
