@@ -4,7 +4,7 @@ Implemented as a cron-like *sensor* rather than a ``ScheduleDefinition``:
 Dagster 1.13's scheduler only submits individual runs, one per partition, each
 costing ~5 CPU-s of run overhead, while a sensor may return
 ``RunRequest.for_asset_graph_subset`` which becomes a backfill that honours the
-assets' ``BackfillPolicy.multi_run`` (50 partitions per run). It is timezone
+assets' ``BackfillPolicy.multi_run`` (``LXP_BACKFILL_BATCH_SIZE``, 250 partitions per run). It is timezone
 aware: an institution is due once its *local* clock has reached day 1 at
 ``LXP_SCHEDULE_HOUR``; the cursor remembers, per institution, the last month
 requested, so a daemon that was down on day 1 catches up instead of skipping
