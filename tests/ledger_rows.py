@@ -17,7 +17,7 @@ from orchestration.ledger.deliveries import Deliveries
 
 def subscribe(
     ledger: Ledger, *, job_id: str, recipient_user_id: int, subdomain: str, email: str | None = None, **asked: Any
-) -> bool:
+) -> str | None:
     """``asked``: the :class:`Asked` fields (``institution_id``, ``report``, ``period``, …), ``cached`` and ``now``."""
     now = asked.pop("now", None)
     kind = "cache" if asked.pop("cached", False) else "run"
@@ -30,7 +30,7 @@ def enqueue(ledger: Ledger, *, job_id: str, status_of_job: JobStatus, **who: Any
     outcome: Outcome = (status_of_job, who.pop("storage_key", None), who.pop("filename", None))
     if status_of_job not in ("succeeded", "failed") or (status_of_job == "succeeded" and not all(outcome[1:])):
         raise ValueError(f"not a job outcome: {outcome!r}")
-    added = subscribe(ledger, job_id=job_id, **who)
+    added = subscribe(ledger, job_id=job_id, **who) is not None
     if added:
         ledger.requests.complete_job(job_id, outcome, now=who.get("now"))
     return added

@@ -24,7 +24,7 @@ def test_cache_key_is_canonical() -> None:
     assert canonical_params({"b": 1, "a": [3, 1]}) == '{"a":[1,3],"b":1}'
 
 
-def _record(store: Ledger, job: str, user: int, when: datetime, institution: int = 1) -> bool:
+def _record(store: Ledger, job: str, user: int, when: datetime, institution: int = 1) -> str | None:
     asked = Asked(institution, "catalog", cache_key="k" * 64, params={"x": 1})
     return store.requests.add_requester(asked, Asker(user, "alfa"), job_id=job, now=when)
 
