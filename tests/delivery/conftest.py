@@ -20,7 +20,7 @@ from orchestration.delivery.storage import LocalReportStorage
 from orchestration.ledger import Ledger
 from orchestration.ledger.engine import engine_url
 from orchestration.settings import Settings
-from tests.ledger_rows import enqueue
+from tests.ledger_rows import enqueue, subscribe
 from tests.services.http_receiver import http_receiver  # noqa: F401 - fixture
 from tests.services.postgres import postgres_url  # noqa: F401 - fixture
 from tests.services.s3 import s3_bucket, s3_client, s3_endpoint  # noqa: F401 - fixtures
@@ -141,6 +141,21 @@ def settings_for(tmp_path: Path, **overrides: object) -> Settings:
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def subscribe_requester(outbox: Ledger, job_id: str, user: int) -> None:
+    """Subscribe ``user`` (``user<N>@acme.test``) to a June 2026 storyboard-usage job of institution 1."""
+    assert subscribe(
+        outbox,
+        job_id=job_id,
+        recipient_user_id=user,
+        institution_id=1,
+        subdomain="acme",
+        report="storyboard-usage",
+        period="06/2026",
+        email=f"user{user}@acme.test",
+        now=T0,
+    )
 
 
 def enqueue_row(outbox: Ledger, job_id: str = "run-1", user: int = 42, **overrides: Any) -> bool:

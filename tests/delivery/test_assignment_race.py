@@ -25,7 +25,7 @@ from pathlib import Path
 
 from orchestration.delivery.deliver import deliver_due
 from orchestration.ledger import Ledger
-from tests.delivery.conftest import T0, race, settings_for, storage_at
+from tests.delivery.conftest import T0, race, settings_for, storage_at, subscribe_requester
 from tests.delivery.test_deliver import KEY, store_report
 from tests.ledger_rows import subscribe
 from tests.services.http_receiver import HttpReceiver
@@ -90,17 +90,7 @@ def test_assignment_and_claims_racing_with_a_joining_colleague_send_each_recipie
 ) -> None:
     store_report(storage_at(tmp_path), tmp_path)
     for user in range(1, REQUESTERS + 1):
-        assert subscribe(
-            outbox,
-            job_id=JOB,
-            recipient_user_id=user,
-            institution_id=1,
-            subdomain="acme",
-            report="storyboard-usage",
-            period="06/2026",
-            email=f"user{user}@acme.test",
-            now=T0,
-        )
+        subscribe_requester(outbox, JOB, user)
     common = [
         outbox.url,
         str(tmp_path),

@@ -13,27 +13,13 @@ from orchestration.delivery.deliver import deliver_due, deliver_now
 from orchestration.delivery.storage import LocalReportStorage
 from orchestration.ledger import Ledger
 from orchestration.ledger.records import Asked, Asker
-from tests.delivery.conftest import T0, enqueue_row, race, settings_for
+from tests.delivery.conftest import T0, enqueue_row, race, settings_for, subscribe_requester
 from tests.delivery.test_deliver import KEY, store_report
-from tests.ledger_rows import routed, subscribe
+from tests.ledger_rows import routed
 from tests.services.http_receiver import HttpReceiver
 from tests.services.smtp import SmtpRecorder
 
 FILENAME = "storyboard-usage_1_2026-06.xlsx"
-
-
-def _subscribe(outbox: Ledger, job_id: str, user: int) -> None:
-    assert subscribe(
-        outbox,
-        job_id=job_id,
-        recipient_user_id=user,
-        institution_id=1,
-        subdomain="acme",
-        report="storyboard-usage",
-        period="06/2026",
-        email=f"user{user}@acme.test",
-        now=T0,
-    )
 
 
 def test_claim_job_due_takes_only_that_jobs_due_rows(outbox: Ledger) -> None:
@@ -41,7 +27,7 @@ def test_claim_job_due_takes_only_that_jobs_due_rows(outbox: Ledger) -> None:
         enqueue_row(outbox, job_id="run-a", user=user)
     for user in (1, 2):
         enqueue_row(outbox, job_id="run-b", user=user)
-    _subscribe(outbox, "run-c", 5)  # run-c is still going: its requester waits, nothing to say yet
+    subscribe_requester(outbox, "run-c", 5)  # run-c is still going: its requester waits, nothing to say yet
 
     first = routed(outbox, T0).claim_job_due("run-a", T0, 2, 60)
     assert [(n.job_id, n.recipient_user_id) for n in first] == [("run-a", 1), ("run-a", 2)]
@@ -62,7 +48,7 @@ def test_claim_job_due_takes_only_that_jobs_due_rows(outbox: Ledger) -> None:
 
 def test_has_undelivered_sees_waiting_and_pending_rows_by_job_or_claim(outbox_url: str, outbox: Ledger) -> None:
     assert not outbox.deliveries.has_undelivered("run-x")
-    _subscribe(outbox, "run-x", 1)
+    subscribe_requester(outbox, "run-x", 1)
     assert outbox.deliveries.has_undelivered("run-x") and not outbox.deliveries.has_undelivered("run-y")
     # A launcher that died before publishing the run id: its requester is known by the claim only.
     store = Ledger(outbox_url)
@@ -91,7 +77,7 @@ def test_deliver_now_completes_the_job_and_sends_its_rows_once(
     store_report(local_storage, tmp_path)
     settings = settings_for(tmp_path, notify_url=http_receiver.url, smtp_url=smtp_server.url)
     for user in (1, 2):
-        _subscribe(outbox, "run-1", user)
+        subscribe_requester(outbox, "run-1", user)
     enqueue_row(outbox, job_id="run-other", user=9)  # another job's row: not ours to send
 
     stats = deliver_now(outbox, local_storage, settings, "run-1", completed=("succeeded", KEY, FILENAME))
@@ -109,7 +95,7 @@ def test_deliver_now_never_raises_and_leaves_failures_to_the_sensor(
 ) -> None:
     store_report(local_storage, tmp_path)
     settings = settings_for(tmp_path, notify_url=http_receiver.url)
-    _subscribe(outbox, "run-1", 1)
+    subscribe_requester(outbox, "run-1", 1)
     http_receiver.fail_next(1, 503)
     stats = deliver_now(outbox, local_storage, settings, "run-1", completed=("succeeded", KEY, FILENAME))
     assert stats is not None and stats.retrying == 1
@@ -122,7 +108,7 @@ def test_deliver_now_never_raises_and_leaves_failures_to_the_sensor(
     broken = Ledger(f"sqlite:///{tmp_path / 'missing' / 'nope.sqlite'}")
     assert deliver_now(broken, local_storage, settings, "run-1", completed=("failed", None, None)) is None
     # No channel configured: nothing touched.
-    _subscribe(outbox, "run-2", 1)
+    subscribe_requester(outbox, "run-2", 1)
     assert deliver_now(outbox, local_storage, settings_for(tmp_path), "run-2", completed=("failed", None, None)) is None
     assert [n.state for n in outbox.deliveries.list(job_id="run-2")] == ["waiting"]
 
