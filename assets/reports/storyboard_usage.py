@@ -111,13 +111,14 @@ QUERIES: dict[str, str] = {
 }
 
 
-def _input(frames: Mapping[str, pl.DataFrame], name: str) -> pl.LazyFrame:
+def _input(frames: Mapping[str, pl.DataFrame], name: str, keyed: bool) -> pl.LazyFrame:
     """The named frame as schema.sql declares it, restricted to each row's own institution when it
-    carries ``institution_id`` (defence in depth; event frames do not, see ``QUERIES``)."""
+    carries ``institution_id`` (defence in depth; event frames do not, see ``QUERIES``); without
+    ``BATCH_COLUMN`` unless ``keyed`` (one institution: its key is one value, see ``build_batch``)."""
     frame = conform_keyed(name, frames, required=True).lazy()
     if "institution_id" in frame.collect_schema().names():
         frame = frame.filter(pl.col("institution_id") == pl.col(BATCH_COLUMN))
-    return frame
+    return frame if keyed else frame.drop(BATCH_COLUMN)
 
 
 def _in_period(col: str, request: ReportRequest) -> pl.Expr:
@@ -140,39 +141,46 @@ def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReq
 
     Lazy end to end so Polars runs the view and reaction branches in parallel and
     prunes what the output does not use (the big institution's month is ~1M rows).
+    One institution (the API's requests, a big institution's chunk) joins, groups and
+    sorts without the institution key: it is one value there, and carrying it through
+    the joins of a 5M-view month cost ≈ 0.4 s (20 %) of the build.
     """
     request = requests[0]
     if request.start is None or request.end is None:
         raise ValueError("storyboard_usage needs a period (request.start and request.end)")
     tz = request.institution.timezone
     k = BATCH_COLUMN
+    keyed = len(requests) > 1
+    by = [k] if keyed else []
 
     storyboards = (
-        _input(frames, "storyboards")
-        .unique([k, "id"])
-        .select(k, pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
+        _input(frames, "storyboards", keyed)
+        .unique([*by, "id"])
+        .select(*by, pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
     )
     users = (
-        _input(frames, "users")
-        .unique([k, "id"])
-        .select(k, pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank"))
+        _input(frames, "users", keyed)
+        .unique([*by, "id"])
+        .select(
+            *by, pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank")
+        )
     )
-    stories = _input(frames, "stories")
-    views = _input(frames, "story_views").filter(_in_period("viewed_at", request))
+    stories = _input(frames, "stories", keyed)
+    views = _input(frames, "story_views", keyed).filter(_in_period("viewed_at", request))
     reactions = (
-        _input(frames, "storyboard_reactions")
+        _input(frames, "storyboard_reactions", keyed)
         .filter(_in_period("reacted_at", request))
         .with_columns(pl.col("kind").str.to_lowercase().str.strip_chars())
         .filter(pl.col("kind").is_in(["like", "dislike"]))
     )
 
-    keys = [k, "user_id", "storyboard_id"]
-    totals = stories.group_by(k, "storyboard_id").agg(pl.col("id").n_unique().alias("total"))
+    keys = [*by, "user_id", "storyboard_id"]
+    totals = stories.group_by(*by, "storyboard_id").agg(pl.col("id").n_unique().alias("total"))
     # Progress only counts stories that belong to the storyboard the view is filed under;
     # every view, valid or not, is an interaction.
-    own_story = stories.select(k, pl.col("id").alias("story_id"), "storyboard_id", pl.lit(True).alias("own"))
+    own_story = stories.select(*by, pl.col("id").alias("story_id"), "storyboard_id", pl.lit(True).alias("own"))
     view_stats = (
-        views.join(own_story, on=[k, "story_id", "storyboard_id"], how="left")
+        views.join(own_story, on=[*by, "story_id", "storyboard_id"], how="left")
         .group_by(keys)
         .agg(
             pl.col("story_id").filter(pl.col("own").fill_null(False)).n_unique().alias("viewed"),
@@ -189,9 +197,9 @@ def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReq
 
     pairs = (
         view_stats.join(reaction_stats, on=keys, how="full", coalesce=True)
-        .join(totals, on=[k, "storyboard_id"], how="left")
-        .join(storyboards, on=[k, "storyboard_id"], how="inner")
-        .join(users, on=[k, "user_id"], how="inner")
+        .join(totals, on=[*by, "storyboard_id"], how="left")
+        .join(storyboards, on=[*by, "storyboard_id"], how="inner")
+        .join(users, on=[*by, "user_id"], how="inner")
         .with_columns(
             pl.col("viewed").fill_null(0),
             pl.col("total").fill_null(0),
@@ -200,8 +208,8 @@ def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReq
         )
     )
     completed = (pl.col("total") > 0) & (pl.col("viewed") == pl.col("total"))
-    result = pairs.sort([k, "title_rank", "name_rank", "user_id", "storyboard_id"]).select(
-        k,
+    result = pairs.sort([*by, "title_rank", "name_rank", "user_id", "storyboard_id"]).select(
+        pl.col(k) if keyed else pl.lit(request.institution.id, pl.Int64()).alias(k),
         pl.col("title").alias("storyboard"),
         pl.col("name").alias("user_name"),
         "email",
