@@ -6,9 +6,21 @@ configuration (``orchestration.instance_config.postgres_profile``) rather than t
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from orchestration.settings import Settings
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--dagster-storage {sqlite,postgres}`` and ``--dagster-pg-url``, the same in every benchmark."""
+    parser.add_argument(
+        "--dagster-storage",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
+    )
+    parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
 
 
 def dagster_postgres_home(home: Path, server_url: str) -> str:

@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.dagster_client import LOCATION, REPOSITORY, DagsterClient  # noqa: E402
-from benchmarks.dagster_storage import dagster_postgres_home  # noqa: E402
+from benchmarks.dagster_storage import add_storage_arguments, dagster_postgres_home  # noqa: E402
 from orchestration.settings import Settings  # noqa: E402
 from tests.e2e.stack import Stack, wait_until  # noqa: E402
 
@@ -512,13 +512,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the backfill")
     parser.add_argument("--sensor-timeout", type=float, default=420, help="seconds to wait for the sensor's backfill")
     parser.add_argument("--workdir", default="", help="keep homes under this directory (default: a temp dir)")
-    parser.add_argument(
-        "--dagster-storage",
-        choices=["sqlite", "postgres"],
-        default="sqlite",
-        help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
-    )
-    parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
+    add_storage_arguments(parser)
     parser.add_argument("--keep", action="store_true", help="keep the home (instance, logs) for inspection")
     return run(parser.parse_args())
 

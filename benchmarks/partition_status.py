@@ -68,7 +68,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from api.dagster_client import DagsterClient  # noqa: E402
-from benchmarks.dagster_storage import dagster_postgres_home  # noqa: E402
+from benchmarks.dagster_storage import add_storage_arguments, dagster_postgres_home  # noqa: E402
 from benchmarks.monthly_backfill import PARTITION_STATS, PARTITION_STATUSES, load_average  # noqa: E402
 from tests.e2e.stack import free_port, wait_until  # noqa: E402
 
@@ -397,13 +397,7 @@ def main() -> int:
     parser.add_argument("--first-months", default="2024-01,2025-12", help="LXP_FIRST_MONTH values to compare")
     parser.add_argument("--asset", default="storyboard_usage")
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument(
-        "--dagster-storage",
-        choices=["sqlite", "postgres"],
-        default="sqlite",
-        help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
-    )
-    parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
+    add_storage_arguments(parser)
     parser.add_argument(
         "--materialized",
         choices=["last-month", "all-months"],
