@@ -109,15 +109,23 @@ def _outer_column(segment: str, seg_depth: list[int], alias: str | None) -> str:
     return f"{name}.institution_id"
 
 
+def split_frame(frame: pl.DataFrame, institution_ids: Sequence[int]) -> dict[int, pl.DataFrame]:
+    """A frame keyed by ``BATCH_COLUMN`` (a batched query's result, a batch builder's) -> each institution's
+    frame without the key (same columns and dtypes, rows in the same order; a zero-row frame where it has none)."""
+    keys = frame.get_column(BATCH_COLUMN)
+    if len(institution_ids) == 1 and (frame.height == 0 or (keys.n_unique() == 1 and keys[0] == institution_ids[0])):
+        return {institution_ids[0]: frame.drop(BATCH_COLUMN)}  # the batch of one (the sync path): no split
+    parts = frame.partition_by(BATCH_COLUMN, as_dict=True, maintain_order=True, include_key=False)
+    empty = frame.clear().drop(BATCH_COLUMN)
+    return {i: parts.get((i,), empty) for i in institution_ids}
+
+
 def split(frames: Mapping[str, pl.DataFrame], institution_ids: Sequence[int]) -> dict[int, dict[str, pl.DataFrame]]:
-    """Batched frames -> each institution's frames, as its own query would have returned them
-    (same columns and dtypes, rows in the same order; a zero-row frame where it has none)."""
+    """Batched frames -> each institution's frames, as its own query would have returned them."""
     out: dict[int, dict[str, pl.DataFrame]] = {i: {} for i in institution_ids}
     for name, frame in frames.items():
-        parts = frame.partition_by(BATCH_COLUMN, as_dict=True, maintain_order=True, include_key=False)
-        empty = frame.clear().drop(BATCH_COLUMN)
-        for i in institution_ids:
-            out[i][name] = parts.get((i,), empty)
+        for i, part in split_frame(frame, institution_ids).items():
+            out[i][name] = part
     return out
 
 
@@ -173,16 +181,6 @@ def batch_of_one(build_batch: BatchBuilder) -> Builder:
     build.__doc__ = build_batch.__doc__
     build.__name__ = getattr(build_batch, "__name__", "build")
     return build
-
-
-def split_built(frame: pl.DataFrame, institution_ids: Sequence[int]) -> dict[int, pl.DataFrame]:
-    """A batch builder's result -> each institution's report frame (rows in order; zero rows where none)."""
-    keys = frame.get_column(BATCH_COLUMN)
-    if len(institution_ids) == 1 and (frame.height == 0 or (keys.n_unique() == 1 and keys[0] == institution_ids[0])):
-        return {institution_ids[0]: frame.drop(BATCH_COLUMN)}  # the batch of one (the sync path): no split
-    parts = frame.partition_by(BATCH_COLUMN, as_dict=True, maintain_order=True, include_key=False)
-    empty = frame.clear().drop(BATCH_COLUMN)
-    return {i: parts.get((i,), empty) for i in institution_ids}
 
 
 def conform_keyed(

@@ -30,7 +30,7 @@ from typing import Any
 
 import polars as pl
 
-from assets.batching import BATCH_COLUMN, NotBatchable, batch_query, split, split_built
+from assets.batching import BATCH_COLUMN, NotBatchable, batch_query, split, split_frame
 from assets.spec import ReportRequest, ReportSpec
 from assets.writers.render import Computed, renders_summary
 from orchestration.produce import compute
@@ -193,7 +193,7 @@ def build_chunk(
             if summary and spec.summary_batch is not None:
                 summarized.update(spec.summary_batch(subset, members))
             elif spec.build_batch is not None:
-                built.update(split_built(spec.build_batch(subset, members), ids))
+                built.update(split_frame(spec.build_batch(subset, members), ids))
         except Exception:
             log.warning("batch build of %d institutions failed; one at a time", len(ids), exc_info=True)
     return built, summarized

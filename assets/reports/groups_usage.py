@@ -67,7 +67,7 @@ from typing import Any, cast
 
 import polars as pl
 
-from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed, key_frames, split_built
+from assets.batching import BATCH_COLUMN, batch_of_one, conform_keyed, key_frames, split_frame
 from assets.reports.groups_usage_xlsx import write_groups_usage_xlsx
 from assets.reports.stift_common import by_institution, csv_columns, id_filter, in_period
 from assets.spec import ColumnKind, ReportRequest, ReportSpec, collation_key, to_local
@@ -364,7 +364,7 @@ def _compute(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReques
 
 def _split(parts: _Parts, institution_ids: Sequence[int]) -> dict[int, _Parts]:
     """Batch parts -> each institution's (``BATCH_COLUMN`` dropped, rows in order)."""
-    frames = {f.name: split_built(getattr(parts, f.name), institution_ids) for f in fields(_Parts)}
+    frames = {f.name: split_frame(getattr(parts, f.name), institution_ids) for f in fields(_Parts)}
     return {i: _Parts(**{name: by_id[i] for name, by_id in frames.items()}) for i in institution_ids}
 
 
