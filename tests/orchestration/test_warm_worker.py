@@ -157,27 +157,28 @@ def test_the_next_run_is_handed_to_a_warm_worker_and_is_an_ordinary_dagster_run(
         assert expected in types
 
 
-def test_terminate_ends_a_warm_run_canceled(setup, hold) -> None:
-    instance, workspace, _code = setup
+def _held_warm_run(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext, hold: Path) -> tuple[str, int]:
+    """A run handed to a warm worker and held before its file (``hold``): its id and worker pid."""
     _warmed(instance, workspace)
     hold.touch()
     run_id = _launch(instance, workspace)
     wait_until(lambda: _status(instance, run_id) == DagsterRunStatus.STARTED, 30, "the run to start")
     started = _worker_started(instance, run_id)
     assert started is not None and _parent(started[0]) == os.getpid()  # a warm worker, ours
+    return run_id, started[0]
+
+
+def test_terminate_ends_a_warm_run_canceled(setup, hold) -> None:
+    instance, workspace, _code = setup
+    run_id, _pid = _held_warm_run(instance, workspace, hold)
     assert instance.run_launcher.terminate(run_id)
     assert _finished(instance, run_id) == DagsterRunStatus.CANCELED
 
 
 def test_a_killed_warm_worker_fails_its_run(setup, hold) -> None:
     instance, workspace, _code = setup
-    _warmed(instance, workspace)
-    hold.touch()
-    run_id = _launch(instance, workspace)
-    wait_until(lambda: _status(instance, run_id) == DagsterRunStatus.STARTED, 30, "the run to start")
-    started = _worker_started(instance, run_id)
-    assert started is not None
-    os.kill(started[0], signal.SIGKILL)
+    run_id, pid = _held_warm_run(instance, workspace, hold)
+    os.kill(pid, signal.SIGKILL)
     assert _finished(instance, run_id) == DagsterRunStatus.FAILURE
     assert any("terminated by signal 9" in m for m in _messages(instance, run_id))
 
