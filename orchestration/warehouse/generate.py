@@ -37,6 +37,7 @@ Timestamps are naive UTC (``Datetime('us')``), whole seconds.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -888,53 +889,101 @@ def resolve_now(now: datetime | date | None) -> datetime:
     return now.replace(microsecond=0)
 
 
-def generate(scale: str | Scale, seed: int = 42, now: datetime | date | None = None) -> dict[str, pl.DataFrame]:
-    """Every table of schema.sql as Polars frames (naive UTC), in DDL order, sorted as loaded.
+#: Institutions generated (and loaded) together. Memory grows with a chunk, not with the scale:
+#: ``lxp-reports generate --scale small --institutions 10000`` holds 1,000 institutions' rows at a
+#: time. A scale of at most this many institutions is one chunk, exactly the warehouse it always was.
+CHUNK_INSTITUTIONS = 1000
 
-    ``now``: see ``resolve_now`` (None = 00:00 UTC today)."""
+
+def generate_chunks(
+    scale: str | Scale,
+    seed: int = 42,
+    now: datetime | date | None = None,
+    *,
+    chunk_institutions: int = CHUNK_INSTITUTIONS,
+) -> Iterator[dict[str, pl.DataFrame]]:
+    """The warehouse as consecutive chunks of institutions (ids ascending), each chunk every table of
+    schema.sql in DDL order, sorted as loaded.
+
+    Why chunks: 10,000 ``small`` institutions are ~260M rows, more than one machine's memory if built at
+    once. Every table sorts by institution first (``sort_keys``) and ids are assigned in institution
+    order, so loading the chunks one after the other gives the same table order as one big sort.
+    The core tables do not depend on the chunking (their draws are keyed by institution); the
+    Stift-style tables are drawn per chunk (chunk 0 from the same generator as an unchunked scale,
+    chunk k from ``[seed, stream, k]``), so a warehouse is determined by (scale, seed, ``now``,
+    ``chunk_institutions``), and any scale with at most ``chunk_institutions`` institutions is
+    byte-identical to the one ``generate`` always made.
+    """
+    if chunk_institutions < 1:
+        raise ValueError(f"chunk_institutions must be >= 1, got {chunk_institutions}")
     sc = resolve_scale(scale)
     now = resolve_now(now)
     now_s = int(now.replace(tzinfo=UTC).timestamp())
     next_id = {"users": 1, "storyboards": 1, "stories": 1, "schools": 1, "courses": 1, "library_contents": 1}
-    parts: dict[str, list[pl.DataFrame]] = {t: [] for t in CORE_TABLES}
-    for iid, name, sub, tz, big in _institution_rows(sc):
-        starts, ends = local_month_bounds(tz, now)
-        inst = _Inst(iid, name, sub, tz, big, seed, starts, ends, now_s)
-        sizes = _sizes(sc, inst)
-        parts["institutions"].append(pl.DataFrame({"id": [iid], "name": [name], "subdomain": [sub], "timezone": [tz]}))
-        users = _users(inst, sizes.users, next_id["users"])
-        sb = _storyboards(inst, sizes.storyboards, next_id["storyboards"], next_id["stories"])
-        views, reactions = _story_activity(inst, sc, users, sb)
-        course_parts = _schools_and_courses(inst, sizes, users, next_id)
-        school_ids = course_parts["schools"]["id"].to_numpy()
-        library = _library(inst, sizes.library, next_id["library_contents"], users, school_ids)
-        produced = {
-            "users": users.frame,
-            "storyboards": sb.frame,
-            "stories": sb.stories,
-            "story_views": views,
-            "storyboard_reactions": reactions,
-            **course_parts,
-            **library,
-        }
-        for table, frame in produced.items():
-            parts[table].append(frame)
-        for table in next_id:
-            next_id[table] += produced[table].height
-    frames = {t: _finish(t, parts[t]) for t in CORE_TABLES}
-    frames.update(_stift(frames, sc, seed, now))
-    return {t: frames[t] for t in table_schemas()}
+    stift_ids: dict[str, int] = {}
+    rows = _institution_rows(sc)
+    for index, offset in enumerate(range(0, len(rows), chunk_institutions)):
+        parts: dict[str, list[pl.DataFrame]] = {t: [] for t in CORE_TABLES}
+        for iid, name, sub, tz, big in rows[offset : offset + chunk_institutions]:
+            starts, ends = local_month_bounds(tz, now)
+            inst = _Inst(iid, name, sub, tz, big, seed, starts, ends, now_s)
+            sizes = _sizes(sc, inst)
+            parts["institutions"].append(
+                pl.DataFrame({"id": [iid], "name": [name], "subdomain": [sub], "timezone": [tz]})
+            )
+            users = _users(inst, sizes.users, next_id["users"])
+            sb = _storyboards(inst, sizes.storyboards, next_id["storyboards"], next_id["stories"])
+            views, reactions = _story_activity(inst, sc, users, sb)
+            course_parts = _schools_and_courses(inst, sizes, users, next_id)
+            school_ids = course_parts["schools"]["id"].to_numpy()
+            library = _library(inst, sizes.library, next_id["library_contents"], users, school_ids)
+            produced = {
+                "users": users.frame,
+                "storyboards": sb.frame,
+                "stories": sb.stories,
+                "story_views": views,
+                "storyboard_reactions": reactions,
+                **course_parts,
+                **library,
+            }
+            for table, frame in produced.items():
+                parts[table].append(frame)
+            for table in next_id:
+                next_id[table] += produced[table].height
+        frames = {t: _finish(t, parts[t]) for t in CORE_TABLES}
+        del parts
+        frames.update(_stift(frames, sc, seed, now, chunk=index, first_ids=stift_ids))
+        yield {t: frames[t] for t in table_schemas()}
 
 
-def _stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime) -> dict[str, pl.DataFrame]:
-    """Hook for the Stift-style tables (generated by a sibling module from the core frames)."""
+def generate(scale: str | Scale, seed: int = 42, now: datetime | date | None = None) -> dict[str, pl.DataFrame]:
+    """Every table of schema.sql as Polars frames (naive UTC), in DDL order, sorted as loaded.
+
+    ``now``: see ``resolve_now`` (None = 00:00 UTC today). The whole warehouse in memory: fine for
+    the scales tests and the demo use; ``generate_warehouse`` streams chunks instead."""
+    chunks = list(generate_chunks(scale, seed, now))
+    if len(chunks) == 1:
+        return chunks[0]
+    return {t: pl.concat([c[t] for c in chunks]) for t in table_schemas()}
+
+
+def _stift(
+    core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime, *, chunk: int, first_ids: dict[str, int]
+) -> dict[str, pl.DataFrame]:
+    """The Stift-style tables of one chunk (generated by a sibling module from the chunk's core frames).
+
+    ``first_ids`` carries the next free integer id of each such table from chunk to chunk (updated here)."""
     try:
-        from orchestration.warehouse.generate_stift import generate_stift
+        from orchestration.warehouse.generate_stift import INTEGER_ID_TABLES, generate_stift
     except ModuleNotFoundError as exc:  # only while the sibling module does not exist
         if exc.name != "orchestration.warehouse.generate_stift":
             raise
         return {t: empty_frame(t) for t in STIFT_TABLES}
-    produced = generate_stift(core, scale, seed, now)
+    produced = generate_stift(core, scale, seed, now, chunk=chunk, first_ids=first_ids)
+    for table in INTEGER_ID_TABLES:
+        ids = produced[table]["id"]
+        if ids.len():
+            first_ids[table] = int(ids.max()) + 1  # type: ignore[arg-type]  # an Int64 column's max is an int
     return {
         t: conform(t, produced[t]).sort(sort_keys(t), maintain_order=True) if t in produced else empty_frame(t)
         for t in STIFT_TABLES
@@ -947,13 +996,21 @@ def generate_warehouse(
     """Generate and load in one go (``lxp-reports generate``); returns row counts per table.
 
     ``out``: a DuckDB file path (or ``duckdb:///path``) or a ``postgresql://`` URL (the CLI's
-    default is the configured warehouse, ``Settings.warehouse``).
+    default is the configured warehouse, ``Settings.warehouse``). Chunks of institutions are
+    generated and loaded one at a time (``generate_chunks``), so memory does not grow with the scale.
     """
-    from orchestration.warehouse.load import load
+    from orchestration.warehouse.load import load_chunks
 
-    frames = generate(scale, seed, now)
-    load(frames, out)
-    return {t: f.height for t, f in frames.items()}
+    counts = dict.fromkeys(table_schemas(), 0)
+
+    def counted() -> Iterator[dict[str, pl.DataFrame]]:
+        for frames in generate_chunks(scale, seed, now):
+            for table, frame in frames.items():
+                counts[table] += frame.height
+            yield frames
+
+    load_chunks(counted(), out)
+    return counts
 
 
 def with_institutions(scale: str | Scale, institutions: int) -> Scale:
@@ -986,7 +1043,9 @@ def with_big_institution(scale: Scale, users: int, storyboards: int, library_con
 __all__ = [
     "CORE_TABLES",
     "STIFT_TABLES",
+    "CHUNK_INSTITUTIONS",
     "generate",
+    "generate_chunks",
     "generate_warehouse",
     "institutions_frame",
     "local_month_bounds",

@@ -15,6 +15,7 @@ deletion.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,9 @@ QUESTIONS_PER_STUDENT_MONTH = 1.2
 BOOKINGS_PER_STUDENT_MONTH = 0.7
 NPS_PER_STUDENT_MONTH = 0.12
 INACTIVE_STUDENT_SHARE = 0.25
+
+#: Tables with integer ids numbered by this module (the others are UUIDs or have no id).
+INTEGER_ID_TABLES = ("disciplines", "subjects", "teacher_schedules", "booking_rooms", "nps_answers")
 
 US = 1_000_000
 MINUTE = 60 * US
@@ -195,14 +199,33 @@ def _window_start(now: datetime) -> datetime:
 # ------------------------------------------------------------------ generator
 
 
-def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: datetime) -> dict[str, pl.DataFrame]:
+def generate_stift(
+    core: dict[str, pl.DataFrame],
+    scale: Scale,
+    seed: int,
+    now: datetime,
+    *,
+    chunk: int = 0,
+    first_ids: Mapping[str, int] | None = None,
+) -> dict[str, pl.DataFrame]:
     """Stift tables for the core's institutions/users/schools, typed exactly as schema.sql.
 
     ``now`` is the generator's clock (``generate.resolve_now``): every "already
     happened" cut and every "created now" stamp of a future booking uses it,
-    never the wall clock, so one (seed, now) gives one warehouse."""
+    never the wall clock, so one (seed, now) gives one warehouse.
+
+    ``chunk``/``first_ids``: the core generator loads big scales in chunks of
+    institutions; chunk k > 0 draws from its own generator ``[seed, stream, k]``
+    and numbers the integer ids of :data:`INTEGER_ID_TABLES` from ``first_ids``
+    (the next free id after the previous chunks). Chunk 0 with no ``first_ids``
+    is exactly the unchunked warehouse."""
     del scale  # activity is per student; the scale already sized the user base
-    rng = np.random.default_rng([seed, 0x5717F])
+    rng = np.random.default_rng([seed, 0x5717F] if chunk == 0 else [seed, 0x5717F, chunk])
+    start = {table: (first_ids or {}).get(table, 1) for table in INTEGER_ID_TABLES}
+
+    def ids(table: str, n: int) -> np.ndarray:
+        return np.arange(start[table], start[table] + n, dtype=np.int64)
+
     now_naive = now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
     t_now = _micros(now_naive)
     t_start = _micros(_window_start(now_naive))
@@ -232,7 +255,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     n_inst, n_disc = len(inst_ids), len(CATALOG)
     disc_inst = np.repeat(inst_ids, n_disc)
     disc_pos = np.tile(np.arange(n_disc), n_inst)
-    disc_ids = np.arange(1, len(disc_inst) + 1, dtype=np.int64)
+    disc_ids = ids("disciplines", len(disc_inst))
     disciplines = pl.DataFrame(
         {"id": disc_ids, "institution_id": disc_inst, "name": [CATALOG[p][0] for p in range(n_disc)] * n_inst}
     )
@@ -242,7 +265,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     subj_inst = np.repeat(disc_inst, per_disc[disc_pos])
     subjects = pl.DataFrame(
         {
-            "id": np.arange(1, len(sub_disc) + 1, dtype=np.int64),
+            "id": ids("subjects", len(sub_disc)),
             "institution_id": subj_inst,
             "discipline_id": sub_disc,
             "name": sub_names * n_inst,
@@ -409,7 +432,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     ok = ts_school >= 0
     teacher_schedules = pl.DataFrame(
         {
-            "id": np.arange(1, int(ok.sum()) + 1, dtype=np.int64),
+            "id": ids("teacher_schedules", int(ok.sum())),
             "institution_id": td_pool_inst[ts_row][ok],
             "school_id": school_ids[ts_school[ok]],
             "teacher_id": td_pool_teacher[ts_row][ok],
@@ -427,7 +450,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     r_kind = (r_rank + np.repeat(school_ids, per_school_rooms)) % len(ROOMS)
     booking_rooms = pl.DataFrame(
         {
-            "id": np.arange(1, len(r_school) + 1, dtype=np.int64),
+            "id": ids("booking_rooms", len(r_school)),
             "institution_id": np.repeat(school_inst, per_school_rooms),
             "school_id": r_school,
             "name": np.array([n for n, _ in ROOMS], dtype=object)[r_kind],
@@ -530,7 +553,7 @@ def generate_stift(core: dict[str, pl.DataFrame], scale: Scale, seed: int, now: 
     scores = rng.choice(11, size=nn, p=np.array([1, 1, 1, 1, 2, 3, 4, 8, 14, 20, 25]) / 80)
     nps = pl.DataFrame(
         {
-            "id": np.arange(1, nn + 1, dtype=np.int64),
+            "id": ids("nps_answers", nn),
             "institution_id": u_inst[nw],
             "user_id": u_id[nw],
             "group_id": pl.Series(n_group.tolist(), dtype=pl.String()),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -34,6 +34,12 @@ def _ordered(frames: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 
 def load_duckdb(frames: Mapping[str, pl.DataFrame], path: str | Path, *, replace: bool = True) -> Path:
     """Write a complete DuckDB warehouse at `path` (built aside, then atomically renamed)."""
+    return load_duckdb_chunks([frames], path, replace=replace)
+
+
+def load_duckdb_chunks(chunks: Iterable[Mapping[str, pl.DataFrame]], path: str | Path, *, replace: bool = True) -> Path:
+    """``load_duckdb`` for a warehouse that arrives in chunks of institutions (``generate_chunks``):
+    each chunk is inserted and dropped before the next is drawn, indexes are built once at the end."""
     import duckdb
 
     target = Path(duckdb_path(str(path))).resolve()
@@ -48,13 +54,14 @@ def load_duckdb(frames: Mapping[str, pl.DataFrame], path: str | Path, *, replace
         con.execute("SET enable_progress_bar = false")  # keep CLI output clean
         try:
             con.execute(schema_sql())
-            for table, frame in _ordered(frames).items():
-                if frame.height == 0:
-                    continue
-                con.register("_load_frame", frame.to_arrow())
-                cols = ", ".join(frame.columns)
-                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_frame")
-                con.unregister("_load_frame")
+            for frames in chunks:
+                for table, frame in _ordered(frames).items():
+                    if frame.height == 0:
+                        continue
+                    con.register("_load_frame", frame.to_arrow())
+                    cols = ", ".join(frame.columns)
+                    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _load_frame")
+                    con.unregister("_load_frame")
             con.execute(indexes_sql())
             con.execute("CHECKPOINT")
         finally:
@@ -79,24 +86,29 @@ def _csv_chunks(frame: pl.DataFrame) -> Iterator[io.BytesIO]:
 
 def load_postgres(frames: Mapping[str, pl.DataFrame], url: str) -> None:
     """(Re)create the warehouse tables in the database at `url` and COPY the frames in, in one transaction."""
+    load_postgres_chunks([frames], url)
+
+
+def load_postgres_chunks(chunks: Iterable[Mapping[str, pl.DataFrame]], url: str) -> None:
+    """``load_postgres`` for a warehouse that arrives in chunks of institutions (still one transaction)."""
     import psycopg2
 
     dsn = url.replace("postgresql+psycopg2://", "postgresql://")
-    ordered = _ordered(frames)
     con = psycopg2.connect(dsn)
     try:
         with con, con.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS " + ", ".join(ordered) + " CASCADE")
+            cur.execute("DROP TABLE IF EXISTS " + ", ".join(table_schemas()) + " CASCADE")
             cur.execute(schema_sql())
-            for table, frame in ordered.items():
-                cols = ", ".join(frame.columns)
-                sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
-                for buf in _csv_chunks(frame):
-                    cur.copy_expert(sql, buf)
+            for frames in chunks:
+                for table, frame in _ordered(frames).items():
+                    cols = ", ".join(frame.columns)
+                    sql = f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+                    for buf in _csv_chunks(frame):
+                        cur.copy_expert(sql, buf)
             cur.execute(indexes_sql())
         con.autocommit = True
         with con.cursor() as cur:
-            cur.execute("ANALYZE " + ", ".join(ordered))
+            cur.execute("ANALYZE " + ", ".join(table_schemas()))
     finally:
         con.close()
 
@@ -107,7 +119,12 @@ def is_postgres_url(out: str) -> bool:
 
 def load(frames: Mapping[str, pl.DataFrame], out: str) -> None:
     """Load into `out`: a postgresql:// URL, or a DuckDB path / duckdb:/// URL."""
+    load_chunks([frames], out)
+
+
+def load_chunks(chunks: Iterable[Mapping[str, pl.DataFrame]], out: str) -> None:
+    """``load`` for a warehouse that arrives in chunks of institutions (``generate_chunks``)."""
     if is_postgres_url(out):
-        load_postgres(frames, out)
+        load_postgres_chunks(chunks, out)
     else:
-        load_duckdb(frames, out)
+        load_duckdb_chunks(chunks, out)

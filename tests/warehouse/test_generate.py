@@ -459,3 +459,44 @@ def test_with_institutions_scales_the_count_and_keeps_each_institution(tiny: Fra
         assert_frame_equal(many[table].filter(pl.col("institution_id") <= 3), tiny[table])
     with pytest.raises(ValueError, match="institutions must be"):
         with_institutions("tiny", 0)
+
+
+def test_chunks_make_one_consistent_warehouse_without_changing_an_institution(now: datetime) -> None:
+    """Big scales are generated (and loaded) a chunk of institutions at a time, so memory does not grow
+    with the scale: the core tables are the unchunked ones, the Stift-style ids continue from chunk to
+    chunk, references stay inside an institution, and the chunks in order are the loaded sort order."""
+    from orchestration.warehouse.generate import generate_chunks, with_institutions
+
+    scale = with_institutions("tiny", 9)
+    whole = generate(scale, 42, now)
+    assert len(list(generate_chunks(scale, 42, now, chunk_institutions=9))) == 1
+    chunks = list(generate_chunks(scale, 42, now, chunk_institutions=4))
+    assert [c["institutions"]["id"].to_list() for c in chunks] == [[1, 2, 3, 4], [5, 6, 7, 8], [9]]
+    frames = {t: pl.concat([c[t] for c in chunks]) for t in table_schemas()}
+    for table in CORE_TABLES:
+        assert_frame_equal(frames[table], whole[table])
+    for table, frame in frames.items():
+        assert frame.schema == table_schemas()[table], table
+        assert_frame_equal(frame, frame.sort(sort_keys(table), maintain_order=True))
+        if "id" in frame.columns:
+            assert frame["id"].is_unique().all(), table
+    for table in STIFT_TABLES:  # every chunk has Stift-style activity of its own
+        if table not in ("teacher_disciplines",):
+            assert all(c[table].height > 0 for c in chunks[:2]), table
+    assert not chunks[0]["questions"]["description"].equals(chunks[1]["questions"]["description"])
+
+    def same_institution(child: str, key: str, parent: str) -> None:
+        rows = frames[child].filter(pl.col(key).is_not_null())
+        joined = rows.join(
+            frames[parent].select(pl.col("id").alias(key), pl.col("institution_id").alias("owner")), on=key
+        )
+        assert joined.height == rows.height and (joined["institution_id"] == joined["owner"]).all(), (child, key)
+
+    same_institution("subjects", "discipline_id", "disciplines")
+    same_institution("teacher_disciplines", "discipline_id", "disciplines")
+    same_institution("teacher_schedules", "discipline_id", "disciplines")
+    same_institution("questions", "subject_id", "subjects")
+    same_institution("questions", "group_id", "groups")
+    same_institution("bookings", "booking_room_id", "booking_rooms")
+    same_institution("bookings", "school_id", "schools")
+    same_institution("nps_answers", "user_id", "users")

@@ -12,7 +12,7 @@ from polars.testing import assert_frame_equal
 
 from orchestration.warehouse.client import Warehouse
 from orchestration.warehouse.generate import generate_warehouse
-from orchestration.warehouse.load import load_duckdb, load_postgres
+from orchestration.warehouse.load import load_duckdb, load_duckdb_chunks, load_postgres, load_postgres_chunks
 from orchestration.warehouse.tables import table_schemas
 
 Frames = dict[str, pl.DataFrame]
@@ -107,6 +107,34 @@ def test_generate_warehouse_returns_row_counts(tmp_path: Path, now: datetime) ->
     counts = generate_warehouse("tiny", 42, str(path), now=now)
     assert counts == _counts(f"duckdb:///{path}")
     assert counts["users"] > 0
+
+
+def _table(url: str, table: str) -> pl.DataFrame:
+    return Warehouse(url).query(f"SELECT * FROM {table}")
+
+
+@pytest.mark.services
+def test_a_warehouse_loaded_in_chunks_is_the_one_loaded_at_once(
+    tmp_path: Path, postgres_db: str, now: datetime
+) -> None:
+    """What ``lxp-reports generate`` does for big scales (chunks of institutions, indexes once at the end)
+    loads the same rows in the same order as loading the whole warehouse, into DuckDB and PostgreSQL."""
+    from orchestration.warehouse.generate import generate_chunks, with_institutions
+
+    chunks = list(generate_chunks(with_institutions("tiny", 5), 42, now, chunk_institutions=2))
+    whole = {t: pl.concat([c[t] for c in chunks]) for t in table_schemas()}
+    at_once, in_chunks = tmp_path / "once.duckdb", tmp_path / "chunks.duckdb"
+    load_duckdb(whole, at_once)
+    load_duckdb_chunks(iter(chunks), in_chunks)
+    load_postgres_chunks(iter(chunks), postgres_db)
+    assert _counts(f"duckdb:///{in_chunks}") == _counts(postgres_db) == {t: f.height for t, f in whole.items()}
+    for table in ("institutions", "users", "story_views", "disciplines", "questions", "bookings"):
+        expected = _table(f"duckdb:///{at_once}", table)
+        assert_frame_equal(_table(f"duckdb:///{in_chunks}", table), expected)
+        # PostgreSQL does not promise the insertion order: compare as sets of rows
+        assert_frame_equal(
+            _table(postgres_db, table).sort(expected.columns), expected.sort(expected.columns), check_dtypes=False
+        )
 
 
 @pytest.mark.services
