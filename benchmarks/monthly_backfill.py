@@ -374,7 +374,10 @@ def run(args: argparse.Namespace) -> int:
     extra_env = {"LXP_MONTHLY_SENSOR": "true", **dict(e.split("=", 1) for e in args.env)}
     gen_s = 0.0
     if args.warehouse:
-        shutil.copyfile(args.warehouse, warehouse)
+        try:  # the stack opens the warehouse READ_ONLY: a hard link spares copying 19 GB at 10,000 institutions
+            os.link(args.warehouse, warehouse)
+        except OSError:  # another filesystem
+            shutil.copyfile(args.warehouse, warehouse)
     else:
         started = time.perf_counter()
         subprocess.run(
