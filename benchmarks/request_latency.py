@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -71,6 +73,11 @@ from tests.services.s3 import CREDENTIALS, free_port, start_moto, stop_moto  # n
 from tests.services.smtp import running_smtp  # noqa: E402
 
 POLL = 0.1
+#: One HTTP client (keep-alive) for the polling: ``httpx.get`` builds a new client, and with it an SSL context
+#: (≈ 10 ms of CPU), for every call — at 10 polls a second that was CPU the run, on the same 2 cores, went
+#: without (2-4 s of CPU during the big institution's 15-36 s runs on a loaded machine, now ≈ 0.3 s;
+#: docs/benchmarks.md, "The big institution's month inside a run").
+_POLLER = httpx.Client(timeout=60)
 
 _EVENTS = """query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run {
   eventConnection(limit: 1000) { events { __typename ... on MessageEvent { timestamp message } } } } } }"""
@@ -150,7 +157,10 @@ def _measure(
         if row.email is None and any(email in m.rcpt_tos for m in list(smtp.messages)[seen_mails:]):  # type: ignore[attr-defined]
             row.email = now
         if job_id and row.succeeded is None:
-            job = stack.request(f"/institution/reports/jobs/{job_id}", bearer, replica=replica).json()
+            job = _POLLER.get(
+                f"{stack.bases[replica]}/institution/reports/jobs/{job_id}",
+                headers={"Authorization": f"Bearer {bearer}"},
+            ).json()
             status = job.get("status")
             if status == "running" and row.started is None:
                 row.started = time.monotonic() - t0
