@@ -1,7 +1,7 @@
 """Benchmark: how long a requester waits for the download link (request -> webhook).
 
     PYTHONPATH=. .venv/bin/python benchmarks/request_latency.py [--requests 6] [--delivery-interval 10]
-        [--profile embedded|production] [--large PATH] [--breakdown]
+        [--profile embedded|production] [--large PATH] [--breakdown] [--status-poll S]
 
 Generates the ``tiny`` warehouse in a temp ``LXP_HOME``, starts ``lxp-reports up``
 with a webhook receiver and an SMTP server, then makes ``--requests`` distinct small
@@ -33,7 +33,12 @@ Per request it prints, in seconds from sending the HTTP request:
 * ``webhook``   — the webhook for this requester received;
 * ``e-mail``    — the e-mail for this requester received.
 
-Polling runs every 0.1 s, so each figure is up to 0.1 s late.
+Polling runs every 0.1 s, so each figure is up to 0.1 s late. ``--status-poll S`` asks the API
+for the job's status only every ``S`` seconds (``started``/``succeeded`` up to ``S`` late; the
+webhook and e-mail, seen in this process, are still checked every 0.1 s): each status poll costs
+the API and the webserver (a GraphQL ``runOrError``) CPU, ≈ 13 ms together (measured), which on 2 cores a
+run that keeps both busy (the big institution's month) goes without; use ``--breakdown`` for the
+run's exact times.
 ``--delivery-interval`` sets ``LXP_DELIVERY_INTERVAL_SECONDS`` (the delivery
 sensor's tick; the production default is 10 s).
 
@@ -59,6 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -71,6 +78,11 @@ from tests.services.s3 import CREDENTIALS, free_port, start_moto, stop_moto  # n
 from tests.services.smtp import running_smtp  # noqa: E402
 
 POLL = 0.1
+#: One HTTP client (keep-alive) for the polling: ``httpx.get`` builds a new client, and with it an SSL context
+#: (≈ 10 ms of CPU), for every call — at 10 polls a second that was CPU the run, on the same 2 cores, went
+#: without (2-4 s of CPU during the big institution's 15-36 s runs on a loaded machine, now ≈ 0.3 s;
+#: docs/benchmarks.md, "The big institution's month inside a run").
+_POLLER = httpx.Client(timeout=60)
 
 _EVENTS = """query($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run {
   eventConnection(limit: 1000) { events { __typename ... on MessageEvent { timestamp message } } } } } }"""
@@ -128,6 +140,7 @@ def _measure(
     params: dict[str, object],
     timeout: float,
     replica: int = 0,
+    status_poll: float = POLL,
 ) -> Row:
     user_id, email, subdomain = user
     bearer = token(institution, user_id, subdomain)
@@ -141,6 +154,7 @@ def _measure(
     job_id = results.get("id")
     row.run_id = None if results.get("cached") else job_id
     deadline = t0 + timeout
+    next_status = 0.0
     while time.monotonic() < deadline:
         now = time.monotonic() - t0
         if row.webhook is None and any(
@@ -149,8 +163,12 @@ def _measure(
             row.webhook = now
         if row.email is None and any(email in m.rcpt_tos for m in list(smtp.messages)[seen_mails:]):  # type: ignore[attr-defined]
             row.email = now
-        if job_id and row.succeeded is None:
-            job = stack.request(f"/institution/reports/jobs/{job_id}", bearer, replica=replica).json()
+        if job_id and row.succeeded is None and now >= next_status:
+            next_status = now + status_poll
+            job = _POLLER.get(
+                f"{stack.bases[replica]}/institution/reports/jobs/{job_id}",
+                headers={"Authorization": f"Bearer {bearer}"},
+            ).json()
             status = job.get("status")
             if status == "running" and row.started is None:
                 row.started = time.monotonic() - t0
@@ -289,6 +307,9 @@ def main() -> None:
         help="a `large` DuckDB warehouse (generated when absent): adds its big institution's storyboard month",
     )
     parser.add_argument("--breakdown", action="store_true", help="print each run's phases from its event log")
+    parser.add_argument(
+        "--status-poll", type=float, default=POLL, help="seconds between job-status polls (default 0.1)"
+    )
     args = parser.parse_args()
 
     from orchestration.warehouse.generate import generate_warehouse
@@ -350,6 +371,7 @@ def main() -> None:
                 params,
                 args.timeout,
                 replica=i % replicas,
+                status_poll=args.status_poll,
             )
             rows.append(row)
             print(f"  {name}: {row}", flush=True)
@@ -365,6 +387,7 @@ def main() -> None:
             {"month": month, "year": year},
             args.timeout,
             replica=args.requests % replicas,
+            status_poll=args.status_poll,
         )
         print(f"  {hit.name}: {hit}", flush=True)
         large: Row | None = None
@@ -380,6 +403,7 @@ def main() -> None:
                 {"month": month, "year": year},
                 max(args.timeout, 600.0),
                 replica=(args.requests + 1) % replicas,
+                status_poll=args.status_poll,
             )
             print(f"  {large.name}: {large} rows={large.rows}", flush=True)
         runs = [row for row in [*rows, *([large] if large else [])] if row.run_id]

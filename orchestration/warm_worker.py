@@ -37,6 +37,8 @@ import json
 import os
 import sys
 import sysconfig
+import threading
+from collections.abc import Callable
 from typing import Any
 
 
@@ -64,6 +66,47 @@ def preload(code_pointer: Any) -> list[str]:
     return sorted(dropped)
 
 
+#: How far below the process's CPU priority the warm-up runs (Linux nice steps; at +10 it gets about a
+#: tenth of a core that another process also wants).
+WARM_UP_NICE = 10
+
+
+def warm_up(work: Callable[[], None]) -> None:
+    """Run ``work`` (the warm-up) in a thread at a lower CPU priority and wait for it; its exception is raised here.
+
+    Why: the launcher starts this worker when it hands the previous one its run, so the warm-up (1.5-1.8 s
+    of CPU: imports, opening the instance) runs while that run works. The big institution's month keeps
+    both cores busy (the Polars build and the xlsx deflate threads: ≈ 10 s of CPU in ≈ 5 s), so every
+    CPU-second spent beside it lengthens its step by about half a second (docs/benchmarks.md, "The big
+    institution's month inside a run"). At a lower priority the warm-up takes what the run leaves idle.
+    Linux nice values are per thread, so only this thread is lowered: the main thread, which later executes
+    the run, and the threads the run starts (Polars' pool, DuckDB's, the deflate threads) keep the process's
+    priority; helper threads started by the imports themselves (OpenBLAS, the jemalloc purgers, Polars'
+    out-of-core cleaner) inherit the lower one, none of them does the report's work. A whole-process nice
+    could not be undone when the run arrives (raising priority needs CAP_SYS_NICE; the image runs as an
+    unprivileged user). Elsewhere (no per-thread nice) the warm-up runs at the process's priority, as before.
+    """
+    failed: list[BaseException] = []
+
+    def body() -> None:
+        if sys.platform == "linux":
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WARM_UP_NICE)
+            except OSError:
+                pass  # a sandbox that forbids it: warm up at full priority
+        try:
+            work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=body, name="warm-up")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+
+
 def _say(status: int, text: str) -> None:
     os.write(status, (text + "\n").encode())
 
@@ -82,9 +125,13 @@ def serve(stdin: Any, status: int) -> int:
     if setup is None:
         return 0
     instance_ref = deserialize_value(setup["instance_ref"], InstanceRef)
-    preload(deserialize_value(setup["code_pointer"]))
-    with DagsterInstance.from_ref(instance_ref) as instance:
-        instance.get_run_by_id("warm-up")
+
+    def warm() -> None:
+        preload(deserialize_value(setup["code_pointer"]))
+        with DagsterInstance.from_ref(instance_ref) as instance:
+            instance.get_run_by_id("warm-up")
+
+    warm_up(warm)
     _say(status, "ready")
 
     run_id = stdin.readline().strip()

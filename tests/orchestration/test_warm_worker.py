@@ -31,6 +31,7 @@ from dagster._core.workspace.load_target import ModuleTarget
 from orchestration.instance_config import local_profile
 from orchestration.run_launcher import LocalRunLauncher, _worker_started
 from orchestration.settings import Settings
+from orchestration.warm_worker import WARM_UP_NICE, warm_up
 
 LOCATION = "warm_test_location"
 # The job: says which code version it is (a log line) and, while ``hold`` exists, waits before returning.
@@ -42,7 +43,7 @@ VERSION = "{version}"
 
 @dg.op
 def work(context):
-    context.log.info(f"code version {{VERSION}} in pid {{os.getpid()}}")
+    context.log.info(f"code version {{VERSION}} in pid {{os.getpid()}} at nice {{os.getpriority(os.PRIO_PROCESS, 0)}}")
     hold = os.environ.get("WARM_TEST_HOLD", "")
     while hold and os.path.exists(hold):
         time.sleep(0.05)
@@ -151,10 +152,22 @@ def test_the_next_run_is_handed_to_a_warm_worker_and_is_an_ordinary_dagster_run(
     started = _worker_started(instance, run_id)
     assert started is not None
     assert f"Started process for run (pid: {started[0]})." in messages
-    assert any(f"code version one in pid {started[0]}" in m for m in messages)  # the op's own log line
+    # The op's own log line; the run works at the launcher's priority, not the warm-up's (warm_worker.warm_up).
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    assert any(f"code version one in pid {started[0]} at nice {nice}" in m for m in messages), messages
     types = [e.dagster_event.event_type_value for e in instance.all_logs(run_id) if e.dagster_event]
     for expected in ("PIPELINE_START", "STEP_START", "STEP_SUCCESS", "PIPELINE_SUCCESS"):
         assert expected in types
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_the_warm_up_runs_at_a_lower_priority_and_the_caller_keeps_its_own() -> None:
+    seen: list[int] = []
+    warm_up(lambda: seen.append(os.getpriority(os.PRIO_PROCESS, 0)))  # 0: the calling thread, on Linux
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert seen == [min(base + WARM_UP_NICE, 19)]
+    with pytest.raises(ZeroDivisionError):  # the warm-up's failure is the caller's
+        warm_up(lambda: seen.append(1 // 0))
 
 
 def _held_warm_run(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext, hold: Path) -> tuple[str, int]:
