@@ -21,17 +21,25 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
         help="Dagster run/event storage: the embedded SQLite files, or PostgreSQL (a fresh database on --dagster-pg-url)",
     )
     parser.add_argument("--dagster-pg-url", default="", help="postgresql://user@host:port/db of a server to use")
+    parser.add_argument(
+        "--dagster-pg-pool",
+        choices=["on", "off"],
+        default="on",
+        help="the profile's pooled connections (orchestration.pg_storage), or off: Dagster's NullPool, as before",
+    )
 
 
-def dagster_postgres_home(home: Path, server_url: str) -> str:
+def dagster_postgres_home(home: Path, server_url: str, pool: bool = True) -> str:
     """Dagster instance storage in a fresh database on ``server_url`` (the production profile's storage,
     everything else as embedded): ``dagster.yaml`` is written before ``up``, which never overwrites it.
 
-    Returns the ``postgresql+psycopg2://`` URL of the new database, for ``$DAGSTER_PG_URL`` (the profile
+    ``pool=False`` sets the storage's ``pool: false`` (Dagster's ``NullPool``: a new connection per storage
+    call), to measure what the pool saves. Returns the ``postgresql+psycopg2://`` URL of the new database, for ``$DAGSTER_PG_URL`` (the profile
     reads it from there, as in production)."""
     import uuid
 
     import psycopg2
+    import yaml
 
     from orchestration.instance_config import postgres_profile
 
@@ -46,5 +54,8 @@ def dagster_postgres_home(home: Path, server_url: str) -> str:
     base = server_url.replace("postgresql+psycopg2://", "postgresql://").rsplit("/", 1)[0]
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    (dagster_home / "dagster.yaml").write_text(postgres_profile(Settings()), encoding="utf-8")
+    profile = yaml.safe_load(postgres_profile(Settings()))
+    if not pool:
+        profile["storage"]["custom"]["config"]["pool"] = False
+    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
     return f"{base.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"

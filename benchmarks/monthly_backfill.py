@@ -406,7 +406,9 @@ def run(args: argparse.Namespace) -> int:
     registered = register_institutions(Settings(), warehouse)  # the stack's settings, from that environment
 
     if args.dagster_storage == "postgres":
-        extra_env["DAGSTER_PG_URL"] = dagster_postgres_home(home, args.dagster_pg_url)
+        extra_env["DAGSTER_PG_URL"] = dagster_postgres_home(
+            home, args.dagster_pg_url, pool=args.dagster_pg_pool == "on"
+        )
     stack = Stack(home, extra_env)
     load_before = load_average()
     stack.start(timeout=300)
@@ -462,7 +464,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"- command: `{' '.join(sys.argv)}`")
     print(f"- generation: {gen_s:.1f} s" if gen_s else f"- warehouse: {args.warehouse}")
     print(f"- load average (1/5/15 min) before: {load_before}; after: {load_after}")
-    print(f"- settings: {extra_env or 'defaults'}; Dagster storage: {args.dagster_storage}")
+    pool = f" (pooled connections: {args.dagster_pg_pool})" if args.dagster_storage == "postgres" else ""
+    print(f"- settings: {extra_env or 'defaults'}; Dagster storage: {args.dagster_storage}{pool}")
     print(f"- backfills: {len(backfills)} (months {', '.join(months)}), statuses {[b['status'] for b in backfills]}")
     print()
     print("| partitions | materialized / failed | runs | wall s | partitions/min | first run started after s |")

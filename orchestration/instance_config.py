@@ -90,13 +90,27 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
     dagster-postgres does not support."""
     return _dump(
         {
-            "storage": {"postgres": {"postgres_url": {"env": postgres_url_env}}},
+            "storage": postgres_storage(postgres_url_env),
             **_run_coordinator(),
             **_monitoring(settings),
             **compute_logs_config(settings),
             **_limits(settings),
         }
     )
+
+
+def postgres_storage(postgres_url_env: str = "DAGSTER_PG_URL") -> dict[str, Any]:
+    """Dagster's PostgreSQL storage with one pooled connection per engine and process
+    (``orchestration.pg_storage``): unpooled, every storage call of the daemon and the run workers was a new
+    server process, most of the server's CPU in the monthly backfill (docs/benchmarks.md, "Where the
+    PostgreSQL server's CPU goes")."""
+    return {
+        "custom": {
+            "module": "orchestration.pg_storage",
+            "class": "PooledPostgresStorage",
+            "config": {"postgres_url": {"env": postgres_url_env}},
+        }
+    }
 
 
 def compute_logs_config(settings: Settings) -> dict[str, Any]:

@@ -103,7 +103,12 @@ def test_up_production_refuses_to_start_without_shared_state(
 def test_production_instance_has_postgres_storage_and_s3_compute_logs(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = _settings(monkeypatch, {**PRODUCTION_ENV, "LXP_S3_ENDPOINT_URL": "http://127.0.0.1:9000"})
     config = yaml.safe_load(postgres_profile(settings))
-    assert config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    storage = config["storage"]["custom"]
+    assert (storage["module"], storage["class"]) == ("orchestration.pg_storage", "PooledPostgresStorage")
+    assert storage["config"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    # deploy/dagster.postgres.yaml (the file operators copy) has the same storage
+    deployed = yaml.safe_load((Path(__file__).parents[2] / "deploy" / "dagster.postgres.yaml").read_text("utf-8"))
+    assert deployed["storage"] == config["storage"]
     logs = config["compute_logs"]
     assert (logs["module"], logs["class"]) == ("dagster_aws.s3.compute_log_manager", "S3ComputeLogManager")
     assert logs["config"] == {
