@@ -357,6 +357,59 @@ def status_queries(client: DagsterClient, asset: str, repeat: int = 5) -> dict[s
     }
 
 
+_CHECK_EVENTS = """
+query CheckEvents($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      status
+      eventConnection(afterCursor: null) {
+        events {
+          __typename
+          ... on AssetCheckEvaluationEvent {
+            evaluation {
+              assetKey { path }
+              success
+              metadataEntries { label ... on IntMetadataEntry { intValue } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def run_completeness_check(client: DagsterClient, timeout: float) -> dict[str, tuple[bool, int, int]]:
+    """Launch the ``monthly_completeness`` job (what its daily schedule does) and read each report's
+    evaluation: {report: (passed, missing institutions, institutions)}. Why here: the month is only done
+    when the check the operators watch says so, not when the backfill's own counters do."""
+    from orchestration.defs.reports.completeness import JOB_NAME
+
+    run_id = client.launch_run(JOB_NAME, {}, {})
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.execute(_CHECK_EVENTS, {"runId": run_id})["runOrError"]
+        if run["status"] in ("SUCCESS", "FAILURE", "CANCELED") or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    results: dict[str, tuple[bool, int, int]] = {}
+    for event in run["eventConnection"]["events"]:
+        if event["__typename"] != "AssetCheckEvaluationEvent":
+            continue
+        evaluation = event["evaluation"]
+        numbers = {m["label"]: m.get("intValue") for m in evaluation["metadataEntries"]}
+        results["/".join(evaluation["assetKey"]["path"])] = (
+            bool(evaluation["success"]),
+            int(numbers.get("missing") or 0),
+            int(numbers.get("institutions") or 0),
+        )
+    if not results:
+        print(f"completeness run {run_id} ended {run['status']} without evaluations", file=sys.stderr)
+    return results
+
+
 def _fmt_stats(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -435,6 +488,7 @@ def run(args: argparse.Namespace) -> int:
         runs = [r for b in backfills for r in backfill_runs(client, b["id"])]
         ticks = {name: sensor_ticks(client, name) for name in SENSORS}
         statuses = status_queries(client, args.asset)
+        completeness = run_completeness_check(client, args.timeout)
     finally:
         client.close()
         stack.stop()
@@ -499,6 +553,12 @@ def run(args: argparse.Namespace) -> int:
         durations = [t["endTimestamp"] - t["timestamp"] for t in items if t.get("endTimestamp")]
         med = statistics.median(durations) if durations else float("nan")
         print(f"| {name} | {len(durations)} | {med:.2f} | {max(durations, default=float('nan')):.2f} |")
+    print(
+        "\nmonthly completeness check after the backfill (the `monthly_completeness` job, as its daily schedule runs it):\n"
+    )
+    print("| report | passed | missing | institutions |\n|---|---|---:|---:|")
+    for asset, (passed, missing, total) in sorted(completeness.items()):
+        print(f"| {asset} | {'yes' if passed else '**no**'} | {missing} | {total} |")
     print(f"\npartition-status GraphQL for `{args.asset}` ({args.institutions} institutions), seconds:\n")
     for name, values in statuses.items():
         print(f"- {name}: median {statistics.median(values):.3f}, max {max(values):.3f} (n={len(values)})")
@@ -506,7 +566,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"\n(kept {home})", file=sys.stderr)
     elif not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
-    return 0 if failed == 0 and materialized == targeted and targeted > 0 else 1
+    complete = bool(completeness) and all(passed for passed, _, _ in completeness.values())
+    return 0 if failed == 0 and materialized == targeted and targeted > 0 and complete else 1
 
 
 def main() -> int:
