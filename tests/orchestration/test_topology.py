@@ -184,8 +184,15 @@ def test_the_wait_wrapper_execs_its_command_once_the_code_server_answers(tmp_pat
         )
         assert wrapped.returncode == 7, wrapped.stderr
     finally:
+        # Dagster's gRPC server lets RPCs in flight finish for its shutdown grace period (60 s) after
+        # SIGTERM; on a loaded machine that once outlasted the wait. The server's shutdown is not what this
+        # test checks, so it is killed after 30 s rather than failing the test.
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=30)
 
 
 def _closed_port() -> int:
