@@ -39,7 +39,6 @@ def dagster_postgres_home(home: Path, server_url: str, pool: bool = True) -> str
     import uuid
 
     import psycopg2
-    import yaml
 
     from orchestration.instance_config import postgres_profile
 
@@ -54,8 +53,5 @@ def dagster_postgres_home(home: Path, server_url: str, pool: bool = True) -> str
     base = server_url.replace("postgresql+psycopg2://", "postgresql://").rsplit("/", 1)[0]
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    profile = yaml.safe_load(postgres_profile(Settings()))
-    if not pool:
-        profile["storage"]["custom"]["config"]["pool"] = False
-    (dagster_home / "dagster.yaml").write_text(yaml.safe_dump(profile, sort_keys=False), encoding="utf-8")
+    (dagster_home / "dagster.yaml").write_text(postgres_profile(Settings(), pool=pool), encoding="utf-8")
     return f"{base.replace('postgresql://', 'postgresql+psycopg2://', 1)}/{name}"

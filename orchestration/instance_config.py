@@ -82,15 +82,15 @@ def local_profile(settings: Settings) -> str:
     return _dump({**_run_coordinator(), **_monitoring(settings), **_limits(settings)})
 
 
-def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL") -> str:
-    """Production instance: run/event/schedule storage in PostgreSQL.
+def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL", *, pool: bool = True) -> str:
+    """Production instance: run/event/schedule storage in PostgreSQL (``pool``: see ``postgres_storage``).
 
     ``$DAGSTER_PG_URL`` must name the driver (``postgresql+psycopg2://...``):
     SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which
     dagster-postgres does not support."""
     return _dump(
         {
-            "storage": postgres_storage(postgres_url_env),
+            "storage": postgres_storage(postgres_url_env, pool=pool),
             **_run_coordinator(),
             **_monitoring(settings),
             **compute_logs_config(settings),
@@ -99,18 +99,16 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
     )
 
 
-def postgres_storage(postgres_url_env: str = "DAGSTER_PG_URL") -> dict[str, Any]:
+def postgres_storage(postgres_url_env: str = "DAGSTER_PG_URL", *, pool: bool = True) -> dict[str, Any]:
     """Dagster's PostgreSQL storage with one pooled connection per engine and process
     (``orchestration.pg_storage``): unpooled, every storage call of the daemon and the run workers was a new
     server process, most of the server's CPU in the monthly backfill (docs/benchmarks.md, "Where the
-    PostgreSQL server's CPU goes")."""
-    return {
-        "custom": {
-            "module": "orchestration.pg_storage",
-            "class": "PooledPostgresStorage",
-            "config": {"postgres_url": {"env": postgres_url_env}},
-        }
-    }
+    PostgreSQL server's CPU goes"). ``pool=False`` writes ``pool: false`` (Dagster's NullPool, a connection per
+    storage call), for measuring what the pool saves."""
+    config: dict[str, Any] = {"postgres_url": {"env": postgres_url_env}}
+    if not pool:
+        config["pool"] = False
+    return {"custom": {"module": "orchestration.pg_storage", "class": "PooledPostgresStorage", "config": config}}
 
 
 def compute_logs_config(settings: Settings) -> dict[str, Any]:

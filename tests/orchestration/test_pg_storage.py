@@ -9,7 +9,6 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
-import yaml
 
 from orchestration.instance_config import postgres_profile
 from orchestration.pg_storage import process_kind
@@ -30,10 +29,7 @@ def _sessions(server_url: str, database: str) -> int:
 
 
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server_url: str, pool: bool = True) -> tuple[str, str]:
-    profile = yaml.safe_load(postgres_profile(Settings()))
-    if not pool:
-        profile["storage"]["custom"]["config"]["pool"] = False
-    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(profile), encoding="utf-8")
+    (tmp_path / "dagster.yaml").write_text(postgres_profile(Settings(), pool=pool), encoding="utf-8")
     url = create_database(server_url)
     monkeypatch.setenv("DAGSTER_PG_URL", url.replace("postgresql://", "postgresql+psycopg2://", 1))
     return str(tmp_path), url.rsplit("/", 1)[1]
