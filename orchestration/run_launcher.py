@@ -34,10 +34,23 @@ process for run (pid: N)" event this health check reads); what differs:
 * terminate: SIGINT to the worker's recorded pid — what the code server's
   termination thread does — so the run ends CANCELED. Runs started the default way
   (they carry ``GRPC_INFO_TAG``) are still terminated through their code server.
-* only for code locations this instance starts itself (``workspace.yaml``'s
-  ``python_module``/``python_file``: the embedded profile). A code server reached
-  over gRPC (the ``production`` profile) runs its own runs, the default way; so
-  does a run when no warm worker is ready (the first run, a burst) or it failed.
+* which runs: those of code locations this instance starts itself (``workspace.yaml``'s
+  ``python_module``/``python_file``: the embedded profile) and, with ``warm_code_server: true``
+  (the ``production`` profile, ``instance_config.postgres_profile``), those of a gRPC code server
+  reached on loopback. Such a worker is spawned by the daemon, not by the code server: with the
+  repository origin's executable (the interpreter the code server reported) and the *daemon's*
+  environment and the code pointer's working directory. That is the code server's environment
+  on this topology only because ``lxp-reports up`` gives all its children the same one
+  (``topology.environment``); a code server elsewhere (Kubernetes' user-code deployment) or one
+  started by hand with another environment must keep the option off. The run still imports the
+  project's code from disk when it starts, as the code server's own run workers do. Runs started
+  warm carry no ``GRPC_INFO_TAG``; ``terminate`` and ``check_run_worker_health`` use their pid.
+  Everything else — a code server elsewhere, a run when no warm worker is ready (a burst), or one
+  whose worker failed — goes the default way.
+* when: ``launch_run`` starts a location's next worker after each hand-over; the daemon's
+  ``WARM_RUN_WORKER`` daemon (``orchestration.dagster_daemon``, ``keep_warm``) starts one for every
+  loaded location right after the daemon starts and refills one that died idle, so the first run
+  after a start is warm as well.
 * code changes: the warm worker imports the location only to load its libraries and
   then forgets the project's own modules, so every run imports the code as it is on
   disk when it starts (see ``orchestration.warm_worker``); nothing to invalidate.
@@ -52,14 +65,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, Field
 from dagster._core.errors import DagsterLaunchFailedError
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, LaunchRunContext, WorkerStatus
-from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
+from dagster._core.origin import RepositoryPythonOrigin
+from dagster._core.remote_origin import CodeLocationOrigin, GrpcServerCodeLocationOrigin
 from dagster._core.storage.tags import GRPC_INFO_TAG
 from dagster._serdes import ConfigurableClassData, deserialize_value, serialize_value
 from dagster._utils import get_run_crash_explanation
@@ -71,6 +85,8 @@ _START_SLACK_SECONDS = 5.0
 #: How long a hand-over waits for a warm worker still warming up, then for it to load its run.
 _READY_TIMEOUT_SECONDS = 60.0
 _START_TIMEOUT_SECONDS = 60.0
+#: How long ``keep_warm`` waits before replacing a warm worker that died while idle.
+IDLE_DEATH_BACKOFF_SECONDS = 30.0
 
 
 def _worker_started(instance: DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -86,15 +102,17 @@ def _worker_started(instance: DagsterInstance, run_id: str) -> tuple[int, float]
     return found
 
 
-def _on_this_host(run: DagsterRun) -> bool:
-    """Whether the run's worker was started on this host (a code server we reach on loopback, or one we spawn)."""
-    origin = run.remote_job_origin
-    if origin is None:
-        return False
-    location = origin.repository_origin.code_location_origin
+def _location_on_this_host(location: CodeLocationOrigin) -> bool:
+    """Whether a code location's processes run on this host (a code server we reach on loopback, or one we spawn)."""
     if isinstance(location, GrpcServerCodeLocationOrigin):
         return location.host in _LOOPBACK
     return True  # a code location from workspace.yaml's python_module/python_file: this instance's processes
+
+
+def _on_this_host(run: DagsterRun) -> bool:
+    """Whether the run's worker was started on this host."""
+    origin = run.remote_job_origin
+    return origin is not None and _location_on_this_host(origin.repository_origin.code_location_origin)
 
 
 def process_state(pid: int, started_by: float) -> str:
@@ -179,15 +197,21 @@ class _WarmWorker:
             threading.Thread(target=self.proc.wait, name="warm-worker-reaper", daemon=True).start()
 
 
-def _warm_key(run: DagsterRun) -> tuple[str, str, str | None] | None:
-    """(executable, code pointer, working directory) of a run a warm worker may run; None: the default way."""
-    remote = run.remote_job_origin
-    origin = run.job_code_origin
-    if remote is None or origin is None:
-        return None
-    if isinstance(remote.repository_origin.code_location_origin, GrpcServerCodeLocationOrigin):
-        return None  # a code server of its own (production profile): it starts its runs
-    repository = origin.repository_origin
+WarmKey = tuple[str, str, str | None]
+
+
+def warm_key(
+    repository: RepositoryPythonOrigin, location: CodeLocationOrigin, *, code_server: bool = False
+) -> WarmKey | None:
+    """(executable, code pointer, working directory) of a warm worker for a repository of a code location; None:
+    its runs go the default way. The one place that says which runs may start warm: ``launch_run`` keys a run
+    by its ``job_code_origin``'s repository, the daemon (``orchestration.dagster_daemon``) keys what it keeps
+    ready by ``CodeLocation.get_repository_python_origin`` — the same ``RepositoryPythonOrigin``, so the same key.
+
+    ``code_server``: also a gRPC code server on this host (loopback; the ``production`` profile's
+    ``warm_code_server`` option, see the module docstring)."""
+    if isinstance(location, GrpcServerCodeLocationOrigin) and not (code_server and _location_on_this_host(location)):
+        return None  # a code server elsewhere (Kubernetes), or not allowed: it starts its runs
     if repository.container_image or not os.path.isfile(repository.executable_path):
         return None
     pointer = repository.code_pointer
@@ -195,31 +219,90 @@ def _warm_key(run: DagsterRun) -> tuple[str, str, str | None] | None:
     return repository.executable_path, packed, getattr(pointer, "working_directory", None)
 
 
+def _warm_key(run: DagsterRun, code_server: bool = False) -> WarmKey | None:
+    """The warm key of a run (``warm_key`` of its repository); None: the default way."""
+    remote = run.remote_job_origin
+    origin = run.job_code_origin
+    if remote is None or origin is None:
+        return None
+    return warm_key(origin.repository_origin, remote.repository_origin.code_location_origin, code_server=code_server)
+
+
 class LocalRunLauncher(DefaultRunLauncher):
     """``DefaultRunLauncher`` whose runs run monitoring can check, started warm where it can (see the
     module docstring)."""
 
-    def __init__(self, inst_data: ConfigurableClassData | None = None, warm_worker: bool = True) -> None:
+    def __init__(
+        self, inst_data: ConfigurableClassData | None = None, warm_worker: bool = True, warm_code_server: bool = False
+    ) -> None:
         super().__init__(inst_data=inst_data)
         self._warm = warm_worker
+        self._warm_code_server = warm_code_server
         self._lock = threading.Lock()
-        self._ready: dict[tuple[str, str, str | None], _WarmWorker] = {}
+        self._ready: dict[WarmKey, _WarmWorker] = {}
+        self._retry_after: dict[WarmKey, float] = {}  # monotonic time: a key whose idle worker died waits until then
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {"warm_worker": Field(bool, is_required=False, default_value=True)}
+        return {
+            "warm_worker": Field(bool, is_required=False, default_value=True),
+            "warm_code_server": Field(bool, is_required=False, default_value=False),
+        }
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData, config_value: Mapping[str, Any]) -> LocalRunLauncher:
-        return cls(inst_data=inst_data, warm_worker=bool(config_value.get("warm_worker", True)))
+        return cls(
+            inst_data=inst_data,
+            warm_worker=bool(config_value.get("warm_worker", True)),
+            warm_code_server=bool(config_value.get("warm_code_server", False)),
+        )
 
-    def _start_worker(self, key: tuple[str, str, str | None]) -> _WarmWorker:
+    def _start_worker(self, key: WarmKey) -> _WarmWorker:
         setup = {"instance_ref": serialize_value(self._instance.get_ref()), "code_pointer": key[1]}
         return _WarmWorker(key[0], setup, key[2])
 
+    def _refill(self, key: WarmKey) -> None:
+        """Start the key's next warm worker (under the lock); if that fails, the next run goes the default way."""
+        try:
+            self._ready[key] = self._start_worker(key)
+        except OSError:
+            pass
+
+    def keep_warm(self, origins: Iterable[tuple[RepositoryPythonOrigin, CodeLocationOrigin]]) -> None:
+        """Have a warm worker ready for each (repository, code location) whose runs may start warm.
+
+        Why: ``launch_run`` starts a location's next worker only after a run, so without this the first run after
+        a daemon start went the default way (≈ 1.5 s slower), and so did the run after a worker that died while
+        idle. The daemon's ``WARM_RUN_WORKER`` daemon (``orchestration.dagster_daemon``) calls this every few
+        seconds with the locations it has loaded. A worker that died idle is replaced after
+        ``IDLE_DEATH_BACKOFF_SECONDS`` (a location whose import fails would otherwise cost a core in a loop).
+        Skipped while ``launch_run`` holds the lock: it starts the next worker itself when done."""
+        if not self._warm:
+            return
+        keys = {key for repository, location in origins if (key := self._key(repository, location)) is not None}
+        if not keys or not self._lock.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            for key in keys:
+                worker = self._ready.get(key)
+                if worker is not None and worker.proc.poll() is None:
+                    continue
+                if worker is not None:  # died while waiting for a run
+                    del self._ready[key]
+                    worker.close()
+                    self._retry_after[key] = now + IDLE_DEATH_BACKOFF_SECONDS
+                if now >= self._retry_after.get(key, 0.0):
+                    self._refill(key)
+        finally:
+            self._lock.release()
+
+    def _key(self, repository: RepositoryPythonOrigin, location: CodeLocationOrigin) -> WarmKey | None:
+        return warm_key(repository, location, code_server=self._warm_code_server)
+
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        key = _warm_key(run) if self._warm else None
+        key = _warm_key(run, self._warm_code_server) if self._warm else None
         if key is None:
             return super().launch_run(context)
         with self._lock:
@@ -236,13 +319,10 @@ class LocalRunLauncher(DefaultRunLauncher):
                         run,
                         cls=type(self),
                     )
-                # The first run of this location, or a burst: the default way.
+                # No worker ready for this location (a burst, or the daemon has not warmed one yet): the default way.
                 return super().launch_run(context)
             finally:
-                try:
-                    self._ready[key] = self._start_worker(key)  # warms up while this run works
-                except OSError:
-                    pass  # the next run goes the default way and tries again
+                self._refill(key)  # warms up while this run works
 
     def _hand_over(self, worker: _WarmWorker, run: DagsterRun) -> bool:
         """Give the run to a ready worker: True once it has loaded the run; False if it died before (it wrote
