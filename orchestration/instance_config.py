@@ -6,7 +6,8 @@ limit and a per-institution limit (so one huge institution cannot starve the
 rest), and a pool limit on report steps.
 Both single-host profiles use ``orchestration.run_launcher.LocalRunLauncher``
 with run monitoring on: a run whose worker process died is failed (and its
-requesters told) instead of staying STARTED for ever.
+requesters told) instead of staying STARTED for ever; the production one also
+starts its code server's runs warm (``warm_code_server``).
 The PostgreSQL profile is rendered by ``postgres_profile``; the Kubernetes profile
 (K8s launcher, S3 compute logs) is ``deploy/dagster.k8s.yaml`` plus the Helm values, whose
 run-queue limits tests/deploy checks against ``local_profile``.
@@ -64,10 +65,17 @@ def _dump(config: dict[str, Any]) -> str:
     return text
 
 
-def _monitoring(settings: Settings) -> dict[str, Any]:
-    """The run launcher and run monitoring of a single-host instance (see ``orchestration.run_launcher``)."""
+def _monitoring(settings: Settings, *, warm_code_server: bool = False) -> dict[str, Any]:
+    """The run launcher and run monitoring of a single-host instance (see ``orchestration.run_launcher``).
+
+    ``warm_code_server``: the launcher also starts runs of a gRPC code server on loopback warm — right for the
+    ``production`` profile, whose code server, daemon and run workers share one host and one environment
+    (``topology.environment``); see the launcher's module docstring."""
+    launcher: dict[str, Any] = {"module": "orchestration.run_launcher", "class": "LocalRunLauncher"}
+    if warm_code_server:
+        launcher["config"] = {"warm_code_server": True}
     return {
-        "run_launcher": {"module": "orchestration.run_launcher", "class": "LocalRunLauncher"},
+        "run_launcher": launcher,
         "run_monitoring": {
             "enabled": True,
             "poll_interval_seconds": settings.run_monitoring_seconds,
@@ -92,7 +100,7 @@ def postgres_profile(settings: Settings, postgres_url_env: str = "DAGSTER_PG_URL
         {
             "storage": postgres_storage(postgres_url_env, pool=pool),
             **_run_coordinator(),
-            **_monitoring(settings),
+            **_monitoring(settings, warm_code_server=True),
             **compute_logs_config(settings),
             **_limits(settings),
         }

@@ -67,6 +67,10 @@ class Layout:
         return [self.api_port + i for i in range(self.api_replicas)]
 
 
+#: The daemon: ``dagster-daemon run`` plus keeping run workers warm from its start (``orchestration.dagster_daemon``).
+DAEMON = [sys.executable, "-m", "orchestration.dagster_daemon"]
+
+
 def _bin(name: str) -> str:
     local = Path(sys.executable).parent / name
     return str(local) if local.exists() else (shutil.which(name) or name)
@@ -90,7 +94,7 @@ def processes(profile: str, layout: Layout, *, with_dagster: bool = True, with_a
         target = ["-w", str(EMBEDDED_WORKSPACE)] if EMBEDDED_WORKSPACE.exists() else ["-m", CODE_MODULE]
         if with_dagster:
             web = [_bin("dagster-webserver"), *target, "-h", layout.host, "-p", str(layout.dagster_port)]
-            procs += [("dagster-webserver", web), ("dagster-daemon", [_bin("dagster-daemon"), "run", *target])]
+            procs += [("dagster-webserver", web), ("dagster-daemon", [*DAEMON, "run", *target])]
         if with_api:
             procs.append(("api", _api(layout.host, layout.api_port)))
         return procs
@@ -116,7 +120,7 @@ def processes(profile: str, layout: Layout, *, with_dagster: bool = True, with_a
         procs += [
             ("code-server", code_server),
             ("dagster-webserver", web),
-            ("dagster-daemon", [*wait, _bin("dagster-daemon"), "run", *target]),
+            ("dagster-daemon", [*wait, *DAEMON, "run", *target]),
         ]
     if with_api:
         names = api_process_names(profile, layout.api_replicas)

@@ -29,7 +29,7 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
-from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS, local_profile
+from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS, local_profile, postgres_profile
 from orchestration.run_launcher import LocalRunLauncher, _warm_key, process_state
 from orchestration.settings import Settings
 
@@ -134,9 +134,20 @@ def test_only_runs_of_a_location_this_instance_starts_itself_are_started_warm(in
         location_name="lxp",
     )
     server = GrpcServerCodeLocationOrigin(host="127.0.0.1", port=4266, location_name="lxp")
-    for location, warm in ((managed, True), (server, False)):
+    elsewhere = GrpcServerCodeLocationOrigin(host="user-code.lxp.svc", port=4266, location_name="lxp")
+    # (location, warm by default, warm with warm_code_server: a code server on this host only)
+    for location, warm, with_code_server in ((managed, True, True), (server, False, True), (elsewhere, False, False)):
         origin = RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repo__"), "catalog_adhoc")
         run = DagsterRun(
             job_name="catalog_adhoc", run_id=str(uuid.uuid4()), remote_job_origin=origin, job_code_origin=code
         )
         assert (_warm_key(run) is not None) is warm
+        assert (_warm_key(run, code_server=True) is not None) is with_code_server
+
+
+def test_only_the_production_profile_starts_its_code_servers_runs_warm() -> None:
+    """The production profile's code server shares the daemon's host and environment (topology.environment)."""
+    production = yaml.safe_load(postgres_profile(Settings()))["run_launcher"]
+    assert production["config"] == {"warm_code_server": True}
+    assert "config" not in yaml.safe_load(local_profile(Settings()))["run_launcher"]
+    assert LocalRunLauncher.from_config_value(None, production["config"])._warm_code_server  # type: ignore[arg-type]

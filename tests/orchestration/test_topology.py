@@ -42,6 +42,8 @@ def test_embedded_profile_is_webserver_daemon_and_one_api_loading_code_in_proces
     procs = dict(processes("embedded", Layout(api_port=8100, dagster_port=3100)))
     assert list(procs) == ["dagster-webserver", "dagster-daemon", "api"]
     assert "-w" in procs["dagster-webserver"] and str(topology.EMBEDDED_WORKSPACE) in procs["dagster-webserver"]
+    # dagster-daemon run plus warm run workers from its start (orchestration.dagster_daemon)
+    assert procs["dagster-daemon"][:4] == [sys.executable, "-m", "orchestration.dagster_daemon", "run"]
     assert procs["api"][-2:] == ["--port", "8100"]
 
 
@@ -57,6 +59,8 @@ def test_production_profile_is_a_grpc_code_server_and_replicas_on_consecutive_po
         # Waits for the code server, then execs the Dagster process on the gRPC workspace.
         assert argv[1:4] == ["-m", "orchestration.topology", "wait-code-server"]
         assert argv[argv.index("-w") + 1] == str(PRODUCTION_WORKSPACE)
+    daemon = procs["dagster-daemon"]
+    assert daemon[daemon.index("--") + 1 :][:4] == [sys.executable, "-m", "orchestration.dagster_daemon", "run"]
     assert [procs[f"api-{i}"][-1] for i in (1, 2, 3)] == ["8100", "8101", "8102"]
     assert dict(processes("production", layout, with_dagster=False)).keys() == {"api-1", "api-2", "api-3"}
     with pytest.raises(ValueError, match="unknown profile"):

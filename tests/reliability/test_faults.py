@@ -207,7 +207,7 @@ def test_a_run_worker_killed_with_its_code_server_fails_visibly_is_notified_once
         # its owner; then the worker: nobody is left who saw it start except run monitoring.
         owner = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         cmdline = Path(f"/proc/{owner}/cmdline").read_bytes()
-        assert b"api\0grpc" in cmdline or b"dagster-daemon" in cmdline, cmdline
+        assert b"api\0grpc" in cmdline or b"dagster_daemon" in cmdline, cmdline  # orchestration.dagster_daemon
         os.kill(owner, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)
     finally:
