@@ -66,6 +66,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -197,26 +198,46 @@ class _WarmWorker:
             threading.Thread(target=self.proc.wait, name="warm-worker-reaper", daemon=True).start()
 
 
-WarmKey = tuple[str, str, str | None]
+@dataclass(frozen=True)
+class WarmKey:
+    """Which warm worker may run a run: its interpreter, code pointer and working directory."""
+
+    interpreter: str  # see ``_interpreter``
+    code_pointer: str  # the serialized CodePointer
+    working_directory: str | None
+    executable: str = field(compare=False)  # the path to start it with (the first one seen for this interpreter)
+
+
+def _interpreter(executable: str) -> str:
+    """The identity of an interpreter *and its environment*: its directory and the binary, both resolved.
+
+    Why not the path: one interpreter is reached by several. A run created by the webserver names the
+    interpreter of ``dagster-webserver``'s shebang (``.venv/bin/python3``, or the target of a symlinked
+    ``.venv``), the daemon's code location the daemon's ``sys.executable`` (``.venv/bin/python``): compared
+    as strings the daemon's warm worker never matched a run. Resolving the binary alone would be wrong the
+    other way (every venv's ``python`` is a link to the same base interpreter; the venv is found from the
+    invoked path's directory, ``pyvenv.cfg``), so the directory is part of it."""
+    return f"{os.path.realpath(os.path.dirname(executable))}:{os.path.realpath(executable)}"
 
 
 def warm_key(
     repository: RepositoryPythonOrigin, location: CodeLocationOrigin, *, code_server: bool = False
 ) -> WarmKey | None:
-    """(executable, code pointer, working directory) of a warm worker for a repository of a code location; None:
-    its runs go the default way. The one place that says which runs may start warm: ``launch_run`` keys a run
-    by its ``job_code_origin``'s repository, the daemon (``orchestration.dagster_daemon``) keys what it keeps
-    ready by ``CodeLocation.get_repository_python_origin`` — the same ``RepositoryPythonOrigin``, so the same key.
+    """The warm key of a repository of a code location; None: its runs go the default way. The one place that
+    says which runs may start warm: ``launch_run`` keys a run by its ``job_code_origin``'s repository, the
+    daemon (``orchestration.dagster_daemon``) keys what it keeps ready by
+    ``CodeLocation.get_repository_python_origin`` — the same ``RepositoryPythonOrigin``, so the same key.
 
     ``code_server``: also a gRPC code server on this host (loopback; the ``production`` profile's
     ``warm_code_server`` option, see the module docstring)."""
     if isinstance(location, GrpcServerCodeLocationOrigin) and not (code_server and _location_on_this_host(location)):
         return None  # a code server elsewhere (Kubernetes), or not allowed: it starts its runs
-    if repository.container_image or not os.path.isfile(repository.executable_path):
+    executable = repository.executable_path
+    if repository.container_image or not os.path.isfile(executable):
         return None
     pointer = repository.code_pointer
     packed = serialize_value(pointer)  # type: ignore[arg-type]  # a CodePointer is a serdes record
-    return repository.executable_path, packed, getattr(pointer, "working_directory", None)
+    return WarmKey(_interpreter(executable), packed, getattr(pointer, "working_directory", None), executable)
 
 
 def _warm_key(run: DagsterRun, code_server: bool = False) -> WarmKey | None:
@@ -258,8 +279,8 @@ class LocalRunLauncher(DefaultRunLauncher):
         )
 
     def _start_worker(self, key: WarmKey) -> _WarmWorker:
-        setup = {"instance_ref": serialize_value(self._instance.get_ref()), "code_pointer": key[1]}
-        return _WarmWorker(key[0], setup, key[2])
+        setup = {"instance_ref": serialize_value(self._instance.get_ref()), "code_pointer": key.code_pointer}
+        return _WarmWorker(key.executable, setup, key.working_directory)
 
     def _refill(self, key: WarmKey) -> None:
         """Start the key's next warm worker (under the lock); if that fails, the next run goes the default way."""

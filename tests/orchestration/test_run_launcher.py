@@ -30,7 +30,7 @@ from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from orchestration.instance_config import DEQUEUE_INTERVAL_SECONDS, local_profile, postgres_profile
-from orchestration.run_launcher import LocalRunLauncher, _warm_key, process_state
+from orchestration.run_launcher import LocalRunLauncher, _warm_key, process_state, warm_key
 from orchestration.settings import Settings
 
 
@@ -151,3 +151,27 @@ def test_only_the_production_profile_starts_its_code_servers_runs_warm() -> None
     assert production["config"] == {"warm_code_server": True}
     assert "config" not in yaml.safe_load(local_profile(Settings()))["run_launcher"]
     assert LocalRunLauncher.from_config_value(None, production["config"])._warm_code_server  # type: ignore[arg-type]
+
+
+def test_a_run_and_the_daemons_location_get_one_key_whichever_path_names_the_interpreter(tmp_path: Path) -> None:
+    """The webserver's runs name the interpreter of its shebang (``bin/python3``), the daemon's location its
+    ``sys.executable`` (``bin/python``; the benchmark found the daemon's warm worker never matching a run);
+    another environment's link to the same base interpreter is another interpreter."""
+    venv, other = tmp_path / "venv" / "bin", tmp_path / "other" / "bin"
+    for directory in (venv, other):
+        directory.mkdir(parents=True)
+        for name in ("python", "python3"):
+            (directory / name).symlink_to(os.path.realpath(sys.executable))
+    linked = tmp_path / "linked"  # a symlinked environment (the worktrees' .venv)
+    linked.symlink_to(tmp_path / "venv")
+    pointer = ModuleCodePointer("orchestration.definitions", "defs", str(tmp_path))
+    location = ManagedGrpcPythonEnvCodeLocationOrigin(
+        LoadableTargetOrigin(executable_path=sys.executable, module_name="orchestration.definitions"),
+        location_name="lxp",
+    )
+
+    def key(executable: Path) -> object:
+        return warm_key(RepositoryPythonOrigin(str(executable), pointer), location)
+
+    assert key(venv / "python") == key(venv / "python3") == key(linked / "bin" / "python") is not None
+    assert key(other / "python") != key(venv / "python")
