@@ -26,8 +26,8 @@ from dagster._core.workspace.context import BaseWorkspaceRequestContext, Workspa
 from dagster._core.workspace.load_target import GrpcServerTarget, ModuleTarget, WorkspaceLoadTarget
 
 from orchestration import run_launcher
-from orchestration.dagster_daemon import WarmRunWorkerDaemon, daemon_controller, repository_origins
-from orchestration.instance_config import local_profile
+from orchestration.dagster_daemon import WarmRunWorkerDaemon, daemon_controller, daemons, repository_origins
+from orchestration.instance_config import LOCAL_DEQUEUE_INTERVAL_SECONDS, local_profile
 from orchestration.run_launcher import LocalRunLauncher, _worker_started
 from orchestration.settings import Settings
 from orchestration.topology import DAEMON, wait_code_server
@@ -230,3 +230,21 @@ def hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("WARM_TEST_HOLD", str(path))
     yield path
     path.unlink(missing_ok=True)
+
+
+def test_the_queue_is_looked_at_every_half_second_unless_the_operator_chose_an_interval(tmp_path: Path) -> None:
+    from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+
+    def queue_interval(home: Path) -> float:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            found = daemons(instance)
+            assert sum(isinstance(d, WarmRunWorkerDaemon) for d in found) == 1
+            (queue,) = [d for d in found if isinstance(d, QueuedRunCoordinatorDaemon)]
+            return float(queue.interval_seconds)
+
+    home = _home(tmp_path)
+    assert queue_interval(home) == LOCAL_DEQUEUE_INTERVAL_SECONDS == 0.5
+    config = yaml.safe_load((home / "dagster.yaml").read_text())
+    config["run_coordinator"]["config"]["dequeue_interval_seconds"] = 5
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert queue_interval(home) == 5
