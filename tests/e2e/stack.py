@@ -268,7 +268,7 @@ class Stack:
 
     def child_pid(self, marker: str) -> int | None:
         """Pid of the supervised child whose command line contains ``marker`` (e.g. ``uvicorn``,
-        ``dagster-daemon``): a direct child of the `up` process."""
+        ``dagster_daemon``, the daemon: ``orchestration.dagster_daemon``): a direct child of the `up` process."""
         assert self.proc is not None
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():

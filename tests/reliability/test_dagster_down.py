@@ -109,9 +109,9 @@ def test_dagster_down_keeps_the_api_ready_and_async_routes_say_unavailable(
     # 2. Webserver and daemon stopped; the paused supervisor does not restart them yet.
     assert stack.proc is not None
     with _frozen(stack.proc.pid):
-        webserver, daemon = stack.kill_child("dagster-webserver"), stack.kill_child("dagster-daemon")
+        webserver, daemon = stack.kill_child("dagster-webserver"), stack.kill_child("dagster_daemon")
         wait_until(lambda: stack.child_pid("dagster-webserver") is None, 30, "the webserver to die", 0.1)
-        wait_until(lambda: stack.child_pid("dagster-daemon") is None, 30, "the daemon to die", 0.1)
+        wait_until(lambda: stack.child_pid("dagster_daemon") is None, 30, "the daemon to die", 0.1)
         assert _get(stack, "/livez").json() == {"status": "ok"}
         ready, took = _timed(lambda: _get(stack, "/readyz"))
         assert ready.status_code == 200, ready.text
@@ -133,7 +133,7 @@ def test_dagster_down_keeps_the_api_ready_and_async_routes_say_unavailable(
     wait_until(
         lambda: stack.child_pid("dagster-webserver") not in (None, webserver), 60, "the webserver to restart", 0.2
     )
-    wait_until(lambda: stack.child_pid("dagster-daemon") not in (None, daemon), 60, "the daemon to restart", 0.2)
+    wait_until(lambda: stack.child_pid("dagster_daemon") not in (None, daemon), 60, "the daemon to restart", 0.2)
     stack.wait_healthy()
     after = _catalog(stack, person, 22)
     assert after.status_code == 200, after.text

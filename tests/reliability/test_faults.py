@@ -105,10 +105,10 @@ def test_api_and_daemon_killed_mid_run_are_restarted_and_the_runs_succeed(
     for job in (job_api, job_daemon):
         wait_until(lambda job=job: stack.run_status(job) in ("STARTED", "SUCCESS"), 180, "the runs to start", 0.1)
     old_api = stack.kill_child("uvicorn")
-    old_daemon = stack.kill_child("dagster-daemon")
+    old_daemon = stack.kill_child("dagster_daemon")
     wait_until(lambda: stack.child_pid("uvicorn") not in (None, old_api), 60, "the API to be restarted", 0.2)
     wait_until(
-        lambda: stack.child_pid("dagster-daemon") not in (None, old_daemon), 60, "the daemon to be restarted", 0.2
+        lambda: stack.child_pid("dagster_daemon") not in (None, old_daemon), 60, "the daemon to be restarted", 0.2
     )
     stack.wait_healthy()
     assert stack.wait_job(job_api, api_run_person.bearer)["status"] == "succeeded"
