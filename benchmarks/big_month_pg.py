@@ -2,7 +2,8 @@
 
     PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/big_month_pg.py [--large /tmp/lat/large.duckdb]
         [--data /tmp/bigpg] [--reps 3] [--institution 50] [--month 2026-11] [--fmt xlsx]
-        [--per-query] [--explain] [--pgoptions "-c max_parallel_workers_per_gather=0"]
+        [--per-query] [--explain] [--pgoptions "-c work_mem=64MB"] [--server-options "-c shared_buffers=1GB"]
+        [--users-query report|institution]
 
 Why: inside a run on the production topology (PostgreSQL warehouse read through ADBC, reports stored in
 S3) the big month's step took 8.7 s against 5.2-5.5 s on the embedded stack (DuckDB, local files). This
@@ -30,9 +31,11 @@ For a same-load comparison each repetition also runs the embedded stack's two di
 same inputs: the extraction from the DuckDB file (``extract (duckdb)``, whose frames must equal
 PostgreSQL's) and ``LocalReportStorage.put_file`` of the same file (``store (local)``); and the S3
 upload again with the digest handed in (``store (digest given)``: ``put_file(..., sha256=)`` skips
-hashing the file again). They are not part of ``step``. ``--users-query institution`` measures a candidate change of the report's queries
-(``assets/``, not made here): every user of the institution instead of the semi-join with the month's
-events (the builder's inner join keeps only users with interactions, so the file must not change).
+hashing the file again). They are not part of ``step``.
+
+``--users-query institution`` measures a candidate change of the report's queries (``assets/``, not
+made here): every user of the institution instead of the semi-join with the month's events (the
+builder's inner join keeps only users with interactions, so the file must not change).
 """
 
 from __future__ import annotations
@@ -182,7 +185,7 @@ def per_query(url: str, queries: dict[str, str], params: dict[str, Any], meter: 
             fetched, table = meter(fetch)
             polars, _ = meter(pl.from_arrow, table, rechunk=False)
             out[name] = {"server": server, "fetch": fetched, "to polars": polars}
-            out[name]["rows"] = Sample(table.num_rows, table.nbytes / 1e6, 0, 0)
+            out[name]["rows"] = Sample(table.num_rows, table.nbytes / 1e6, 0, 0)  # (rows, Arrow MB), for the table
             del table
     return out
 
