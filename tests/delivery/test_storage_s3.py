@@ -107,3 +107,38 @@ def test_multipart_upload_of_a_large_file(s3_storage: S3ReportStorage, tmp_path:
             downloaded.update(chunk)
             total += len(chunk)
     assert (total, downloaded.hexdigest()) == (size, expected.hexdigest())
+
+
+def test_a_known_digest_is_stored_without_reading_the_file_again(
+    s3_storage: S3ReportStorage, s3_client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer already hashed the file: its digest goes into the metadata as given (the extra read
+    of a 108 MB file is what is saved), and the object is still the file's bytes."""
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    source = tmp_path / "r.xlsx"
+    source.write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+
+    def must_not_hash(path: Path) -> tuple[int, str]:
+        raise AssertionError(f"{path} was read again to hash it")
+
+    monkeypatch.setattr("orchestration.delivery.storage._sha256_of", must_not_hash)
+    key = report_key("storyboard-usage", 2, "2026-06", "xlsx")
+    stored = s3_storage.put_file(source, key, XLSX, sha256=digest)
+    assert (stored.bytes, stored.sha256) == (len(data), digest)
+    head = s3_client.head_object(Bucket=s3_storage.bucket, Key=s3_storage.object_key(key))
+    assert head["Metadata"]["sha256"] == digest
+    with s3_storage.open(key) as body:
+        assert hashlib.sha256(body.read()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("digest", ["", "A" * 64, "0" * 63, "g" * 64, "0" * 64 + "\n"])
+def test_a_malformed_digest_is_refused_before_anything_is_uploaded(
+    s3_storage: S3ReportStorage, tmp_path: Path, digest: str
+) -> None:
+    source = tmp_path / "r.csv"
+    source.write_bytes(b"a;b\n")
+    key = report_key("catalog", 2, "2026-06", "csv")
+    with pytest.raises(ValueError, match="sha256"):
+        s3_storage.put_file(source, key, "text/csv", sha256=digest)
+    assert not s3_storage.exists(key)
