@@ -119,30 +119,53 @@ class _TextNeeds:
     preserve: bool = True
 
 
-def _text_xml(value: pl.Expr, ref: list[pl.Expr], needs: _TextNeeds = _TextNeeds()) -> list[pl.Expr]:
+#: A piece of XML per row: a literal (the same in every row) or an expression.
+_Piece = str | pl.Expr
+
+
+def _exprs(pieces: Sequence[_Piece]) -> list[pl.Expr]:
+    """``pieces`` for ``concat_str``, adjacent literals merged into one: its cost is per piece
+    and row, and a cell's closing tag and the next cell's opening one are always adjacent
+    (66 -> 44 pieces a row for the big month, ≈ 8 % of the XML building)."""
+    out: list[pl.Expr] = []
+    literal = ""
+    for piece in pieces:
+        if isinstance(piece, str):
+            literal += piece
+            continue
+        if literal:
+            out.append(pl.lit(literal))
+            literal = ""
+        out.append(piece)
+    if literal:
+        out.append(pl.lit(literal))
+    return out
+
+
+def _text_xml(value: pl.Expr, ref: list[_Piece], needs: _TextNeeds = _TextNeeds()) -> list[_Piece]:
     # xml:space="preserve" only where leading/trailing whitespace would be lost.
-    t_open = pl.lit("<t>")
+    t_open: _Piece = "<t>"
     if needs.preserve:
         t_open = (
             pl.when(value.str.contains(_LEADING_OR_TRAILING_SPACE))
             .then(pl.lit('<t xml:space="preserve">'))
-            .otherwise(t_open)
+            .otherwise(pl.lit("<t>"))
         )
     text = value.str.replace_many(_XML_FIND, _XML_REPLACE) if needs.escape else value
-    return [*ref, pl.lit(' t="inlineStr"><is>'), t_open, text, pl.lit("</t></is></c>")]
+    return [*ref, ' t="inlineStr"><is>', t_open, text, "</t></is></c>"]
 
 
 def _cell_pieces(
     frame: pl.DataFrame, column: Column, index: int, row_ref: pl.Expr, needs: _TextNeeds = _TextNeeds()
-) -> list[pl.Expr]:
+) -> list[_Piece]:
     """One cell's XML per row as the pieces to concatenate; a piece is null where the value
     is null (or a non-finite float), so their ``concat_str`` is null there: no cell at all."""
     value = normalized(frame, column)
-    ref = [pl.lit(f'<c r="{column_letter(index)}'), row_ref, pl.lit('"')]
+    ref: list[_Piece] = [f'<c r="{column_letter(index)}', row_ref, '"']
     if column.kind == "text":
         return _text_xml(value, ref, needs)
     if column.kind == "bool":
-        return [*ref, pl.lit(' t="b"><v>'), value.cast(pl.UInt8).cast(pl.String), pl.lit("</v></c>")]
+        return [*ref, ' t="b"><v>', value.cast(pl.UInt8).cast(pl.String), "</v></c>"]
     style = ""
     if column.kind == "int":
         number = value.cast(pl.String)
@@ -155,10 +178,10 @@ def _cell_pieces(
         serial = value.dt.epoch("us").cast(pl.Float64) / _US_PER_DAY + _EXCEL_EPOCH_OFFSET_DAYS
         number = serial.cast(pl.String)
         style = f' s="{_STYLE["datetime"]}"'
-    return [*ref, pl.lit(f"{style}><v>"), number, pl.lit("</v></c>")]
+    return [*ref, f"{style}><v>", number, "</v></c>"]
 
 
-def _row_pieces(frame: pl.DataFrame, columns: Sequence[Column], row_ref: pl.Expr) -> list[pl.Expr]:
+def _row_pieces(frame: pl.DataFrame, columns: Sequence[Column], row_ref: pl.Expr) -> list[_Piece]:
     """Every cell's pieces for one ``concat_str(..., ignore_nulls=True)`` per row.
 
     A column without nulls in ``frame`` gives its pieces to the row's ``concat_str`` directly
@@ -174,14 +197,14 @@ def _row_pieces(frame: pl.DataFrame, columns: Sequence[Column], row_ref: pl.Expr
     checks += [normalized(frame, c).str.contains_any(_XML_FIND).any().alias(f"e{i}") for i, c in text]
     checks += [normalized(frame, c).str.contains(_LEADING_OR_TRAILING_SPACE).any().alias(f"p{i}") for i, c in text]
     found = frame.select(checks).row(0, named=True) if frame.height else {}
-    pieces: list[pl.Expr] = []
+    pieces: list[_Piece] = []
     for i, column in enumerate(columns):
         needs = _TextNeeds(bool(found.get(f"e{i}", True)), bool(found.get(f"p{i}", True)))
         cell = _cell_pieces(frame, column, i, row_ref, needs)
         if column.kind != "float" and found.get(f"n{i}", 1) == 0:
             pieces += cell
         else:
-            pieces.append(pl.concat_str(cell))
+            pieces.append(pl.concat_str(_exprs(cell)))
     return pieces
 
 
@@ -240,14 +263,7 @@ def _sheet_chunks(
     row_col = "\x00row"
     row_ref = pl.col(row_col)
     row_xml = pl.concat_str(
-        [
-            pl.lit('<row r="'),
-            row_ref,
-            pl.lit('">'),
-            *_row_pieces(frame, columns, row_ref),
-            pl.lit("</row>"),
-        ],
-        ignore_nulls=True,
+        _exprs(['<row r="', row_ref, '">', *_row_pieces(frame, columns, row_ref), "</row>"]), ignore_nulls=True
     ).str.join("")
     for start in range(0, frame.height, chunk_rows):
         chunk = frame.slice(start, chunk_rows)

@@ -243,7 +243,9 @@ def test_the_same_frame_gives_the_same_bytes_whatever_the_clock(
 def _every_cell_on_its_slow_path(frame: pl.DataFrame, columns, row_ref: pl.Expr) -> list[pl.Expr]:
     """The row as written before the per-sheet checks: every text value escaped and tested for
     edge whitespace, every cell its own ``concat_str`` (null -> no cell)."""
-    return [pl.concat_str(xlsx_module._cell_pieces(frame, c, i, row_ref)) for i, c in enumerate(columns)]
+    return [
+        pl.concat_str(xlsx_module._exprs(xlsx_module._cell_pieces(frame, c, i, row_ref))) for i, c in enumerate(columns)
+    ]
 
 
 def _awkward_and_plain() -> pl.DataFrame:
