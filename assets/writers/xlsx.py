@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -107,16 +106,8 @@ def sheet_names(base: str, count: int) -> list[str]:
 
 
 _LEADING_OR_TRAILING_SPACE = r"^\s|\s$"
-
-
-@dataclass(frozen=True)
-class _TextNeeds:
-    """What a text column's values need, decided once per sheet by ``_row_pieces``: hardly any
-    value has ``&``, ``<`` or an edge space, yet escaping and testing every value were most of a
-    text cell's cost. The defaults (everything) are the per-value path."""
-
-    escape: bool = True
-    preserve: bool = True
+#: A value that needs escaping (``_XML_FIND``, all single characters) or ``xml:space``.
+_NEEDS_CARE = "[" + "".join(f"\\x{{{ord(c):X}}}" for c in _XML_FIND) + "]|" + _LEADING_OR_TRAILING_SPACE
 
 
 #: A piece of XML per row: a literal (the same in every row) or an expression.
@@ -142,28 +133,31 @@ def _exprs(pieces: Sequence[_Piece]) -> list[pl.Expr]:
     return out
 
 
-def _text_xml(value: pl.Expr, ref: list[_Piece], needs: _TextNeeds = _TextNeeds()) -> list[_Piece]:
+def _text_xml(value: pl.Expr, ref: list[_Piece], plain: bool = False) -> list[_Piece]:
+    """A text cell; ``plain``: no value of the column needs escaping or ``xml:space`` (decided
+    once per sheet by ``_row_pieces``: testing and escaping every value was most of a text
+    cell's cost, and hardly any value has ``&``, ``<`` or an edge space)."""
     # xml:space="preserve" only where leading/trailing whitespace would be lost.
     t_open: _Piece = "<t>"
-    if needs.preserve:
+    if not plain:
         t_open = (
             pl.when(value.str.contains(_LEADING_OR_TRAILING_SPACE))
             .then(pl.lit('<t xml:space="preserve">'))
             .otherwise(pl.lit("<t>"))
         )
-    text = value.str.replace_many(_XML_FIND, _XML_REPLACE) if needs.escape else value
+    text = value if plain else value.str.replace_many(_XML_FIND, _XML_REPLACE)
     return [*ref, ' t="inlineStr"><is>', t_open, text, "</t></is></c>"]
 
 
 def _cell_pieces(
-    frame: pl.DataFrame, column: Column, index: int, row_ref: pl.Expr, needs: _TextNeeds = _TextNeeds()
+    frame: pl.DataFrame, column: Column, index: int, row_ref: pl.Expr, plain: bool = False
 ) -> list[_Piece]:
     """One cell's XML per row as the pieces to concatenate; a piece is null where the value
     is null (or a non-finite float), so their ``concat_str`` is null there: no cell at all."""
     value = normalized(frame, column)
     ref: list[_Piece] = [f'<c r="{column_letter(index)}', row_ref, '"']
     if column.kind == "text":
-        return _text_xml(value, ref, needs)
+        return _text_xml(value, ref, plain)
     if column.kind == "bool":
         return [*ref, ' t="b"><v>', value.cast(pl.UInt8).cast(pl.String), "</v></c>"]
     style = ""
@@ -188,19 +182,17 @@ def _row_pieces(frame: pl.DataFrame, columns: Sequence[Column], row_ref: pl.Expr
     instead of through a ``concat_str`` of its own (which exists only to turn the whole cell
     into a null that the row drops): that intermediate string per cell was another copy of
     most of the sheet's XML. Floats keep it (a non-finite value is no cell either). Which text
-    columns need escaping or ``xml:space`` is decided here over the whole ``frame`` (a cheap
+    columns need escaping or ``xml:space`` is decided here over the whole ``frame`` (one regex
     scan each), so the bytes are the same as per-row escaping, only cheaper. Both together took
     the big institution's month (1.2M rows, 733 MB of XML) from 3.6 to 2.6 CPU-s of writing
     (``benchmarks/big_month.py``)."""
     text = [(i, c) for i, c in enumerate(columns) if c.kind == "text"]
     checks = [pl.col(c.key).null_count().alias(f"n{i}") for i, c in enumerate(columns)]
-    checks += [normalized(frame, c).str.contains_any(_XML_FIND).any().alias(f"e{i}") for i, c in text]
-    checks += [normalized(frame, c).str.contains(_LEADING_OR_TRAILING_SPACE).any().alias(f"p{i}") for i, c in text]
+    checks += [normalized(frame, c).str.contains(_NEEDS_CARE).any().alias(f"t{i}") for i, c in text]
     found = frame.select(checks).row(0, named=True) if frame.height else {}
     pieces: list[_Piece] = []
     for i, column in enumerate(columns):
-        needs = _TextNeeds(bool(found.get(f"e{i}", True)), bool(found.get(f"p{i}", True)))
-        cell = _cell_pieces(frame, column, i, row_ref, needs)
+        cell = _cell_pieces(frame, column, i, row_ref, plain=not found.get(f"t{i}", True))
         if column.kind != "float" and found.get(f"n{i}", 1) == 0:
             pieces += cell
         else:
