@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 
 from assets.spec import Column
 from assets.writers.result import WriteResult, atomic_output, check_columns, normalized
@@ -247,22 +248,36 @@ def _sheet_tail(columns: Sequence[Column], rows: int) -> bytes:
     ).encode()
 
 
+def _concatenated(rows: pl.Series) -> memoryview:
+    """The UTF-8 bytes of ``rows`` end to end, copied once: as an Arrow ``large_string`` they are
+    already one contiguous buffer, where ``str.join`` and then ``bytes`` copied them twice (≈ 0.4
+    against ≈ 0.12 CPU-s for the big month's 733 MB of XML)."""
+    array = rows.to_arrow(compat_level=pl.CompatLevel.oldest())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    _, offsets, data = array.buffers()
+    if data is None or not len(array):
+        return memoryview(b"")
+    bounds = memoryview(offsets)[: 8 * (array.offset + len(array) + 1)].cast("q")  # large_string: int64
+    return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]]
+
+
 def _sheet_chunks(
     frame: pl.DataFrame, columns: Sequence[Column], widths: list[float], first: bool, chunk_rows: int
-) -> Iterator[bytes]:
-    """The sheet's XML as byte chunks; only one chunk's strings exist at a time."""
+) -> Iterator[bytes | memoryview]:
+    """The sheet's XML as byte chunks; only a few chunks' strings exist at a time."""
     yield _sheet_head(columns, widths, frame.height, first)
     row_col = "\x00row"
     row_ref = pl.col(row_col)
     row_xml = pl.concat_str(
         _exprs(['<row r="', row_ref, '">', *_row_pieces(frame, columns, row_ref), "</row>"]), ignore_nulls=True
-    ).str.join("")
+    )
     for start in range(0, frame.height, chunk_rows):
         chunk = frame.slice(start, chunk_rows)
         numbered = chunk.with_columns(
             (pl.int_range(pl.len(), dtype=pl.Int64) + (start + 2)).cast(pl.String).alias(row_col)
         )
-        yield numbered.select(row_xml).to_series().cast(pl.Binary).item()
+        yield _concatenated(numbered.select(row_xml).to_series())
     yield _sheet_tail(columns, frame.height)
 
 

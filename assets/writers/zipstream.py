@@ -87,7 +87,7 @@ class ZipStream:
         self._max_pending = max(1, max_pending)
         self._entries: list[_Entry] = []
 
-    def write_member(self, name: str, chunks: Iterable[bytes], *, zip64: bool = False) -> None:
+    def write_member(self, name: str, chunks: Iterable[bytes | memoryview], *, zip64: bool = False) -> None:
         """Deflate ``chunks`` (in order) into the member ``name``.
 
         At most ``max_pending`` chunks are in flight, so memory stays bounded by

@@ -295,3 +295,14 @@ def test_sheet_xml_bytes_are_pinned(tmp_path: Path, columns) -> None:
             if name.startswith("xl/worksheets/")
         }
     assert digests == PINNED_SHEETS
+
+
+def test_rows_are_concatenated_whole_and_in_order() -> None:
+    """The chunk's bytes come straight from Arrow's buffers: slices and multi-chunk series too."""
+    concatenated = xlsx_module._concatenated
+    assert bytes(concatenated(pl.Series(["<a>", "", "ção", "&"]))) == "<a>ção&".encode()
+    assert bytes(concatenated(pl.Series(["x" * 20, "yy", "z" * 30, "w"]).slice(1, 2))) == b"yy" + b"z" * 30
+    parts = pl.concat([pl.Series(["a" * 13, "b"]), pl.Series(["c", "d" * 17])], rechunk=False)
+    assert parts.n_chunks() == 2
+    assert bytes(concatenated(parts)) == b"a" * 13 + b"bc" + b"d" * 17
+    assert bytes(concatenated(pl.Series([], dtype=pl.String))) == b""
