@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from assets.spec import Column
 from assets.writers.result import WriteResult, atomic_output, check_columns, normalized
-from assets.writers.zipstream import ZipStream
+from assets.writers.zipstream import Chunk, ZipStream
 
 MAX_ROWS_PER_SHEET = 1_048_575
 """Excel's 1,048,576 rows per sheet minus the header row."""
@@ -262,22 +263,31 @@ def _concatenated(rows: pl.Series) -> memoryview:
     return memoryview(data)[bounds[array.offset] : bounds[array.offset + len(array)]]
 
 
+_ROW_COLUMN = "\x00row"
+
+
+def _rows_xml(chunk: pl.DataFrame, first_row: int, row_xml: pl.Expr) -> memoryview:
+    """The XML of ``chunk``'s rows, the first being sheet row ``first_row``."""
+    numbered = chunk.with_columns(
+        (pl.int_range(pl.len(), dtype=pl.Int64) + first_row).cast(pl.String).alias(_ROW_COLUMN)
+    )
+    return _concatenated(numbered.select(row_xml).to_series())
+
+
 def _sheet_chunks(
     frame: pl.DataFrame, columns: Sequence[Column], widths: list[float], first: bool, chunk_rows: int
-) -> Iterator[bytes | memoryview]:
-    """The sheet's XML as byte chunks; only a few chunks' strings exist at a time."""
+) -> Iterator[Chunk]:
+    """The sheet's XML as chunks; the rows' as functions that build them, so that the deflate
+    workers build them too: on 2 cores the writer's main thread building every chunk alone
+    kept one core waiting for it (``assets.writers.zipstream.Chunk``). Only the chunks in
+    flight exist as strings."""
     yield _sheet_head(columns, widths, frame.height, first)
-    row_col = "\x00row"
-    row_ref = pl.col(row_col)
+    row_ref = pl.col(_ROW_COLUMN)
     row_xml = pl.concat_str(
         _exprs(['<row r="', row_ref, '">', *_row_pieces(frame, columns, row_ref), "</row>"]), ignore_nulls=True
     )
     for start in range(0, frame.height, chunk_rows):
-        chunk = frame.slice(start, chunk_rows)
-        numbered = chunk.with_columns(
-            (pl.int_range(pl.len(), dtype=pl.Int64) + (start + 2)).cast(pl.String).alias(row_col)
-        )
-        yield _concatenated(numbered.select(row_xml).to_series())
+        yield partial(_rows_xml, frame.slice(start, chunk_rows), start + 2, row_xml)
     yield _sheet_tail(columns, frame.height)
 
 

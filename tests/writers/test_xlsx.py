@@ -306,3 +306,19 @@ def test_rows_are_concatenated_whole_and_in_order() -> None:
     assert parts.n_chunks() == 2
     assert bytes(concatenated(parts)) == b"a" * 13 + b"bc" + b"d" * 17
     assert bytes(concatenated(pl.Series([], dtype=pl.String))) == b""
+
+
+def test_a_chunk_failing_on_a_worker_leaves_no_file(tmp_path: Path, columns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are built on the deflate threads: an error there still fails the write cleanly."""
+    real = xlsx_module._rows_xml
+
+    def failing(chunk: pl.DataFrame, first_row: int, row_xml: pl.Expr) -> memoryview:
+        if first_row > 2:
+            raise RuntimeError("polars failed")
+        return real(chunk, first_row, row_xml)
+
+    monkeypatch.setattr(xlsx_module, "_rows_xml", failing)
+    path = tmp_path / "r.xlsx"
+    with pytest.raises(RuntimeError, match="polars failed"):
+        write_xlsx(numbered(50), columns, path, chunk_rows=10)
+    assert list(tmp_path.iterdir()) == []
