@@ -155,12 +155,12 @@ def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReq
 
     storyboards = (
         _input(frames, "storyboards", keyed)
-        .unique([*by, "id"])
+        .unique([*by, "id"], keep="first")
         .select(*by, pl.col("id").alias("storyboard_id"), "title", _sort_rank("title").alias("title_rank"))
     )
     users = (
         _input(frames, "users", keyed)
-        .unique([*by, "id"])
+        .unique([*by, "id"], keep="first")
         .select(
             *by, pl.col("id").alias("user_id"), "name", "email", "cpf", "cnpj", _sort_rank("name").alias("name_rank")
         )
@@ -202,7 +202,9 @@ def build_batch(frames: Mapping[str, pl.DataFrame], requests: Sequence[ReportReq
     # Sorted on integers first, the texts joined after in that order: joined before, the sort
     # gathered them again into copies (≈ 100 MB for the big month, 1.2M rows) that the xlsx
     # writer then read scattered (≈ 0.4 CPU-s more writing); joined after, each row's texts are
-    # views of the dimension frames' own strings (benchmarks/big_month.py).
+    # views of the dimension frames' own strings (benchmarks/big_month.py). Ranks and texts come
+    # from two reads of ``storyboards``/``users``: ``keep="first"`` above makes a duplicated id
+    # give both the same row.
     pairs = (
         view_stats.join(reaction_stats, on=keys, how="full", coalesce=True)
         .join(totals, on=[*by, "storyboard_id"], how="left")
