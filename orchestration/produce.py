@@ -5,15 +5,14 @@ Rendering a file is the writers' business (``assets.writers.render``)."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from assets.contract import ProducedFile
 from assets.spec import ReportRequest, ReportSpec
 from assets.writers.formats import CONTENT_TYPES
 from assets.writers.render import Computed, render_file
+from orchestration.delivery.storage import ReportStorage
 from orchestration.warehouse.client import Warehouse
 
 
@@ -41,16 +40,18 @@ def write_and_store(
     computed: Computed,
     request: ReportRequest,
     fmt: str,
-    storage: Any,
+    storage: ReportStorage,
     storage_key: str,
     filename: str,
 ) -> ProducedFile:
-    """Write the file in a temp dir, then hand it to storage (atomic on its side)."""
+    """Write the file in the storage's staging directory, then hand it over (atomic on its side):
+    for local storage that is a rename with the digest the writer computed, not a copy and a
+    second hash of the file (``ReportStorage.staging_dir``)."""
     _hold_for_tests()
-    with tempfile.TemporaryDirectory(prefix="lxp-report-") as tmp:
+    with storage.staging_dir(storage_key) as tmp:
         path = Path(tmp) / filename
         rendered = render_file(spec, computed, request, fmt, path)
-        stored = storage.put_file(path, storage_key, CONTENT_TYPES[fmt])
+        stored = storage.put_file(path, storage_key, CONTENT_TYPES[fmt], sha256=rendered.sha256, move=True)
     return ProducedFile(
         storage_key=stored.key,
         filename=filename,

@@ -51,6 +51,9 @@ class Computed:
 class Rendered:
     rows: int
     preview_md: str
+    #: The file's SHA-256 when the writer hashed it on the way out (the flat formats, see
+    #: ``WriteResult``), so storing it need not read it again; None for nested documents.
+    sha256: str | None = None
 
 
 def renders_summary(spec: ReportSpec, fmt: str) -> bool:
@@ -79,8 +82,10 @@ def render_file(spec: ReportSpec, computed: Computed, request: ReportRequest, fm
         rows = spec.summary_rows(summary) if spec.summary_rows is not None else 0
         return Rendered(rows=rows, preview_md=preview)
     flat_fmt = cast(Format, fmt)  # one of spec.formats, checked above
-    write_report(computed.frame, spec.columns, path, flat_fmt, sheet_name=spec.sheet_name, json_null=spec.json_null)
-    return Rendered(rows=computed.frame.height, preview_md=preview_markdown(computed.frame))
+    written = write_report(
+        computed.frame, spec.columns, path, flat_fmt, sheet_name=spec.sheet_name, json_null=spec.json_null
+    )
+    return Rendered(rows=computed.frame.height, preview_md=preview_markdown(computed.frame), sha256=written.sha256)
 
 
 def preview_markdown(frame: pl.DataFrame, rows: int = 5) -> str:

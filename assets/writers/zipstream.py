@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -44,7 +44,15 @@ _DEFLATE = 8
 _DOS_TIME, _DOS_DATE = 0, (0 << 9) | (1 << 5) | 1
 
 
-def _compress_chunk(data: bytes | memoryview, level: int) -> tuple[bytes, int, int]:
+#: A member's chunk: its bytes, or a function that makes them, called on a worker thread so that
+#: making chunks (the xlsx sheet's XML) runs in parallel with making and deflating the others.
+Chunk = bytes | memoryview | Callable[[], bytes | memoryview]
+
+
+def _compress_chunk(chunk: Chunk, level: int) -> tuple[bytes, int, int]:
+    data = chunk() if callable(chunk) else chunk
+    if not data:  # as if the chunk had not been there: a sync flush of nothing still writes 5 bytes
+        return b"", 0, 0
     comp = isal_zlib.compressobj(level, isal_zlib.DEFLATED, -15)
     out = comp.compress(data) + comp.flush(isal_zlib.Z_SYNC_FLUSH)
     return out, isal_zlib.crc32(data), len(data)
@@ -87,7 +95,7 @@ class ZipStream:
         self._max_pending = max(1, max_pending)
         self._entries: list[_Entry] = []
 
-    def write_member(self, name: str, chunks: Iterable[bytes], *, zip64: bool = False) -> None:
+    def write_member(self, name: str, chunks: Iterable[Chunk], *, zip64: bool = False) -> None:
         """Deflate ``chunks`` (in order) into the member ``name``.
 
         At most ``max_pending`` chunks are in flight, so memory stays bounded by
@@ -116,6 +124,8 @@ class ZipStream:
 
     def _collect(self, entry: _Entry, result: tuple[bytes, int, int]) -> None:
         data, crc, size = result
+        if not size:
+            return
         entry.crc = isal_zlib.crc32_combine(entry.crc, crc, size) if entry.usize else crc
         entry.usize += size
         entry.csize += len(data)

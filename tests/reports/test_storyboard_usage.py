@@ -281,3 +281,14 @@ def test_order_title_then_name_then_user_id_then_storyboard_id() -> None:
     ]
     # storyboard id is the last key: each Ana's storyboard 20 (1 like) comes before 21 (2 likes)
     assert out.filter(pl.col("storyboard") == "Mesmo")["likes"].to_list() == [0, 1, 2, 1, 2, 1, 2]
+
+
+def test_a_duplicated_user_row_gives_one_name_sorted_by_that_name() -> None:
+    """Defence in depth: a user id twice in the extract (a broken warehouse) is listed once, with
+    the first row's texts, and sorted by that same name."""
+    base = alfa_frames()
+    users = base["users"]
+    dup = users.filter(pl.col("id") == 1).with_columns(pl.lit("Aaron Duplicado").alias("name"))
+    frames_ = {**base, "users": pl.concat([users, dup])}
+    out = SPEC.build(frames_, month_request(ALFA, 2026, 6))
+    assert out.rows() == JUNE_ROWS

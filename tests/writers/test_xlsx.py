@@ -238,3 +238,87 @@ def test_the_same_frame_gives_the_same_bytes_whatever_the_clock(
     assert hashlib.sha256(first.read_bytes()).digest() == hashlib.sha256(second.read_bytes()).digest()
     with zipfile.ZipFile(first) as archive:
         assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
+
+
+def _every_cell_on_its_slow_path(frame: pl.DataFrame, columns, row_ref: pl.Expr) -> list[pl.Expr]:
+    """The row as written before the per-sheet checks: every text value escaped and tested for
+    edge whitespace, every cell its own ``concat_str`` (null -> no cell)."""
+    return [
+        pl.concat_str(xlsx_module._exprs(xlsx_module._cell_pieces(frame, c, i, row_ref))) for i, c in enumerate(columns)
+    ]
+
+
+def _awkward_and_plain() -> pl.DataFrame:
+    """Plain rows around the awkward ones: escapes, edge spaces and nulls appear in one
+    deflate chunk and one sheet but not the others."""
+    awkward = pl.DataFrame(ROWS, schema=numbered(1).schema, orient="row")
+    return pl.concat([numbered(40), awkward, numbered(7)])
+
+
+@pytest.mark.parametrize(
+    ("make", "options"),
+    [
+        (lambda: pl.DataFrame(ROWS, schema=numbered(1).schema, orient="row"), {}),
+        (lambda: numbered(50), {}),
+        (_awkward_and_plain, {"chunk_rows": 4, "max_rows_per_sheet": 30}),
+    ],
+)
+def test_sheet_level_checks_write_the_same_xml_as_cell_by_cell(
+    tmp_path: Path, columns, monkeypatch: pytest.MonkeyPatch, make, options
+) -> None:
+    """Escaping, ``xml:space`` and null handling are decided once per sheet (for speed);
+    the XML must be byte for byte what per-cell handling writes."""
+    fast, slow = tmp_path / "fast.xlsx", tmp_path / "slow.xlsx"
+    write_xlsx(make(), columns, fast, **options)
+    with monkeypatch.context() as patch:
+        patch.setattr(xlsx_module, "_row_pieces", _every_cell_on_its_slow_path)
+        write_xlsx(make(), columns, slow, **options)
+    with zipfile.ZipFile(fast) as a, zipfile.ZipFile(slow) as b:
+        assert a.namelist() == b.namelist()
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), name
+
+
+#: sha256 (first 16 hex digits) of each sheet's XML for ``_awkward_and_plain`` in 4-row chunks, 30 rows a sheet.
+PINNED_SHEETS = {"xl/worksheets/sheet1.xml": "60b391ebeaccac98", "xl/worksheets/sheet2.xml": "de9248325dd20a5c"}
+
+
+def test_sheet_xml_bytes_are_pinned(tmp_path: Path, columns) -> None:
+    """The sheets' XML of a fixed frame, as the writer wrote it before the per-sheet checks
+    (commit 1f0b579): a stored report must not change bytes when the writer gets faster."""
+    path = tmp_path / "r.xlsx"
+    write_xlsx(_awkward_and_plain(), columns, path, chunk_rows=4, max_rows_per_sheet=30)
+    with zipfile.ZipFile(path) as archive:
+        digests = {
+            name: hashlib.sha256(archive.read(name)).hexdigest()[:16]
+            for name in archive.namelist()
+            if name.startswith("xl/worksheets/")
+        }
+    assert digests == PINNED_SHEETS
+
+
+def test_rows_are_concatenated_whole_and_in_order() -> None:
+    """The chunk's bytes come straight from Arrow's buffers: slices and multi-chunk series too."""
+    concatenated = xlsx_module._concatenated
+    assert bytes(concatenated(pl.Series(["<a>", "", "ção", "&"]))) == "<a>ção&".encode()
+    assert bytes(concatenated(pl.Series(["x" * 20, "yy", "z" * 30, "w"]).slice(1, 2))) == b"yy" + b"z" * 30
+    parts = pl.concat([pl.Series(["a" * 13, "b"]), pl.Series(["c", "d" * 17])], rechunk=False)
+    assert parts.n_chunks() == 2
+    assert bytes(concatenated(parts)) == b"a" * 13 + b"bc" + b"d" * 17
+    assert bytes(concatenated(pl.Series([], dtype=pl.String))) == b""
+
+
+def test_a_chunk_failing_on_a_worker_leaves_no_file(tmp_path: Path, columns, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are built on the deflate threads: an error there still fails the write cleanly."""
+    real = xlsx_module._rows_xml
+
+    def failing(chunk: pl.DataFrame, first_row: int, row_xml: pl.Expr) -> memoryview:
+        if first_row > 2:
+            raise RuntimeError("polars failed")
+        return real(chunk, first_row, row_xml)
+
+    monkeypatch.setattr(xlsx_module, "_rows_xml", failing)
+    path = tmp_path / "r.xlsx"
+    with pytest.raises(RuntimeError, match="polars failed"):
+        write_xlsx(numbered(50), columns, path, chunk_rows=10)
+    assert list(tmp_path.iterdir()) == []
