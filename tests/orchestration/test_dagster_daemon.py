@@ -21,7 +21,6 @@ import yaml
 from dagster._core.launcher import WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRunStatus
 from dagster._core.storage.tags import GRPC_INFO_TAG
-from dagster._core.test_utils import create_run_for_test
 from dagster._core.workspace.context import BaseWorkspaceRequestContext, WorkspaceProcessContext
 from dagster._core.workspace.load_target import GrpcServerTarget, ModuleTarget, WorkspaceLoadTarget
 
@@ -34,7 +33,9 @@ from orchestration.topology import DAEMON, wait_code_server
 from tests.orchestration.test_warm_worker import (
     LOCATION,
     _finished,
+    _launch,
     _messages,
+    _new_run,
     _parent,
     _status,
     _write_location,
@@ -64,15 +65,7 @@ def code(tmp_path: Path, hold: Path) -> Path:
 
 def _queue(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext) -> str:
     """Create the run from the test's own view of the location and put it on the queue, as the API does."""
-    location = workspace.get_code_location(LOCATION)
-    job = location.get_repository("__repository__").get_full_job("warm_job")
-    run = create_run_for_test(
-        instance,
-        job_name="warm_job",
-        remote_job_origin=job.get_remote_origin(),
-        job_code_origin=job.get_python_origin(),
-        job_snapshot=job.job_snapshot,
-    )
+    run = _new_run(instance, workspace)
     instance.submit_run(run.run_id, workspace)
     return run.run_id
 
@@ -203,18 +196,9 @@ def test_keep_warm_readies_the_key_a_run_of_the_location_gets_and_replaces_a_wor
                     workspace = context.create_request_context()
                     keys = {launcher._key(*origin) for origin in repository_origins(workspace)}
                     assert keys == set(launcher._ready)  # the test's view of the location keys as the daemon's
-                    location = workspace.get_code_location(LOCATION)
-                    job = location.get_repository("__repository__").get_full_job("warm_job")
-                    run = create_run_for_test(
-                        instance,
-                        job_name="warm_job",
-                        remote_job_origin=job.get_remote_origin(),
-                        job_code_origin=job.get_python_origin(),
-                        job_snapshot=job.job_snapshot,
-                    )
-                    instance.launch_run(run.run_id, workspace)
-                    assert _finished(instance, run.run_id) == DagsterRunStatus.SUCCESS
-                    _assert_warm(instance, run.run_id, os.getpid())
+                    run_id = _launch(instance, workspace)
+                    assert _finished(instance, run_id) == DagsterRunStatus.SUCCESS
+                    _assert_warm(instance, run_id, os.getpid())
         finally:
             launcher.dispose()
 

@@ -94,10 +94,11 @@ def setup(tmp_path: Path, hold: Path) -> Iterator[tuple[dg.DagsterInstance, Base
             instance.run_launcher.dispose()
 
 
-def _launch(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext, **tags: str) -> str:
+def _new_run(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext, **tags: str) -> dg.DagsterRun:
+    """A run of ``warm_job`` created from ``workspace``'s view of the location, as the webserver creates one."""
     location = workspace.get_code_location(LOCATION)
     job = location.get_repository("__repository__").get_full_job("warm_job")
-    run = create_run_for_test(
+    return create_run_for_test(
         instance,
         job_name="warm_job",
         remote_job_origin=job.get_remote_origin(),
@@ -105,6 +106,10 @@ def _launch(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext
         job_snapshot=job.job_snapshot,
         tags=tags,
     )
+
+
+def _launch(instance: dg.DagsterInstance, workspace: BaseWorkspaceRequestContext, **tags: str) -> str:
+    run = _new_run(instance, workspace, **tags)
     instance.launch_run(run.run_id, workspace)
     return run.run_id
 
